@@ -1,0 +1,46 @@
+/* fj_names.h - interned event names of one stream.
+ *
+ * A journal carries a few dozen distinct event names over millions of
+ * events.  Each distinct raw name (the JSON string contents) gets a small
+ * index; Python decodes each name once and delivers the same str object for
+ * every event of that name.  The table is bounded: past FJ_MAX_NAMES
+ * distinct names, lookups return -1 and the caller takes the slow path.
+ */
+#ifndef FJ_NAMES_H
+#define FJ_NAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FJ_MAX_NAMES 4096
+
+/* fj_name_t.flags: what the name means to delivery */
+#define FJ_NAME_SUBMIT 0x1u
+#define FJ_NAME_ALLOC  0x2u
+
+typedef struct {
+    char *raw;
+    uint32_t len;
+    uint32_t hash;
+    uint32_t flags;
+} fj_name_t;
+
+typedef struct {
+    fj_name_t *names;     /* in order of first appearance */
+    uint32_t count;
+    uint32_t cap;
+    int32_t *slots;       /* open addressing: index into names, or -1 */
+    uint32_t nslots;      /* power of two */
+} fj_names_t;
+
+void fj_names_init (fj_names_t *t);
+void fj_names_release (fj_names_t *t);
+
+/* Index of raw[0..len), added if new; -1 when the table is full or out of
+ * memory. */
+int32_t fj_names_intern (fj_names_t *t, const char *raw, uint32_t len);
+
+/* What a raw name means (FJ_NAME_* bits), whether interned or not. */
+uint32_t fj_name_flags (const char *raw, uint32_t len);
+
+#endif /* FJ_NAMES_H */

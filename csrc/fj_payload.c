@@ -1,0 +1,721 @@
+/* fj_payload.c - strict RFC 8259 scanner that indexes a journal response.
+ *
+ * One pass of recursive descent over the bytes.  Generic values are only
+ * validated; the payload object, its "events" array and the members of each
+ * event entry are recorded as byte spans (see fj_payload.h).  Every read is
+ * checked against the end pointer, so a truncated or hostile payload stops
+ * with an error code and the offset where it went wrong.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <locale.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fj_payload.h"
+
+struct scanner {
+    const unsigned char *start;
+    const unsigned char *p;
+    const unsigned char *end;
+    int depth;
+    fj_error_t *err;
+};
+
+static int fail (struct scanner *s, int code, const unsigned char *at)
+{
+    s->err->code = code;
+    s->err->offset = (size_t)(at - s->start);
+    return -1;
+}
+
+static void skip_ws (struct scanner *s)
+{
+    while (s->p < s->end
+           && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r'
+               || *s->p == '\t'))
+        s->p++;
+}
+
+/* Expect one structural character after optional white space. */
+static int expect (struct scanner *s, unsigned char c)
+{
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p != c)
+        return fail (s, FJ_ESYNTAX, s->p);
+    s->p++;
+    return 0;
+}
+
+static int hexval (unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Validate one UTF-8 sequence starting at s->p (first byte >= 0x80),
+ * per RFC 3629: no overlong forms, no UTF-16 surrogates, <= U+10FFFF. */
+static int scan_utf8 (struct scanner *s)
+{
+    const unsigned char *q = s->p;
+    unsigned char c = *q;
+    unsigned char lo = 0x80, hi = 0xBF;
+    int n;
+
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    }
+    else
+        return fail (s, FJ_EUTF8, q);
+    for (int i = 1; i <= n; i++) {
+        if (q + i >= s->end)
+            return fail (s, FJ_ETRUNCATED, q + i);
+        unsigned char b = q[i];
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+            return fail (s, FJ_EUTF8, q);
+    }
+    s->p = q + n + 1;
+    return 0;
+}
+
+/* Scan a string whose opening quote is at s->p.  On success *span holds
+ * the raw contents and *escaped whether a backslash occurred. */
+static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
+{
+    const unsigned char *open = s->p++;
+    int esc = 0;
+
+    for (;;) {
+        /* Fast path over plain ASCII. */
+        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80
+               && *s->p != '"' && *s->p != '\\')
+            s->p++;
+        if (s->p >= s->end)
+            return fail (s, FJ_ETRUNCATED, s->p);
+        unsigned char c = *s->p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return fail (s, FJ_ESTRING_CTRL, s->p);
+        if (c >= 0x80) {
+            if (scan_utf8 (s) < 0)
+                return -1;
+            continue;
+        }
+        /* backslash */
+        esc = 1;
+        if (s->p + 1 >= s->end)
+            return fail (s, FJ_ETRUNCATED, s->p + 1);
+        switch (s->p[1]) {
+            case '"': case '\\': case '/': case 'b':
+            case 'f': case 'n': case 'r': case 't':
+                s->p += 2;
+                break;
+            case 'u':
+                for (int i = 2; i < 6; i++) {
+                    if (s->p + i >= s->end)
+                        return fail (s, FJ_ETRUNCATED, s->p + i);
+                    if (hexval (s->p[i]) < 0)
+                        return fail (s, FJ_EESCAPE, s->p);
+                }
+                s->p += 6;
+                break;
+            default:
+                return fail (s, FJ_EESCAPE, s->p);
+        }
+    }
+    span->off = (uint32_t)(open + 1 - s->start);
+    span->len = (uint32_t)(s->p - open - 1);
+    s->p++; /* closing quote */
+    if (escaped)
+        *escaped = esc;
+    return 0;
+}
+
+static int scan_digits (struct scanner *s)
+{
+    const unsigned char *first = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    if (s->p == first)
+        return fail (s, s->p >= s->end ? FJ_ETRUNCATED : FJ_ENUMBER, s->p);
+    return 0;
+}
+
+/* Scan a number; *is_int tells whether it had neither fraction nor
+ * exponent. */
+static int scan_number (struct scanner *s, int *is_int)
+{
+    const unsigned char *first = s->p;
+    int integer = 1;
+
+    if (*s->p == '-')
+        s->p++;
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p == '0') {
+        s->p++;
+        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            return fail (s, FJ_ENUMBER, first);   /* leading zero */
+    }
+    else if (scan_digits (s) < 0)
+        return -1;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        integer = 0;
+        if (scan_digits (s) < 0)
+            return -1;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        integer = 0;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (scan_digits (s) < 0)
+            return -1;
+    }
+    if (is_int)
+        *is_int = integer;
+    return 0;
+}
+
+static int scan_literal (struct scanner *s, const char *word)
+{
+    size_t n = strlen (word);
+    for (size_t i = 0; i < n; i++) {
+        if (s->p + i >= s->end)
+            return fail (s, FJ_ETRUNCATED, s->p + i);
+        if (s->p[i] != (unsigned char)word[i])
+            return fail (s, FJ_ESYNTAX, s->p);
+    }
+    s->p += n;
+    return 0;
+}
+
+static int scan_value (struct scanner *s, fj_span_t *span);
+
+/* Enter one level of nesting at the bracket at s->p. */
+static int descend (struct scanner *s)
+{
+    if (++s->depth > FJ_MAX_DEPTH)
+        return fail (s, FJ_EDEPTH, s->p);
+    s->p++;
+    return 0;
+}
+
+/* After a value inside a container: ',' (returns 1) or the closer
+ * (returns 0). */
+static int next_or_close (struct scanner *s, unsigned char closer)
+{
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p == ',') {
+        s->p++;
+        return 1;
+    }
+    if (*s->p == closer) {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    return fail (s, FJ_ESYNTAX, s->p);
+}
+
+/* True if the container just opened is empty (and consume its closer). */
+static int empty_container (struct scanner *s, unsigned char closer)
+{
+    skip_ws (s);
+    if (s->p < s->end && *s->p == closer) {
+        s->p++;
+        s->depth--;
+        return 1;
+    }
+    return 0;
+}
+
+static int scan_key (struct scanner *s, fj_span_t *key, int *escaped)
+{
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p != '"')
+        return fail (s, FJ_ESYNTAX, s->p);
+    if (scan_string (s, key, escaped) < 0)
+        return -1;
+    return expect (s, ':');
+}
+
+static int scan_object (struct scanner *s)
+{
+    int more;
+
+    if (descend (s) < 0)
+        return -1;
+    if (empty_container (s, '}'))
+        return 0;
+    do {
+        fj_span_t key, value;
+        if (scan_key (s, &key, NULL) < 0 || scan_value (s, &value) < 0)
+            return -1;
+    } while ((more = next_or_close (s, '}')) == 1);
+    return more;
+}
+
+static int scan_array (struct scanner *s)
+{
+    int more;
+
+    if (descend (s) < 0)
+        return -1;
+    if (empty_container (s, ']'))
+        return 0;
+    do {
+        fj_span_t value;
+        if (scan_value (s, &value) < 0)
+            return -1;
+    } while ((more = next_or_close (s, ']')) == 1);
+    return more;
+}
+
+/* Scan any JSON value after optional white space; *span covers it. */
+static int scan_value (struct scanner *s, fj_span_t *span)
+{
+    int rc;
+
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    const unsigned char *first = s->p;
+    switch (*s->p) {
+        case '{':
+            rc = scan_object (s);
+            break;
+        case '[':
+            rc = scan_array (s);
+            break;
+        case '"':
+            rc = scan_string (s, span, NULL);
+            break;
+        case 't':
+            rc = scan_literal (s, "true");
+            break;
+        case 'f':
+            rc = scan_literal (s, "false");
+            break;
+        case 'n':
+            rc = scan_literal (s, "null");
+            break;
+        default:
+            if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+                rc = scan_number (s, NULL);
+            else
+                rc = fail (s, FJ_ESYNTAX, s->p);
+    }
+    if (rc < 0)
+        return -1;
+    span->off = (uint32_t)(first - s->start);
+    span->len = (uint32_t)(s->p - first);
+    return 0;
+}
+
+/* Python's float() of a validated JSON number: glibc's strtod rounds
+ * correctly, and a "C" numeric locale makes it ignore the process locale.
+ * The locale object is created once and only read afterwards. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init (void)
+{
+    c_locale = newlocale (LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+static int number_value (const unsigned char *text, size_t len, double *out)
+{
+    char local[64];
+    char *copy = local;
+
+    pthread_once (&c_locale_once, c_locale_init);
+    if (len >= sizeof (local) && !(copy = malloc (len + 1)))
+        return -1;
+    memcpy (copy, text, len);
+    copy[len] = '\0';
+    *out = c_locale ? strtod_l (copy, NULL, c_locale) : strtod (copy, NULL);
+    if (copy != local)
+        free (copy);
+    return 0;
+}
+
+/* Parse an int64 from a validated integer literal; 0 if out of range. */
+static int integer_value (const unsigned char *text, size_t len, int64_t *out)
+{
+    int neg = (len > 0 && text[0] == '-');
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX;
+
+    for (size_t i = neg; i < len; i++) {
+        unsigned d = text[i] - '0';
+        if (v > (limit - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 1;
+}
+
+static int grow (void **array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *a = realloc (*array, n * size);
+    if (!a)
+        return -1;
+    *array = a;
+    *cap = n;
+    return 0;
+}
+
+/* Which entry member a key names, by decoded comparison. */
+enum { KEY_OTHER, KEY_TIMESTAMP, KEY_NAME, KEY_CONTEXT };
+
+static int entry_key (const char *buf, fj_span_t key)
+{
+    if (fj_raw_string_equals (buf + key.off, key.len, "timestamp"))
+        return KEY_TIMESTAMP;
+    if (fj_raw_string_equals (buf + key.off, key.len, "name"))
+        return KEY_NAME;
+    if (fj_raw_string_equals (buf + key.off, key.len, "context"))
+        return KEY_CONTEXT;
+    return KEY_OTHER;
+}
+
+/* Scan one element of "events": an object with a numeric timestamp and a
+ * string name, optionally a context. */
+static int scan_entry (struct scanner *s, fj_entry_t *e)
+{
+    const char *buf = (const char *)s->start;
+    const unsigned char *first;
+    const unsigned char *ts_text = NULL;
+    size_t ts_len = 0;
+    int ts_is_int = 0, have_name = 0, position = 0, more;
+
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    first = s->p;
+    if (*s->p != '{') {
+        fj_span_t ignored;
+        if (scan_value (s, &ignored) < 0)
+            return -1;
+        return fail (s, FJ_EENTRY_TYPE, first);
+    }
+    memset (e, 0, sizeof (*e));
+    if (descend (s) < 0)
+        return -1;
+    if (empty_container (s, '}'))
+        return fail (s, FJ_ETIMESTAMP, first);
+    do {
+        fj_span_t key, value;
+        int escaped, which;
+        if (scan_key (s, &key, &escaped) < 0)
+            return -1;
+        which = entry_key (buf, key);
+        /* The regular layout is timestamp, name[, context], unescaped. */
+        if (escaped || which != ++position)
+            e->flags |= FJ_ENTRY_IRREGULAR;
+        skip_ws (s);
+        if (s->p >= s->end)
+            return fail (s, FJ_ETRUNCATED, s->p);
+        const unsigned char *vstart = s->p;
+        if (which == KEY_TIMESTAMP) {
+            if (!(*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
+                if (scan_value (s, &value) < 0)
+                    return -1;
+                return fail (s, FJ_ETIMESTAMP, vstart);
+            }
+            if (scan_number (s, &ts_is_int) < 0)
+                return -1;
+            ts_text = vstart;
+            ts_len = (size_t)(s->p - vstart);
+        }
+        else if (which == KEY_NAME) {
+            int name_escaped;
+            if (*s->p != '"') {
+                if (scan_value (s, &value) < 0)
+                    return -1;
+                return fail (s, FJ_ENAME, vstart);
+            }
+            if (scan_string (s, &e->name, &name_escaped) < 0)
+                return -1;
+            if (name_escaped)
+                e->flags |= FJ_ENTRY_NAME_ESCAPED;
+            else
+                e->flags &= ~FJ_ENTRY_NAME_ESCAPED;
+            have_name = 1;
+        }
+        else if (which == KEY_CONTEXT) {
+            if (scan_value (s, &e->context) < 0)
+                return -1;
+            e->flags |= FJ_ENTRY_HAS_CONTEXT;
+        }
+        else if (scan_value (s, &value) < 0)
+            return -1;
+    } while ((more = next_or_close (s, '}')) == 1);
+    if (more < 0)
+        return -1;
+    if (!ts_text)
+        return fail (s, FJ_ETIMESTAMP, first);
+    if (!have_name)
+        return fail (s, FJ_ENAME, first);
+    if (ts_is_int)
+        e->flags |= FJ_ENTRY_IRREGULAR;   /* Python gives an int here */
+    if (number_value (ts_text, ts_len, &e->timestamp) < 0)
+        return fail (s, FJ_ENOMEM, ts_text);
+    e->entry.off = (uint32_t)(first - s->start);
+    e->entry.len = (uint32_t)(s->p - first);
+    return 0;
+}
+
+static int scan_events (struct scanner *s, fj_payload_t *pl)
+{
+    int more;
+
+    pl->nentries = 0;   /* a repeated "events" member replaces the first */
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p != '[') {
+        const unsigned char *first = s->p;
+        fj_span_t ignored;
+        if (scan_value (s, &ignored) < 0)
+            return -1;
+        return fail (s, FJ_EEVENTS_TYPE, first);
+    }
+    if (descend (s) < 0)
+        return -1;
+    if (empty_container (s, ']'))
+        return 0;
+    do {
+        if (grow ((void **)&pl->entries, &pl->entries_cap, pl->nentries + 1,
+                  sizeof (fj_entry_t)) < 0)
+            return fail (s, FJ_ENOMEM, s->p);
+        if (scan_entry (s, &pl->entries[pl->nentries]) < 0)
+            return -1;
+        pl->nentries++;
+    } while ((more = next_or_close (s, ']')) == 1);
+    return more;
+}
+
+/* The "id" member: an int64 integer literal, or something else. */
+static void record_id (fj_payload_t *pl, const unsigned char *start,
+                       fj_span_t value, int is_int)
+{
+    pl->id_kind = FJ_ID_OTHER;
+    if (is_int && integer_value (start + value.off, value.len, &pl->id))
+        pl->id_kind = FJ_ID_INT;
+}
+
+static int scan_payload (struct scanner *s, fj_payload_t *pl)
+{
+    const char *buf = (const char *)s->start;
+    int more;
+
+    skip_ws (s);
+    if (s->p >= s->end)
+        return fail (s, FJ_ETRUNCATED, s->p);
+    if (*s->p != '{') {
+        const unsigned char *first = s->p;
+        fj_span_t ignored;
+        if (scan_value (s, &ignored) < 0)
+            return -1;
+        return fail (s, FJ_ENOT_OBJECT, first);
+    }
+    if (descend (s) < 0)
+        return -1;
+    if (empty_container (s, '}'))
+        return 0;
+    do {
+        fj_member_t m = { .flags = 0 };
+        int escaped;
+        if (scan_key (s, &m.key, &escaped) < 0)
+            return -1;
+        if (escaped)
+            m.flags |= FJ_MEMBER_KEY_ESCAPED;
+        skip_ws (s);
+        if (s->p >= s->end)
+            return fail (s, FJ_ETRUNCATED, s->p);
+        const unsigned char *vstart = s->p;
+        if (fj_raw_string_equals (buf + m.key.off, m.key.len, "events")) {
+            if (scan_events (s, pl) < 0)
+                return -1;
+            m.value.off = (uint32_t)(vstart - s->start);
+            m.value.len = (uint32_t)(s->p - vstart);
+        }
+        else if (fj_raw_string_equals (buf + m.key.off, m.key.len, "id")) {
+            int is_int = 0;
+            if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) {
+                if (scan_number (s, &is_int) < 0)
+                    return -1;
+                m.value.off = (uint32_t)(vstart - s->start);
+                m.value.len = (uint32_t)(s->p - vstart);
+            }
+            else if (scan_value (s, &m.value) < 0)
+                return -1;
+            record_id (pl, s->start, m.value, is_int);
+        }
+        else if (scan_value (s, &m.value) < 0)
+            return -1;
+        if (grow ((void **)&pl->members, &pl->members_cap, pl->nmembers + 1,
+                  sizeof (fj_member_t)) < 0)
+            return fail (s, FJ_ENOMEM, s->p);
+        pl->members[pl->nmembers++] = m;
+    } while ((more = next_or_close (s, '}')) == 1);
+    return more;
+}
+
+void fj_payload_init (fj_payload_t *p)
+{
+    memset (p, 0, sizeof (*p));
+    p->events_member = p->jobspec_member = p->R_member = -1;
+}
+
+void fj_payload_release (fj_payload_t *p)
+{
+    free (p->members);
+    free (p->entries);
+    fj_payload_init (p);
+}
+
+int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
+                      fj_error_t *err)
+{
+    struct scanner s = {
+        .start = (const unsigned char *)buf,
+        .p = (const unsigned char *)buf,
+        .end = (const unsigned char *)buf + len,
+        .err = err,
+    };
+
+    err->code = FJ_OK;
+    err->offset = 0;
+    p->buf = buf;
+    p->len = len;
+    p->nmembers = p->nentries = 0;
+    p->id_kind = FJ_ID_ABSENT;
+    p->id = 0;
+    p->events_member = p->jobspec_member = p->R_member = -1;
+    if (len > FJ_MAX_PAYLOAD) {
+        fail (&s, FJ_ETOOBIG, s.start);
+        return err->code;
+    }
+    if (scan_payload (&s, p) < 0)
+        return err->code;
+    skip_ws (&s);
+    if (s.p != s.end) {
+        fail (&s, FJ_ETRAILING, s.p);
+        return err->code;
+    }
+    p->events_member = fj_payload_member (p, "events");
+    if (p->events_member < 0) {
+        fail (&s, FJ_ENO_EVENTS, s.start);
+        return err->code;
+    }
+    p->jobspec_member = fj_payload_member (p, "jobspec");
+    p->R_member = fj_payload_member (p, "R");
+    return FJ_OK;
+}
+
+int fj_payload_member (const fj_payload_t *p, const char *key)
+{
+    for (size_t i = p->nmembers; i-- > 0;) {
+        const fj_member_t *m = &p->members[i];
+        if (fj_raw_string_equals (p->buf + m->key.off, m->key.len, key))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Decode one escape at raw[*i] (a backslash) to a code unit; advances *i. */
+static unsigned escape_unit (const char *raw, size_t len, size_t *i)
+{
+    char c = *i + 1 < len ? raw[*i + 1] : 0;
+    static const char from[] = "\"\\/bfnrt";
+    static const char to[] = "\"\\/\b\f\n\r\t";
+    const char *hit = c ? strchr (from, c) : NULL;
+
+    if (c == 'u' && *i + 5 < len) {
+        unsigned v = 0;
+        for (int k = 2; k < 6; k++)
+            v = v * 16 + (unsigned)hexval ((unsigned char)raw[*i + k]);
+        *i += 6;
+        return v;
+    }
+    *i += 2;
+    return hit ? (unsigned char)to[hit - from] : 0xFFFFFFFFu;
+}
+
+int fj_raw_string_equals (const char *raw, size_t len, const char *literal)
+{
+    size_t i = 0;
+
+    for (; *literal; literal++) {
+        unsigned unit;
+        if (i >= len)
+            return 0;
+        if (raw[i] == '\\')
+            unit = escape_unit (raw, len, &i);
+        else
+            unit = (unsigned char)raw[i++];
+        if (unit != (unsigned char)*literal)
+            return 0;
+    }
+    return i == len;
+}
+
+const char *fj_strerror (int code)
+{
+    switch (code) {
+        case FJ_OK: return "success";
+        case FJ_ENOMEM: return "out of memory";
+        case FJ_ETOOBIG: return "payload larger than 4 GiB";
+        case FJ_ETRUNCATED: return "unexpected end of payload";
+        case FJ_ESYNTAX: return "unexpected character";
+        case FJ_ESTRING_CTRL: return "control character in string";
+        case FJ_EESCAPE: return "invalid escape in string";
+        case FJ_EUTF8: return "invalid UTF-8";
+        case FJ_ENUMBER: return "invalid number";
+        case FJ_EDEPTH: return "nesting deeper than 512 levels";
+        case FJ_ETRAILING: return "trailing data after the payload";
+        case FJ_ENOT_OBJECT: return "payload is not a JSON object";
+        case FJ_ENO_EVENTS: return "payload has no \"events\" member";
+        case FJ_EEVENTS_TYPE: return "\"events\" is not an array";
+        case FJ_EENTRY_TYPE: return "event entry is not an object";
+        case FJ_ETIMESTAMP: return "event entry has no numeric \"timestamp\"";
+        case FJ_ENAME: return "event entry has no string \"name\"";
+        case FJ_EID: return "response has no integer \"id\"";
+    }
+    return "unknown error";
+}

@@ -1,0 +1,137 @@
+/* fj_payload.h - index one raw journal response payload without copying it.
+ *
+ * A journal response is a JSON object such as
+ *
+ *   {"id":123,"events":[{"timestamp":1.5,"name":"submit","context":{..}}],
+ *    "jobspec":{..},"R":{..}}
+ *
+ * fj_payload_parse() validates the whole text against RFC 8259 (strictly:
+ * UTF-8 checked, no NaN/Infinity, no leading zeros, no trailing bytes, no
+ * byte order mark, nesting at most FJ_MAX_DEPTH) and records byte spans of
+ * the top-level members and of each element of "events".  Nothing is
+ * copied: spans refer to the caller's buffer, which must outlive the index.
+ *
+ * The shape is checked too: the payload is an object with an "events"
+ * array whose elements are objects with a numeric "timestamp" and a string
+ * "name".  Where a member occurs twice the last occurrence wins, as with
+ * Python's json module.
+ */
+#ifndef FJ_PAYLOAD_H
+#define FJ_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Deepest nesting of arrays and objects accepted (the payload object
+ * itself is depth 1).  Python's json module fails near 1000 levels with
+ * RecursionError; real payloads are under 10. */
+#define FJ_MAX_DEPTH 512
+
+/* Largest payload indexed: spans are 32-bit. */
+#define FJ_MAX_PAYLOAD 0xFFFFFFF0u
+
+enum fj_errnum {
+    FJ_OK = 0,
+    /* resources */
+    FJ_ENOMEM = 1,
+    FJ_ETOOBIG = 2,
+    /* JSON syntax (RFC 8259) */
+    FJ_ETRUNCATED = 10,
+    FJ_ESYNTAX = 11,
+    FJ_ESTRING_CTRL = 12,
+    FJ_EESCAPE = 13,
+    FJ_EUTF8 = 14,
+    FJ_ENUMBER = 15,
+    FJ_EDEPTH = 16,
+    FJ_ETRAILING = 17,
+    /* journal response shape */
+    FJ_ENOT_OBJECT = 30,
+    FJ_ENO_EVENTS = 31,
+    FJ_EEVENTS_TYPE = 32,
+    FJ_EENTRY_TYPE = 33,
+    FJ_ETIMESTAMP = 34,
+    FJ_ENAME = 35,
+    FJ_EID = 36,
+};
+
+/* First error code that concerns shape rather than syntax. */
+#define FJ_FIRST_SHAPE_ERROR 30
+
+typedef struct {
+    int code;        /* enum fj_errnum */
+    size_t offset;   /* byte offset in the payload where it was detected */
+} fj_error_t;
+
+typedef struct {
+    uint32_t off;
+    uint32_t len;
+} fj_span_t;
+
+/* fj_entry_t.flags */
+#define FJ_ENTRY_HAS_CONTEXT 0x1u  /* "context" member present */
+#define FJ_ENTRY_IRREGULAR   0x2u  /* members other than timestamp, name,
+                                    * context in that order (extra, missing
+                                    * context aside, repeated, escaped keys),
+                                    * or an integer-literal timestamp: only a
+                                    * full JSON decode of the entry gives
+                                    * Python's exact dict */
+#define FJ_ENTRY_NAME_ESCAPED 0x4u /* the name string holds a backslash */
+
+typedef struct {
+    double timestamp;   /* as Python's float() of the literal */
+    fj_span_t entry;    /* the whole {...} element */
+    fj_span_t name;     /* string contents, between the quotes, raw */
+    fj_span_t context;  /* the context value; len 0 when absent */
+    uint32_t flags;
+} fj_entry_t;
+
+/* fj_member_t.flags */
+#define FJ_MEMBER_KEY_ESCAPED 0x1u
+
+typedef struct {
+    fj_span_t key;      /* string contents, between the quotes, raw */
+    fj_span_t value;
+    uint32_t flags;
+} fj_member_t;
+
+/* fj_payload_t.id_kind */
+#define FJ_ID_ABSENT 0
+#define FJ_ID_INT    1   /* an integer literal that fits int64 */
+#define FJ_ID_OTHER  2   /* anything else */
+
+typedef struct {
+    const char *buf;
+    size_t len;
+    fj_member_t *members;
+    size_t nmembers;
+    size_t members_cap;
+    fj_entry_t *entries;
+    size_t nentries;
+    size_t entries_cap;
+    int id_kind;
+    int64_t id;
+    int events_member;   /* index in members[], or -1 */
+    int jobspec_member;
+    int R_member;
+} fj_payload_t;
+
+void fj_payload_init (fj_payload_t *p);
+void fj_payload_release (fj_payload_t *p);
+
+/* Parse buf[0..len) into p (reusing its arrays).  Returns FJ_OK or an
+ * fj_errnum, with err->offset set; on error p holds nothing usable. */
+int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
+                      fj_error_t *err);
+
+/* Index of the last top-level member named key (decoded comparison), or -1.
+ */
+int fj_payload_member (const fj_payload_t *p, const char *key);
+
+/* True if the raw JSON string contents span equals the NUL-terminated
+ * ASCII literal once escapes are decoded. */
+int fj_raw_string_equals (const char *raw, size_t len, const char *literal);
+
+/* A short description of an fj_errnum. */
+const char *fj_strerror (int code);
+
+#endif /* FJ_PAYLOAD_H */

@@ -1,0 +1,253 @@
+"""Python side of the C core: feed raw responses in, take event batches out.
+
+This is the one place Python crosses into ``flux_journal._core`` (see
+csrc/fj_stream.h for the protocol and delivery order).  A :class:`CoreStream`
+owns one C stream; consumers feed it each response payload as bytes (or as
+the address of the broker's NUL-terminated payload) and pop :class:`Batch`
+objects, each carrying up to a few hundred events in plain lists, built
+with one call into C and one JSON decode.
+"""
+
+import json
+import sys
+
+from flux_journal._core import ffi, lib
+from flux_journal.errors import PayloadError
+
+import orjson
+
+
+def _decode(text):
+    """Decode a batch's JSON text to Python objects.
+
+    orjson builds the same objects as json.loads about three times faster
+    (tests/test_decode.py pins that, floats bit for bit).  It refuses two
+    things json accepts, which then go through json: escaped lone
+    surrogates, and numbers too large for a double (json gives inf).
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(text))
+
+
+# Events per batch: large enough that per-batch costs vanish, small enough
+# that a consumer reading a few events does not build many more.
+BATCH_SIZE = 256
+
+# Stream kinds (csrc/fj_stream.h)
+HISTORY = lib.FJ_STREAM_HISTORY
+ORDERED = lib.FJ_STREAM_ORDERED
+JOB = lib.FJ_STREAM_JOB
+RESOURCE = lib.FJ_STREAM_RESOURCE
+
+# Markers a batch can carry instead of events
+SENTINEL = lib.FJ_MARK_SENTINEL
+END = lib.FJ_MARK_END
+FIRST_USER_MARK = lib.FJ_MARK_USER
+
+# Per-event flags
+IRREGULAR = lib.FJ_EV_IRREGULAR
+WITH_JOBSPEC = lib.FJ_EV_JOBSPEC
+WITH_R = lib.FJ_EV_R
+
+
+def payload_error(err):
+    """The PayloadError for a C fj_error_t."""
+    code = err.code
+    if code == lib.FJ_ENOMEM:
+        return MemoryError("flux-journal: out of memory parsing a response")
+    reason = ffi.string(lib.fj_strerror(code)).decode()
+    return PayloadError(reason, err.offset, shape=code >= lib.FJ_FIRST_SHAPE_ERROR)
+
+
+class Batch:
+    """Events popped from a stream, as parallel lists.
+
+    Attributes:
+        timestamps (list of float)
+        ids (list of int): each event's response "id" (the job id)
+        names (list of int): index in the stream's name list, -1 if the
+            event is irregular
+        flags (list of int): FJ_EV_* bits per event
+        items (list): decoded JSON values: per event its context (or whole
+            entry if irregular), followed by jobspec and/or R when flagged
+        marker (int): 0, or the marker popped instead of events
+    """
+
+    __slots__ = ("timestamps", "ids", "names", "flags", "items", "marker")
+
+
+class CoreStream:
+    """One journal stream in the C core.
+
+    Args:
+        kind (int): HISTORY, ORDERED, JOB, RESOURCE bits
+        since (float): drop events with timestamp <= since
+    """
+
+    def __init__(self, kind, since):
+        stream = lib.fj_stream_create(kind, float(since))
+        batch = lib.fj_batch_create(BATCH_SIZE)
+        if stream == ffi.NULL or batch == ffi.NULL:
+            lib.fj_stream_destroy(stream)
+            lib.fj_batch_destroy(batch)
+            raise MemoryError("flux-journal: cannot allocate a stream")
+        self._stream = ffi.gc(stream, lib.fj_stream_destroy)
+        self._batch = ffi.gc(batch, lib.fj_batch_destroy)
+        self._err = ffi.new("fj_error_t *")
+        #: decoded event names, by name table index
+        self.names = []
+
+    def feed(self, payload):
+        """Feed one response payload (bytes).  Returns True if it was the
+        sentinel; raises PayloadError if it cannot be used."""
+        rc = lib.fj_stream_feed(self._stream, payload, len(payload), self._err)
+        if rc < 0:
+            raise payload_error(self._err)
+        return rc == lib.FJ_FED_SENTINEL
+
+    def feed_address(self, address):
+        """Feed the NUL-terminated payload at a C address (an int), such as
+        the pointer flux_rpc_get() returns: no Python copy is made."""
+        rc = lib.fj_stream_feed_cstr(
+            self._stream, ffi.cast("const char *", address), self._err
+        )
+        if rc < 0:
+            raise payload_error(self._err)
+        return rc == lib.FJ_FED_SENTINEL
+
+    def mark(self, tag):
+        """Queue marker `tag` (>= FIRST_USER_MARK) at this point."""
+        if lib.fj_stream_mark(self._stream, tag) < 0:
+            raise MemoryError("flux-journal: out of memory")
+
+    def end(self):
+        """The service ended the stream: release history, then END."""
+        if lib.fj_stream_end(self._stream) < 0:
+            raise MemoryError("flux-journal: out of memory")
+
+    @property
+    def in_history(self):
+        """True while an ordered stream is gathering history."""
+        return bool(lib.fj_stream_in_history(self._stream))
+
+    @property
+    def backlog(self):
+        """Events held in C, not yet popped."""
+        return lib.fj_stream_stats(self._stream).backlog
+
+    def stats(self):
+        """Counters kept by the C core, as a dict."""
+        st = lib.fj_stream_stats(self._stream)
+        return {
+            "responses": st.responses,
+            "bytes": st.bytes,
+            "events": st.events,
+            "filtered_since": st.filtered_since,
+            "delivered": st.delivered,
+            "backlog": st.backlog,
+            "peak_backlog": st.peak_backlog,
+            "history": st.history,
+        }
+
+    def _learn_names(self):
+        """Decode names the C table gained since the last batch."""
+        names = self.names
+        size = ffi.new("size_t *")
+        for i in range(len(names), lib.fj_stream_name_count(self._stream)):
+            raw = ffi.buffer(lib.fj_stream_name(self._stream, i, size), size[0])
+            names.append(sys.intern(json.loads(b'"' + raw[:] + b'"')))
+
+    def pop(self, max_events=BATCH_SIZE):
+        """Pop up to max_events deliverable events as a Batch, or None if
+        nothing is deliverable now."""
+        b = self._batch
+        n = lib.fj_stream_pop(self._stream, b, max_events)
+        if n < 0:
+            raise MemoryError("flux-journal: out of memory")
+        if n == 0 and b.marker == 0:
+            return None
+        batch = Batch()
+        batch.marker = b.marker
+        if n:
+            if lib.fj_stream_name_count(self._stream) != len(self.names):
+                self._learn_names()
+            batch.timestamps = ffi.unpack(b.timestamp, n)
+            batch.ids = ffi.unpack(b.id, n)
+            batch.names = ffi.unpack(b.name, n)
+            batch.flags = ffi.unpack(b.flags, n)
+            batch.items = _decode(memoryview(ffi.buffer(b.text, b.text_len)))
+        return batch
+
+
+class PayloadIndex:
+    """What the C scanner found in one payload (for inspection and tests).
+
+    Attributes:
+        members (dict): top-level member name -> (offset, length) of its
+            value; the last occurrence wins
+        entries (list): per element of "events", a dict with timestamp,
+            name (str), entry and context spans ((offset, length); context
+            None when absent)
+        id (int or None): the "id" member when it is an int64 integer
+    """
+
+    def __init__(self, members, entries, ident):
+        self.members = members
+        self.entries = entries
+        self.id = ident
+
+
+def _parse_into(index, payload):
+    err = ffi.new("fj_error_t *")
+    if lib.fj_payload_parse(index, payload, len(payload), err) != lib.FJ_OK:
+        raise payload_error(err)
+
+
+def _scratch_index():
+    index = ffi.new("fj_payload_t *")
+    lib.fj_payload_init(index)
+    return ffi.gc(index, lib.fj_payload_release)
+
+
+def validate(payload):
+    """Check a payload (bytes) as the fast path would; raise PayloadError."""
+    _parse_into(_scratch_index(), payload)
+
+
+def parse(payload):
+    """Index a raw response payload (bytes) with the C scanner.
+
+    Returns:
+        PayloadIndex
+    Raises:
+        PayloadError: the payload is not valid JSON, or not a journal
+            response (no "events" array, an entry without a numeric
+            timestamp or a string name, ...)
+    """
+    index = _scratch_index()
+    _parse_into(index, payload)
+
+    def text(span):
+        return payload[span.off : span.off + span.len]
+
+    members = {}
+    for i in range(index.nmembers):
+        m = index.members[i]
+        key = json.loads(b'"' + text(m.key) + b'"')
+        members[key] = (m.value.off, m.value.len)
+    entries = []
+    for i in range(index.nentries):
+        e = index.entries[i]
+        has_ctx = e.flags & lib.FJ_ENTRY_HAS_CONTEXT
+        entries.append(
+            {
+                "timestamp": e.timestamp,
+                "name": json.loads(b'"' + text(e.name) + b'"'),
+                "entry": (e.entry.off, e.entry.len),
+                "context": (e.context.off, e.context.len) if has_ctx else None,
+            }
+        )
+    ident = index.id if index.id_kind == lib.FJ_ID_INT else None
+    return PayloadIndex(members, entries, ident)

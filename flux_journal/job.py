@@ -1,0 +1,160 @@
+"""The job-manager journal consumer, interface-compatible with
+``flux.job.JournalConsumer`` (``flux.job.journal``)."""
+
+from flux_journal import core
+from flux_journal._flux import jobid_class
+from flux_journal.abc import JournalConsumerBase, JournalEventBase
+
+#: flux.job.JobID when flux-core's bindings import, else flux-journal's own
+JobID = jobid_class()
+
+_new_dict = dict.__new__
+
+# Job ids made for recent events, shared by the events of one job.  Bounded
+# so a long-running consumer does not keep one per job forever.
+_JOBID_CACHE_SIZE = 65536
+
+
+class JournalEvent(JournalEventBase):
+    """A container for an event from the job manager journal
+
+    Attributes:
+        jobid (JobID): the job the event belongs to
+        name (str): event name (see RFC 21)
+        timestamp (float): event time in seconds since the epoch
+        context (dict): context dictionary (see RFC 21)
+        context_string (str): context as compact key=value JSON text
+        jobspec (dict): for ``submit`` events, the job's redacted jobspec
+        R (dict): for ``alloc`` events, the job's assigned R
+    """
+
+    def __init__(self, jobid, event, jobspec=None, R=None):
+        super().__init__(event)
+        self.jobid = JobID(jobid)
+        self.jobspec = None
+        self.R = None
+        if self.is_empty():
+            return
+        if self.name == "submit":
+            self.jobspec = jobspec
+        elif self.name == "alloc":
+            self.R = R
+
+    def is_empty(self):
+        """Return True if this event is an empty journal event"""
+        return self.jobid == -1
+
+    def __str__(self):
+        if self.is_empty():
+            return "-1: End of historical data stream"
+        return " ".join(
+            filter(
+                None,
+                [
+                    f"{self.jobid.f58}:",
+                    f"{self.timestamp:<0.5f}",
+                    self.name,
+                    self.context_string,
+                    self.jobspec and f"jobspec={self.jobspec}",
+                    self.R and f"R={self.R}",
+                ],
+            )
+        )
+
+
+#: The empty event delivered at the sentinel when include_sentinel is True.
+SENTINEL_EVENT = JournalEvent(-1, {})
+
+
+class JournalConsumer(JournalConsumerBase):
+    """Consumer of the job manager journal (``job-manager.events-journal``)
+
+    Delivers every job's events (RFC 21) as :class:`JournalEvent` objects,
+    through :meth:`poll` or a callback (see :class:`JournalConsumerBase`).
+    History of inactive jobs is included when *full* is True; history of
+    active jobs always is.  The sentinel is recognised by its id of -1.
+
+    Args:
+        flux_handle: a Flux handle
+        full (bool): include the history of inactive jobs
+        since (float): deliver only events with timestamp > since
+        include_sentinel (bool): deliver :data:`SENTINEL_EVENT` between
+            history and live events
+    """
+
+    SENTINEL_EVENT = SENTINEL_EVENT
+    _CORE_KIND = core.JOB
+
+    def __init__(self, flux_handle, full=True, since=0.0, include_sentinel=False):
+        super().__init__(
+            flux_handle,
+            "job-manager.events-journal",
+            full=full,
+            since=since,
+            include_sentinel=include_sentinel,
+        )
+        self._jobids = {}
+
+    @property
+    def request_payload(self):
+        return {"full": self.full}
+
+    def process_response(self, resp):
+        """Return the response's jobid, jobspec and R as create_event()
+        keyword arguments."""
+        return {
+            "jobid": resp.get("id"),
+            "jobspec": resp.get("jobspec"),
+            "R": resp.get("R"),
+        }
+
+    def create_event(self, entry, jobid=-1, jobspec=None, R=None):
+        """Create a single JournalEvent from one event entry"""
+        return JournalEvent(jobid, entry, jobspec=jobspec, R=R)
+
+    def is_empty_response(self, resp):
+        """Return True for the sentinel response (id -1)"""
+        return resp.get("id") == -1
+
+    def _jobid(self, value):
+        jobids = self._jobids
+        if len(jobids) >= _JOBID_CACHE_SIZE:
+            jobids.clear()
+        jobid = jobids[value] = JobID(value)
+        return jobid
+
+    def _events_from_batch(self, batch, append):
+        names = self._core.names
+        items = batch.items
+        jobids = self._jobids
+        cls = JournalEvent
+        k = 0
+        for ts, ident, name, flags in zip(
+            batch.timestamps, batch.ids, batch.names, batch.flags
+        ):
+            jobid = jobids.get(ident)
+            if jobid is None:
+                jobid = self._jobid(ident)
+            if flags & core.IRREGULAR:
+                # built exactly as flux-core would, from the decoded entry
+                event = cls.__new__(cls)
+                JournalEventBase.__init__(event, items[k])
+                name = event.name
+            else:
+                event = _new_dict(cls)
+                event["timestamp"] = ts
+                event["name"] = name = names[name]
+                event["context"] = items[k]
+            k += 1
+            event.jobid = jobid
+            event.jobspec = None
+            event.R = None
+            if flags & core.WITH_JOBSPEC:
+                if name == "submit":
+                    event.jobspec = items[k]
+                k += 1
+            if flags & core.WITH_R:
+                if name == "alloc":
+                    event.R = items[k]
+                k += 1
+            append(event)
