@@ -25,7 +25,7 @@ ffibuilder.set_source(
     '#include "fj_payload.h"\n#include "fj_record.h"\n#include "fj_stream.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s)) for s in SOURCES],
     include_dirs=[os.path.relpath(HERE)],
-    extra_compile_args=["-std=c99", "-O2", "-Wall"] + EXTRA_CFLAGS,
+    extra_compile_args=["-std=c99", "-O3", "-Wall"] + EXTRA_CFLAGS,
     extra_link_args=EXTRA_CFLAGS,
 )
 

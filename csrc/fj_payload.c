@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <float.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ static int fail (struct scanner *s, int code, const unsigned char *at)
 
 static void skip_ws (struct scanner *s)
 {
-    while (s->p < s->end
+    /* Broker payloads are compact: usually there is nothing to skip. */
+    while (s->p < s->end && *s->p <= ' '
            && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r'
                || *s->p == '\t'))
         s->p++;
@@ -99,6 +101,53 @@ static int scan_utf8 (struct scanner *s)
     return 0;
 }
 
+/* True for bytes a string may hold as they are: printable ASCII but the
+ * quote and the backslash. */
+static int is_plain (unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Nonzero if any byte of the 8-byte word x needs attention in a string:
+ * below 0x20, 0x80 and above, '"' or '\\'.  The classic SWAR tests: for
+ * n <= 128, (x - n*ones) & ~x & high is nonzero iff some byte is below n. */
+static uint64_t special_bytes (uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t high = 0x8080808080808080ull;
+    uint64_t quote = x ^ (ones * '"');
+    uint64_t backslash = x ^ (ones * '\\');
+
+    return (((x - ones * 0x20) & ~x)
+            | ((quote - ones) & ~quote)
+            | ((backslash - ones) & ~backslash)
+            | x)
+           & high;
+}
+
+/* Advance over plain string bytes, eight at a time where possible.  On a
+ * little-endian machine the lowest flagged byte of a word is the first
+ * special one (borrows only run toward higher bytes), so even a short
+ * string ends in one step. */
+static void skip_plain (struct scanner *s)
+{
+    while (s->end - s->p >= 8) {
+        uint64_t x, special;
+        memcpy (&x, s->p, 8);
+        if ((special = special_bytes (x))) {
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            s->p += __builtin_ctzll (special) / 8;
+            return;
+#else
+            break;
+#endif
+        }
+        s->p += 8;
+    }
+    while (s->p < s->end && is_plain (*s->p))
+        s->p++;
+}
+
 /* Scan a string whose opening quote is at s->p.  On success *span holds
  * the raw contents and *escaped whether a backslash occurred. */
 static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
@@ -107,10 +156,7 @@ static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
     int esc = 0;
 
     for (;;) {
-        /* Fast path over plain ASCII. */
-        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80
-               && *s->p != '"' && *s->p != '\\')
-            s->p++;
+        skip_plain (s);
         if (s->p >= s->end)
             return fail (s, FJ_ETRUNCATED, s->p);
         unsigned char c = *s->p;
@@ -351,7 +397,8 @@ static void c_locale_init (void)
     c_locale = newlocale (LC_NUMERIC_MASK, "C", (locale_t)0);
 }
 
-static int number_value (const unsigned char *text, size_t len, double *out)
+static int slow_number_value (const unsigned char *text, size_t len,
+                              double *out)
 {
     char local[64];
     char *copy = local;
@@ -365,6 +412,61 @@ static int number_value (const unsigned char *text, size_t len, double *out)
     if (copy != local)
         free (copy);
     return 0;
+}
+
+#if LDBL_MANT_DIG == 64
+/* Timestamps have 16-17 significant digits, beyond the exact-double fast
+ * path, and glibc then takes a multiprecision route.  With x87 extended
+ * precision, mantissa (< 2^64) and 10^k (k <= 27) are exact, so one
+ * correctly rounded multiply or divide gives the value to 64 bits; rounding
+ * that to 53 bits is correct unless it landed exactly on a midpoint
+ * between two doubles, which we detect and leave to strtod. */
+static int fast_number_value (const unsigned char *p, const unsigned char *end,
+                              double *out)
+{
+    static const long double pow10[] = {
+        1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L,
+        1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L,
+    };
+    uint64_t mantissa = 0;
+    int digits = 0, exp10 = 0, neg = 0;
+
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p != end || digits > 19 || exp10 < -27)
+        return -1;   /* exponent part, too many digits or too small */
+    long double q = (long double)mantissa / pow10[-exp10];
+    /* x87 layout: 64-bit significand (explicit leading bit), then a 15-bit
+     * biased exponent.  Rounding to a double drops the low 11 significand
+     * bits (results far from the subnormal range): exactly 0x400 there
+     * is a midpoint. */
+    uint64_t significand;
+    uint16_t exponent;
+    memcpy (&significand, &q, sizeof (significand));
+    memcpy (&exponent, (const char *)&q + 8, sizeof (exponent));
+    if ((significand & 0x7FF) == 0x400 || (exponent & 0x7FFF) < 16383 - 1000)
+        return -1;
+    double d = (double)q;
+    *out = neg ? -d : d;
+    return 0;
+}
+#endif
+
+static int number_value (const unsigned char *text, size_t len, double *out)
+{
+#if LDBL_MANT_DIG == 64
+    if (fast_number_value (text, text + len, out) == 0)
+        return 0;
+#endif
+    return slow_number_value (text, len, out);
 }
 
 /* Parse an int64 from a validated integer literal; 0 if out of range. */
@@ -398,16 +500,29 @@ static int grow (void **array, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-/* Which entry member a key names, by decoded comparison. */
+/* True if the raw string contents (escaped or not) equal literal. */
+static int key_is (const char *buf, fj_span_t key, int escaped,
+                   const char *literal, size_t literal_len)
+{
+    if (!escaped)
+        return key.len == literal_len
+               && memcmp (buf + key.off, literal, literal_len) == 0;
+    return fj_raw_string_equals (buf + key.off, key.len, literal);
+}
+
+#define KEY_IS(buf, key, escaped, lit) \
+    key_is ((buf), (key), (escaped), (lit), sizeof (lit) - 1)
+
+/* Which entry member a key names. */
 enum { KEY_OTHER, KEY_TIMESTAMP, KEY_NAME, KEY_CONTEXT };
 
-static int entry_key (const char *buf, fj_span_t key)
+static int entry_key (const char *buf, fj_span_t key, int escaped)
 {
-    if (fj_raw_string_equals (buf + key.off, key.len, "timestamp"))
+    if (KEY_IS (buf, key, escaped, "timestamp"))
         return KEY_TIMESTAMP;
-    if (fj_raw_string_equals (buf + key.off, key.len, "name"))
+    if (KEY_IS (buf, key, escaped, "name"))
         return KEY_NAME;
-    if (fj_raw_string_equals (buf + key.off, key.len, "context"))
+    if (KEY_IS (buf, key, escaped, "context"))
         return KEY_CONTEXT;
     return KEY_OTHER;
 }
@@ -442,7 +557,7 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
         int escaped, which;
         if (scan_key (s, &key, &escaped) < 0)
             return -1;
-        which = entry_key (buf, key);
+        which = entry_key (buf, key, escaped);
         /* The regular layout is timestamp, name[, context], unescaped. */
         if (escaped || which != ++position)
             e->flags |= FJ_ENTRY_IRREGULAR;
@@ -568,13 +683,13 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
         if (s->p >= s->end)
             return fail (s, FJ_ETRUNCATED, s->p);
         const unsigned char *vstart = s->p;
-        if (fj_raw_string_equals (buf + m.key.off, m.key.len, "events")) {
+        if (KEY_IS (buf, m.key, escaped, "events")) {
             if (scan_events (s, pl) < 0)
                 return -1;
             m.value.off = (uint32_t)(vstart - s->start);
             m.value.len = (uint32_t)(s->p - vstart);
         }
-        else if (fj_raw_string_equals (buf + m.key.off, m.key.len, "id")) {
+        else if (KEY_IS (buf, m.key, escaped, "id")) {
             int is_int = 0;
             if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) {
                 if (scan_number (s, &is_int) < 0)

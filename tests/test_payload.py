@@ -1,0 +1,180 @@
+"""The C payload scanner: what it accepts, what it finds, how it refuses.
+
+Checked through flux_journal.core.parse(), which wraps fj_payload_parse().
+"""
+
+import json
+import math
+import struct
+
+import pytest
+
+from flux_journal.core import parse
+from flux_journal.errors import PayloadError
+
+
+def bits(x):
+    return struct.pack("<d", x)
+
+
+def span_text(payload, span):
+    off, length = span
+    return payload[off : off + length]
+
+
+def test_fixture_payloads_indexed_like_json(fixtures_dir):
+    for path in sorted(fixtures_dir.glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            index = parse(line)
+            resp = json.loads(line)
+            assert set(index.members) == set(resp)
+            for key, span in index.members.items():
+                assert json.loads(span_text(line, span)) == resp[key]
+            assert index.id == resp.get("id")
+            assert len(index.entries) == len(resp["events"])
+            for found, entry in zip(index.entries, resp["events"]):
+                assert bits(found["timestamp"]) == bits(entry["timestamp"])
+                assert found["name"] == entry["name"]
+                assert json.loads(span_text(line, found["entry"])) == entry
+                if "context" in entry:
+                    ctx = json.loads(span_text(line, found["context"]))
+                    assert ctx == entry["context"]
+                else:
+                    assert found["context"] is None
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "1780507981.9051635",
+        "0.1",
+        "-0.0",
+        "1e308",
+        "1.7976931348623157e308",
+        "5e-324",
+        "2.2250738585072011e-308",
+        "1e400",
+        "-1e-400",
+        "123456789012345678901234567890.5",
+        "9007199254740993.0",
+        "0.30000000000000004",
+        "1E+2",
+        "1e-2",
+    ],
+)
+def test_timestamps_bit_identical_to_json(literal):
+    payload = f'{{"events":[{{"timestamp":{literal},"name":"x"}}]}}'.encode()
+    found = parse(payload).entries[0]["timestamp"]
+    expected = json.loads(literal)
+    assert bits(found) == bits(float(expected))
+    if literal == "-0.0":
+        assert math.copysign(1, found) == -1
+
+
+def test_escapes_and_unicode_in_values():
+    payload = (
+        '{"id":1,"events":[{"timestamp":1.5,"name":"sub\\u006dit",'
+        '"context":{"s":"tab\\t quote\\" slash\\/ \\ud83d\\ude00 é 日本"}}],'
+        '"jobspec":{"k":"\\u00e9"}}'
+    ).encode()
+    index = parse(payload)
+    entry = index.entries[0]
+    assert entry["name"] == "submit"
+    assert json.loads(span_text(payload, entry["context"])) == json.loads(payload)[
+        "events"
+    ][0]["context"]
+    assert "jobspec" in index.members
+
+
+def test_escaped_member_keys_are_recognised():
+    payload = b'{"\\u0069d":7,"ev\\u0065nts":[{"time\\u0073tamp":2.0,"n\\u0061me":"a"}]}'
+    index = parse(payload)
+    assert index.id == 7
+    assert index.entries[0]["timestamp"] == 2.0
+    assert index.entries[0]["name"] == "a"
+
+
+def test_deep_legal_nesting_accepted():
+    depth = 500  # the payload object and events array and entry add 3
+    ctx = "[" * depth + "]" * depth
+    payload = f'{{"events":[{{"timestamp":1.0,"name":"a","context":{ctx}}}]}}'
+    index = parse(payload.encode())
+    assert len(index.entries) == 1
+
+
+def test_duplicate_members_last_wins():
+    payload = b'{"id":1,"id":2,"events":[{"timestamp":1.0,"name":"a"}],"events":[]}'
+    index = parse(payload)
+    assert index.id == 2
+    assert index.entries == []
+
+
+def test_whitespace_everywhere():
+    payload = b' \n{ "id" : 3 ,\t"events" :\r\n[ { "timestamp" : 1.25 , "name" : "x" } ] } \n'
+    index = parse(payload)
+    assert index.id == 3 and index.entries[0]["timestamp"] == 1.25
+
+
+MALFORMED = [
+    # (payload, offset, reason fragment)
+    (b'{"events":[{"timestamp":1.0,"name":"a"}', 39, "unexpected end"),
+    (b'{"events":[{"timestamp":1.0,"name":"a\\x"}]}', 37, "escape"),
+    (b'{"events":[{"timestamp":1.0,"name":"a\\u12g4"}]}', 37, "escape"),
+    (b'{"events":[{"timestamp":1.0,"name":"\xff"}]}', 36, "UTF-8"),
+    (b'{"events":[{"timestamp":1.0,"name":"\xc0\xaf"}]}', 36, "UTF-8"),
+    (b'{"events":[{"timestamp":1.0,"name":"\xed\xa0\x80"}]}', 36, "UTF-8"),
+    (b'{"events":[{"timestamp":1.0,"name":"\xf4\x90\x80\x80"}]}', 36, "UTF-8"),
+    (b'{"events":[{"timestamp":NaN,"name":"a"}]}', 24, "unexpected character"),
+    (b'{"events":[{"timestamp":1.0,"name":"a","context":{"x":Infinity}}]}', 54, "unexpected character"),
+    (b'{"events":[{"timestamp":01.0,"name":"a"}]}', 24, "number"),
+    (b'{"events":[{"timestamp":1.,"name":"a"}]}', 26, "number"),
+    (b'{"events":[{"timestamp":-,"name":"a"}]}', 25, "number"),
+    (b'{"events":[]} x', 14, "trailing"),
+    (b'{"events":[]}{}', 13, "trailing"),
+    (b'{"events":[{"timestamp":1.0,"name":"a\tb"}]}', 37, "control character"),
+    (b'{"events":[],}', 13, "unexpected character"),
+    (b'{"events":[1,]}', 11, "event entry is not an object"),
+    (b"\xef\xbb\xbf{\"events\":[]}", 0, "unexpected character"),
+    (b"", 0, "unexpected end"),
+    (b'{"events":{}}', 10, '"events" is not an array'),
+    (b'{"id":1}', 0, 'no "events"'),
+    (b"[]", 0, "not a JSON object"),
+    (b'{"events":["x"]}', 11, "event entry is not an object"),
+    (b'{"events":[{"name":"a"}]}', 11, "timestamp"),
+    (b'{"events":[{"timestamp":"1.0","name":"a"}]}', 24, "timestamp"),
+    (b'{"events":[{"timestamp":1.0}]}', 11, "name"),
+    (b'{"events":[{"timestamp":1.0,"name":5}]}', 35, "name"),
+]
+
+
+@pytest.mark.parametrize("payload,offset,reason", MALFORMED)
+def test_malformed_payloads_refused_with_offset(payload, offset, reason):
+    with pytest.raises(PayloadError) as info:
+        parse(payload)
+    assert info.value.offset == offset
+    assert reason in info.value.reason
+    assert f"at byte {offset}" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_shape_errors_are_flagged_as_shape():
+    with pytest.raises(PayloadError) as info:
+        parse(b'{"events":{}}')
+    assert info.value.shape
+    with pytest.raises(PayloadError) as info:
+        parse(b'{"events":[}')
+    assert not info.value.shape
+
+
+def test_nesting_limit():
+    too_deep = "[" * 600 + "]" * 600
+    payload = f'{{"events":[{{"timestamp":1.0,"name":"a","context":{too_deep}}}]}}'
+    with pytest.raises(PayloadError, match="nesting"):
+        parse(payload.encode())
+
+
+def test_every_truncation_of_a_fixture_line_is_refused(fixtures_dir):
+    line = (fixtures_dir / "jobs-full.jsonl").read_bytes().splitlines()[0]
+    for cut in range(len(line)):
+        with pytest.raises(PayloadError):
+            parse(line[:cut])
