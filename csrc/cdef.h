@@ -43,6 +43,7 @@
 #define FJ_EV_IRREGULAR ...
 #define FJ_EV_JOBSPEC ...
 #define FJ_EV_R ...
+#define FJ_EV_TIE ...
 
 typedef struct { int code; size_t offset; } fj_error_t;
 typedef struct { uint32_t off; uint32_t len; } fj_span_t;
@@ -87,6 +88,7 @@ typedef struct {
     uint64_t bytes;
     uint64_t events;
     uint64_t filtered_since;
+    uint64_t filtered_name;
     uint64_t delivered;
     uint64_t backlog;
     uint64_t peak_backlog;
@@ -113,6 +115,8 @@ void fj_stream_destroy (fj_stream_t *s);
 int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
                     fj_error_t *err);
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err);
+int fj_stream_filter (fj_stream_t *s, const char *name, size_t len, int deny);
+void fj_stream_seed_tie (fj_stream_t *s, double timestamp);
 int fj_stream_mark (fj_stream_t *s, int32_t tag);
 int fj_stream_end (fj_stream_t *s);
 int fj_stream_in_history (const fj_stream_t *s);

@@ -17,6 +17,8 @@
 /* fj_name_t.flags: what the name means to delivery */
 #define FJ_NAME_SUBMIT 0x1u
 #define FJ_NAME_ALLOC  0x2u
+#define FJ_NAME_DROP   0x4u   /* set by the stream: filtered out by name */
+#define FJ_NAME_CHECKED 0x8u  /* the stream has decided FJ_NAME_DROP */
 
 typedef struct {
     char *raw;
@@ -39,6 +41,10 @@ void fj_names_release (fj_names_t *t);
 /* Index of raw[0..len), added if new; -1 when the table is full or out of
  * memory. */
 int32_t fj_names_intern (fj_names_t *t, const char *raw, uint32_t len);
+
+/* True if the table holds a name equal to raw[0..len) (JSON string
+ * contents, escapes decoded for the comparison). */
+int fj_names_contains (const fj_names_t *t, const char *raw, uint32_t len);
 
 /* What a raw name means (FJ_NAME_* bits), whether interned or not. */
 uint32_t fj_name_flags (const char *raw, uint32_t len);

@@ -17,6 +17,8 @@
 #define FJ_EV_IRREGULAR 0x1u  /* text is the whole entry, to decode fully */
 #define FJ_EV_JOBSPEC   0x2u  /* the record's jobspec follows the context */
 #define FJ_EV_R         0x4u  /* the record's R follows (after jobspec) */
+#define FJ_EV_TIE       0x8u  /* batch only: same timestamp as the event
+                                 popped just before it */
 
 typedef struct {
     double timestamp;

@@ -27,6 +27,10 @@ struct fj_stream {
     struct queue ready;   /* deliverable after the heap, in order */
     struct queue deferred;/* markers queued during ordered history */
     fj_names_t names;
+    fj_names_t allow;     /* name filters; empty allow = all allowed */
+    fj_names_t deny;
+    int have_last;        /* last_ts holds the last popped timestamp */
+    double last_ts;
     struct pick *picks;   /* scratch for record_build() */
     size_t picks_cap;
     fj_stats_t stats;
@@ -81,6 +85,8 @@ fj_stream_t *fj_stream_create (unsigned flags, double since)
     fj_payload_init (&s->scratch);
     fj_heap_init (&s->history);
     fj_names_init (&s->names);
+    fj_names_init (&s->allow);
+    fj_names_init (&s->deny);
     return s;
 }
 
@@ -103,6 +109,8 @@ void fj_stream_destroy (fj_stream_t *s)
     fj_heap_release (&s->history);
     fj_payload_release (&s->scratch);
     fj_names_release (&s->names);
+    fj_names_release (&s->allow);
+    fj_names_release (&s->deny);
     free (s->picks);
     free (s);
 }
@@ -160,8 +168,10 @@ static uint32_t attachments (fj_stream_t *s, const fj_payload_t *p,
  * record_build()'s first pass and used in its second. */
 struct pick {
     int32_t name;
-    uint32_t flags;
+    uint32_t flags;     /* FJ_EV_* or FJ_PICK_DROPPED */
 };
+
+#define FJ_PICK_DROPPED 0xFFFFFFFFu
 
 static int picks_reserve (fj_stream_t *s, size_t n)
 {
@@ -178,12 +188,44 @@ static int picks_reserve (fj_stream_t *s, size_t n)
     return 0;
 }
 
-/* Decide name index and flags of entry e; returns the bytes it keeps. */
-static size_t pick (fj_stream_t *s, const fj_payload_t *p,
-                    const fj_entry_t *e, struct pick *out)
+/* True if the name filters drop this raw name. */
+static int dropped (const fj_stream_t *s, const char *raw, uint32_t len)
 {
-    out->name = fj_names_intern (&s->names, p->buf + e->name.off,
-                                 e->name.len);
+    if (s->allow.count && !fj_names_contains (&s->allow, raw, len))
+        return 1;
+    return s->deny.count && fj_names_contains (&s->deny, raw, len);
+}
+
+/* Whether entry e passes the filters (since, then name). */
+static int keep (fj_stream_t *s, const fj_payload_t *p, const fj_entry_t *e,
+                 int32_t *name)
+{
+    const char *raw = p->buf + e->name.off;
+
+    if (!(e->timestamp > s->since)) {
+        s->stats.filtered_since++;
+        return 0;
+    }
+    *name = fj_names_intern (&s->names, raw, e->name.len);
+    if (*name >= 0) {
+        fj_name_t *n = &s->names.names[*name];
+        if (!(n->flags & FJ_NAME_CHECKED))
+            n->flags |= FJ_NAME_CHECKED
+                        | (dropped (s, raw, e->name.len) ? FJ_NAME_DROP : 0);
+        if (!(n->flags & FJ_NAME_DROP))
+            return 1;
+    }
+    else if (!dropped (s, raw, e->name.len))
+        return 1;
+    s->stats.filtered_name++;
+    return 0;
+}
+
+/* Decide flags of kept entry e; returns the bytes it keeps. */
+static size_t pick (fj_stream_t *s, const fj_payload_t *p,
+                    const fj_entry_t *e, int32_t name, struct pick *out)
+{
+    out->name = name;
     out->flags = 0;
     if ((e->flags & FJ_ENTRY_IRREGULAR) || out->name < 0)
         out->flags |= FJ_EV_IRREGULAR;
@@ -218,12 +260,15 @@ static fj_record_t *record_build (fj_stream_t *s, const fj_payload_t *p,
         return NULL;
     for (size_t i = 0; i < p->nentries; i++) {
         const fj_entry_t *e = &p->entries[i];
-        if (!(e->timestamp > s->since))
+        int32_t name;
+        if (!keep (s, p, e, &name)) {
+            s->picks[i].flags = FJ_PICK_DROPPED;
             continue;
-        data += pick (s, p, e, &s->picks[nkept]);
-        attach |= s->picks[nkept++].flags;
+        }
+        data += pick (s, p, e, name, &s->picks[i]);
+        attach |= s->picks[i].flags;
+        nkept++;
     }
-    s->stats.filtered_since += p->nentries - nkept;
     if (nkept == 0) {
         *empty = 1;
         return NULL;
@@ -244,14 +289,14 @@ static fj_record_t *record_build (fj_stream_t *s, const fj_payload_t *p,
     out = rec->data;
     for (size_t i = 0, k = 0; i < p->nentries; i++) {
         const fj_entry_t *e = &p->entries[i];
-        if (!(e->timestamp > s->since))
+        if (s->picks[i].flags == FJ_PICK_DROPPED)
             continue;
-        fj_rec_event_t *ev = &rec->events[k];
+        fj_rec_event_t *ev = &rec->events[k++];
         fj_span_t text;
         ev->timestamp = e->timestamp;
         ev->seq = s->next_seq++;
-        ev->name = s->picks[k].name;
-        ev->flags = s->picks[k++].flags;
+        ev->name = s->picks[i].name;
+        ev->flags = s->picks[i].flags;
         text = (ev->flags & FJ_EV_IRREGULAR) ? e->entry : e->context;
         memcpy (out, p->buf + text.off, text.len);
         ev->text.off = (uint32_t)(out - rec->data);
@@ -319,6 +364,21 @@ nomem:
     err->code = FJ_ENOMEM;
     err->offset = 0;
     return -1;
+}
+
+int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
+                      int deny)
+{
+    if (len > UINT32_MAX)
+        return -1;
+    return fj_names_intern (deny ? &s->deny : &s->allow, name,
+                            (uint32_t)len) < 0 ? -1 : 0;
+}
+
+void fj_stream_seed_tie (fj_stream_t *s, double timestamp)
+{
+    s->have_last = 1;
+    s->last_ts = timestamp;
 }
 
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err)
@@ -455,6 +515,10 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     b->id[i] = rec->id;
     b->name[i] = (ev->flags & FJ_EV_IRREGULAR) ? -1 : ev->name;
     b->flags[i] = ev->flags;
+    if (s->have_last && ev->timestamp == s->last_ts)
+        b->flags[i] |= FJ_EV_TIE;
+    s->have_last = 1;
+    s->last_ts = ev->timestamp;
     b->count++;
     s->stats.delivered++;
     s->stats.backlog--;

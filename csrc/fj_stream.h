@@ -54,6 +54,7 @@ typedef struct {
     uint64_t bytes;             /* payload bytes fed */
     uint64_t events;            /* events in valid responses */
     uint64_t filtered_since;    /* events dropped by `since` */
+    uint64_t filtered_name;     /* events dropped by name filters */
     uint64_t delivered;         /* events popped */
     uint64_t backlog;           /* events kept, not yet popped */
     uint64_t peak_backlog;
@@ -79,6 +80,17 @@ typedef struct fj_stream fj_stream_t;
 
 fj_stream_t *fj_stream_create (unsigned flags, double since);
 void fj_stream_destroy (fj_stream_t *s);
+
+/* Add a name filter, before the first feed: with deny 0, only allowed
+ * names are delivered (once any is allowed); with deny 1, the name never
+ * is.  Names are UTF-8, unescaped.  0, or -1 if out of memory. */
+int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
+                      int deny);
+
+/* Treat `timestamp` as the timestamp of the event popped last, so that a
+ * first popped event with the same timestamp is flagged FJ_EV_TIE (a
+ * consumer resuming from a cursor inside a group of equal timestamps). */
+void fj_stream_seed_tie (fj_stream_t *s, double timestamp);
 
 /* Feed one response payload.  Returns FJ_FED or FJ_FED_SENTINEL, or -1 with
  * *err set (the response is dropped, the stream is unchanged otherwise). */

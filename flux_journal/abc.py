@@ -40,9 +40,11 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 
-from flux_journal import core
+import math
+
+from flux_journal import core, cursor
 from flux_journal._flux import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
-from flux_journal.errors import PayloadError
+from flux_journal.errors import BacklogFullError, PayloadError
 from flux_journal.eventlog import EventLogEvent
 
 
@@ -72,6 +74,21 @@ class JournalEventBase(EventLogEvent):
         if self.is_empty():
             return f"{self.timestamp:<0.5f} End of historical data stream"
         return " ".join([f"{self.timestamp:<0.5f}", self.name, self.context_string])
+
+    @property
+    def cursor(self):
+        """Where the stream stands after this event, as a short string.
+
+        A consumer created with ``since=event.cursor`` delivers exactly the
+        events after this one, even among equal timestamps (see
+        :mod:`flux_journal.cursor`).  flux-journal extension: set on events
+        delivered by flux-journal's own job and resource consumers.
+        """
+        return cursor.encode(self.timestamp, cursor.chain_idents(self))
+
+    def _cursor_ident(self):
+        """This event's identity within its timestamp (see cursor)."""
+        return cursor.encode_name(self.name)
 
 
 class _Raise:
@@ -117,14 +134,29 @@ class JournalConsumerBase(ABC):
         cancel_topic (str, optional): the topic that cancels the journal
             request; defaults to topic + "-cancel"
         full (bool): request full history, if the service supports it
-        since (float): deliver only events with timestamp > since
+        since (float or str): deliver only events with timestamp > since;
+            or a cursor string (``event.cursor``): deliver exactly the
+            events after that event
         include_sentinel (bool): deliver an empty event at the sentinel
+
+    flux-journal extensions (keyword only; see README):
+
+    Args:
+        allow (iterable of str): deliver only events with these names
+        deny (iterable of str): never deliver events with these names
+        ordered (bool): False streams history as it arrives, unsorted and
+            unbuffered
+        max_backlog (int): most history events to buffer before giving up
+            with :class:`~flux_journal.errors.BacklogFullError` (default
+            unlimited)
     """
 
     SENTINEL_EVENT = JournalEventBase({})
 
-    # Subclasses whose events the C core can build set these (see job.py).
+    # Subclasses whose events the C core can build set these (see job.py):
+    # the C stream kind and the class of their events.
     _CORE_KIND = 0
+    _EVENT_CLASS = JournalEventBase
 
     def __init__(
         self,
@@ -134,6 +166,11 @@ class JournalConsumerBase(ABC):
         full=True,
         since=0.0,
         include_sentinel=False,
+        *,
+        allow=None,
+        deny=None,
+        ordered=True,
+        max_backlog=None,
     ):
         self.handle = flux_handle
         self.topic = topic
@@ -148,6 +185,11 @@ class JournalConsumerBase(ABC):
         self.cb_args = []
         self.cb_kwargs = {}
 
+        self.allow = frozenset(allow) if allow is not None else None
+        self.deny = frozenset(deny) if deny is not None else None
+        self.ordered = ordered
+        self.max_backlog = max_backlog
+
         self._ready = deque()  # events, None, _Raise: in delivery order
         self._core = None  # CoreStream on the fast path
         self._over = False  # no more responses will come
@@ -156,6 +198,9 @@ class JournalConsumerBase(ABC):
         self._resume = None  # timer watcher re-entering delivery
         self._errors = {}  # marker tag -> exception, fast path
         self._next_tag = core.FIRST_USER_MARK
+        self._sentinel_reached = False
+        self._last_event = None  # last delivered, for cursors of ties
+        self._skip = None  # (timestamp, identities) already delivered
         # generic path: history gathered until the sentinel
         self._in_history = False
         self._history = []
@@ -268,7 +313,7 @@ class JournalConsumerBase(ABC):
     def set_callback(self, event_cb, *args, **kwargs):
         """Register callback *event_cb* to be called for each journal event
 
-        *event_cb(event, \\*args, \\*\\*kwargs)* is called from the Flux
+        *event_cb(event, *args, **kwargs)* is called from the Flux
         reactor (``handle.reactor_run()``) for every event, and once with
         None when the stream has ended.  May be called before or after
         :meth:`start`, and again to replace the callback.
@@ -302,14 +347,39 @@ class JournalConsumerBase(ABC):
                 return 0
         return owner._CORE_KIND
 
+    def _since_timestamp(self):
+        """`since` as a number for filtering, and the resume state a cursor
+        implies (events at its timestamp already delivered)."""
+        since = self.since
+        if not isinstance(since, str):
+            self._skip = None
+            self._last_event = None
+            return since
+        timestamp, idents = cursor.parse(since)
+        self._skip = (timestamp, frozenset(idents))
+        self._last_event = cursor.CursorSeed(timestamp, idents)
+        # keep events at the cursor's own timestamp: some may be new
+        return math.nextafter(timestamp, -math.inf)
+
     def _reset_stream_state(self):
         kind = self._fast_kind()
+        since = self._since_timestamp()
         self._core = None
         if kind:
-            if self.full:
-                kind |= core.HISTORY | core.ORDERED
-            self._core = core.CoreStream(kind, self.since)
-        self._in_history = bool(self.full)
+            # Every journal sends a sentinel; only full history is ordered.
+            kind |= core.HISTORY
+            if self.full and self.ordered:
+                kind |= core.ORDERED
+            self._core = core.CoreStream(kind, since)
+            for name in self.allow or ():
+                self._core.filter(name)
+            for name in self.deny or ():
+                self._core.filter(name, deny=True)
+            if self._skip is not None:
+                self._core.seed_tie(self._skip[0])
+        self._since = since
+        self._sentinel_reached = False
+        self._in_history = bool(self.full) and self.ordered
         self._history = []
         self._deferred = []
         self._over = False
@@ -408,18 +478,25 @@ class JournalConsumerBase(ABC):
         payload = self._payload(future)
         core.validate(payload)
         resp = json.loads(payload)
-        if self._in_history and self.is_empty_response(resp):
+        if self.full and not self._sentinel_reached and self.is_empty_response(resp):
+            self._sentinel_reached = True
             self._close_history()
             if self.include_sentinel:
                 self._ready.append(self.SENTINEL_EVENT)
             return
         kwargs = self.process_response(resp)
-        since = self.since
+        since, allow, deny = self._since, self.allow, self.deny
         target = self._history if self._in_history else self._ready
         for entry in resp["events"]:
             event = self.create_event(entry, **kwargs)
-            if event.timestamp > since:
-                target.append(event)
+            if event.timestamp <= since:
+                continue
+            if (allow is not None and event.name not in allow) or (
+                deny is not None and event.name in deny
+            ):
+                continue
+            target.append(event)
+        self._check_backlog(len(self._history))
 
     def _take_response(self, future):
         """Consume the future's current response.  The future is reset
@@ -437,23 +514,41 @@ class JournalConsumerBase(ABC):
             self._fail_response(exc)
         finally:
             future.reset()
+        if self._core is not None and self.max_backlog is not None:
+            self._check_backlog(self._core.backlog)
+
+    def _check_backlog(self, buffered):
+        """Give up when more than max_backlog events wait in the consumer:
+        cancel the stream and end it with BacklogFullError after what was
+        buffered."""
+        limit = self.max_backlog
+        if limit is None or buffered <= limit or self._over:
+            return
+        self.stop()
+        self._finish(
+            BacklogFullError(
+                f"journal history exceeds max_backlog={limit} buffered events"
+            )
+        )
 
     # ------------------------------------------------------------------
     # Events out
 
-    def _fill(self, keep_end=True):
+    def _fill(self, keep_end=True, max_events=core.BATCH_SIZE):
         """Move one batch (or marker) from C to the ready queue.  Returns
         False if C had nothing deliverable."""
         if self._core is None:
             return False
-        batch = self._core.pop()
+        batch = self._core.pop(max_events)
         if batch is None:
             return False
         marker = batch.marker
         if not marker:
             self._events_from_batch(batch, self._ready.append)
         elif marker == core.SENTINEL:
-            if self.include_sentinel:
+            self._sentinel_reached = True
+            # flux-core never delivers the sentinel when full is False
+            if self.include_sentinel and self.full:
                 self._ready.append(self.SENTINEL_EVENT)
         elif marker == core.END:
             if keep_end:
@@ -468,7 +563,33 @@ class JournalConsumerBase(ABC):
         """Build event objects for a batch (consumers with a _CORE_KIND)."""
         raise NotImplementedError
 
-    def _poll_wait(self, timeout):
+    def _unusual_event(self, timestamp, names, name, flags, item):
+        """An event of the batch's slow path, before its class-specific
+        attributes: built from the whole decoded entry if irregular."""
+        cls = self._EVENT_CLASS
+        event = cls.__new__(cls)
+        if flags & core.IRREGULAR:
+            JournalEventBase.__init__(event, item)  # exactly as flux-core
+        else:
+            dict.__init__(event, timestamp=timestamp, name=names[name], context=item)
+        return event
+
+    def _link_tie(self, event, previous):
+        """event shares its timestamp with the event delivered before it
+        (or with the cursor resumed from): link them for event.cursor.
+        Returns False if event was already delivered before that cursor."""
+        if previous is None or previous.timestamp != event.timestamp:
+            return True
+        event._cursor_prev = previous
+        skip = self._skip
+        if skip is not None and skip[0] == event.timestamp:
+            return cursor.chain_idents(event)[-1] not in skip[1]
+        return True
+
+    def _poll_wait(self, timeout, at_sentinel=None):
+        """poll() when nothing is ready: fill from C or wait for responses.
+        With `at_sentinel` set, return it rather than wait once history
+        has been delivered."""
         if self.rpc is None:
             raise RuntimeError("poll() called before start()")
         deadline = None if timeout < 0 else time.monotonic() + timeout
@@ -479,6 +600,8 @@ class JournalConsumerBase(ABC):
                 if item.__class__ is _Raise:
                     raise item.exc
                 return item
+            if at_sentinel is not None and self._sentinel_reached:
+                return at_sentinel
             if self._fill():
                 continue
             if self._over:
@@ -486,6 +609,116 @@ class JournalConsumerBase(ABC):
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             self.rpc.wait_for(wait)
             self._take_response(self.rpc)
+
+    # ------------------------------------------------------------------
+    # flux-journal extensions: batches, iteration, statistics
+
+    def poll_batch(self, max_events=1000, timeout=-1.0):
+        """Return a list of up to *max_events* events.
+
+        Waits like :meth:`poll` for the first event (raising TimeoutError
+        if none comes within *timeout*), then adds whatever else is
+        deliverable without waiting, decoded in one call into C.  At the
+        end of the stream the list ends with None (a list holding only
+        None once everything was delivered).  An error the stream holds is
+        raised by the call that reaches it, after the events before it
+        were returned.  Shares one queue with :meth:`poll`.
+        """
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        batch = [self.poll(timeout)]
+        self._extend_batch(batch, max_events)
+        return batch
+
+    def _extend_batch(self, batch, max_events):
+        """Add deliverable events to batch without waiting: up to
+        max_events in all, not past the end (None) or an error."""
+        ready = self._ready
+        while batch[-1] is not None and len(batch) < max_events:
+            if not ready:
+                if not self._fill(max_events=max_events - len(batch)):
+                    return
+                continue
+            if ready[0].__class__ is _Raise:
+                return
+            batch.append(ready.popleft())
+
+    def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
+        """Register *batch_cb(events, *args, **kwargs)*, called from the
+        reactor with lists of up to *max_events* events (as
+        :meth:`poll_batch` returns them; the last list ends with None).
+        Replaces any callback set with :meth:`set_callback`.
+
+        Returns:
+            self
+        """
+
+        def deliver_batches(event):
+            events = [event]
+            self._extend_batch(events, max_events)
+            batch_cb(events, *args, **kwargs)
+
+        return self.set_callback(deliver_batches)
+
+    def events(self, timeout=None, until_sentinel=False):
+        """Generate events until the stream ends.
+
+        Starts the consumer if needed.  With *timeout* (seconds), raises
+        TimeoutError when no event comes for that long.  With
+        *until_sentinel*, ends once history has been delivered (after
+        :data:`SENTINEL_EVENT` when *include_sentinel* is set) instead of
+        following live events; the stream stays open.
+        """
+        if self.rpc is None:
+            self.start()
+        wait = -1.0 if timeout is None else timeout
+        stop_mark = object()
+        while True:
+            if self._ready:
+                event = self.poll(wait)
+            else:
+                event = self._poll_wait(wait, stop_mark if until_sentinel else None)
+            if event is None or event is stop_mark:
+                return
+            yield event
+            if until_sentinel and event is self.SENTINEL_EVENT:
+                return
+
+    def __iter__(self):
+        return self.events()
+
+    def __enter__(self):
+        if self.rpc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        """Cancel the stream and read it to its end (at most 10 s), so the
+        service is left with nothing pending."""
+        if self.rpc is None or self._over:
+            return
+        self.stop()
+        deadline = time.monotonic() + 10.0
+        try:
+            while time.monotonic() < deadline:
+                if self.poll(max(0.0, deadline - time.monotonic())) is None:
+                    break
+        except Exception:  # pylint: disable=broad-except
+            pass  # the with-block's own exception, if any, matters more
+
+    @property
+    def stats(self):
+        """Counters of this stream, as a dict (flux-journal extension).
+
+        responses, bytes: responses and payload bytes received;
+        events: events in them; filtered_since, filtered_name: events
+        dropped by *since* and by name filters; delivered: events handed
+        to Python; history: events buffered from history; backlog: events
+        buffered now; peak_backlog: most ever buffered.
+        """
+        if self._core is not None:
+            return self._core.stats()
+        return {"backlog": len(self._history) + len(self._ready)}
 
     # ------------------------------------------------------------------
     # Callback mode
@@ -496,8 +729,9 @@ class JournalConsumerBase(ABC):
             self._then_set = True
 
     def _on_response(self, future):
-        if future is not self.rpc:
-            # a response of a request replaced by start(): not ours now
+        if future is not self.rpc or self._over:
+            # a response of a request replaced by start(), or the end of
+            # the stream seen again: nothing more to read from it
             future.reset()
             return
         self._take_response(future)

@@ -35,6 +35,10 @@ def _decode(text):
 # that a consumer reading a few events does not build many more.
 BATCH_SIZE = 256
 
+# Most events one pop can return (poll_batch() asks for more than
+# BATCH_SIZE in one crossing).
+MAX_BATCH = 4096
+
 # Stream kinds (csrc/fj_stream.h)
 HISTORY = lib.FJ_STREAM_HISTORY
 ORDERED = lib.FJ_STREAM_ORDERED
@@ -50,6 +54,7 @@ FIRST_USER_MARK = lib.FJ_MARK_USER
 IRREGULAR = lib.FJ_EV_IRREGULAR
 WITH_JOBSPEC = lib.FJ_EV_JOBSPEC
 WITH_R = lib.FJ_EV_R
+TIE = lib.FJ_EV_TIE
 
 
 def payload_error(err):
@@ -88,7 +93,7 @@ class CoreStream:
 
     def __init__(self, kind, since):
         stream = lib.fj_stream_create(kind, float(since))
-        batch = lib.fj_batch_create(BATCH_SIZE)
+        batch = lib.fj_batch_create(MAX_BATCH)
         if stream == ffi.NULL or batch == ffi.NULL:
             lib.fj_stream_destroy(stream)
             lib.fj_batch_destroy(batch)
@@ -98,6 +103,18 @@ class CoreStream:
         self._err = ffi.new("fj_error_t *")
         #: decoded event names, by name table index
         self.names = []
+
+    def filter(self, name, deny=False):
+        """Before the first feed: deliver only allowed names (once any name
+        is allowed), never denied ones."""
+        raw = name.encode("utf-8", "surrogatepass")
+        if lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0) < 0:
+            raise MemoryError("flux-journal: out of memory")
+
+    def seed_tie(self, timestamp):
+        """Flag a first event at `timestamp` as tied with one delivered
+        before (a consumer resuming from a cursor)."""
+        lib.fj_stream_seed_tie(self._stream, timestamp)
 
     def feed(self, payload):
         """Feed one response payload (bytes).  Returns True if it was the
@@ -145,6 +162,7 @@ class CoreStream:
             "bytes": st.bytes,
             "events": st.events,
             "filtered_since": st.filtered_since,
+            "filtered_name": st.filtered_name,
             "delivered": st.delivered,
             "backlog": st.backlog,
             "peak_backlog": st.peak_backlog,
@@ -160,8 +178,8 @@ class CoreStream:
             names.append(sys.intern(json.loads(b'"' + raw[:] + b'"')))
 
     def pop(self, max_events=BATCH_SIZE):
-        """Pop up to max_events deliverable events as a Batch, or None if
-        nothing is deliverable now."""
+        """Pop up to max_events (at most MAX_BATCH) deliverable events as a
+        Batch, or None if nothing is deliverable now."""
         b = self._batch
         n = lib.fj_stream_pop(self._stream, b, max_events)
         if n < 0:

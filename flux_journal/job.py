@@ -1,7 +1,7 @@
 """The job-manager journal consumer, interface-compatible with
 ``flux.job.JournalConsumer`` (``flux.job.journal``)."""
 
-from flux_journal import core
+from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
 from flux_journal.abc import JournalConsumerBase, JournalEventBase
 
@@ -44,6 +44,9 @@ class JournalEvent(JournalEventBase):
         """Return True if this event is an empty journal event"""
         return self.jobid == -1
 
+    def _cursor_ident(self):
+        return f"{int(self.jobid)}.{cursor.encode_name(self.name)}"
+
     def __str__(self):
         if self.is_empty():
             return "-1: End of historical data stream"
@@ -77,27 +80,44 @@ class JournalConsumer(JournalConsumerBase):
     Args:
         flux_handle: a Flux handle
         full (bool): include the history of inactive jobs
-        since (float): deliver only events with timestamp > since
+        since (float or str): deliver only events with timestamp > since,
+            or only the events after a cursor (``event.cursor``)
         include_sentinel (bool): deliver :data:`SENTINEL_EVENT` between
             history and live events
+
+    Keyword-only flux-journal extensions (*allow*, *deny*, *ordered*,
+    *max_backlog*) are described in :class:`JournalConsumerBase`; *allow*
+    and *deny* are sent to the job manager, so filtered events never
+    leave the broker.
     """
 
     SENTINEL_EVENT = SENTINEL_EVENT
     _CORE_KIND = core.JOB
+    _EVENT_CLASS = JournalEvent
 
-    def __init__(self, flux_handle, full=True, since=0.0, include_sentinel=False):
+    def __init__(
+        self, flux_handle, full=True, since=0.0, include_sentinel=False, **extras
+    ):
         super().__init__(
             flux_handle,
             "job-manager.events-journal",
             full=full,
             since=since,
             include_sentinel=include_sentinel,
+            **extras,
         )
         self._jobids = {}
 
     @property
     def request_payload(self):
-        return {"full": self.full}
+        """The request: {"full": full}, plus the job manager's "allow" and
+        "deny" name filters when given."""
+        payload = {"full": self.full}
+        if self.allow is not None:
+            payload["allow"] = {name: 1 for name in sorted(self.allow)}
+        if self.deny is not None:
+            payload["deny"] = {name: 1 for name in sorted(self.deny)}
+        return payload
 
     def process_response(self, resp):
         """Return the response's jobid, jobspec and R as create_event()
@@ -127,7 +147,9 @@ class JournalConsumer(JournalConsumerBase):
         names = self._core.names
         items = batch.items
         jobids = self._jobids
+        new_event = _new_dict
         cls = JournalEvent
+        event = self._last_event
         k = 0
         for ts, ident, name, flags in zip(
             batch.timestamps, batch.ids, batch.names, batch.flags
@@ -135,26 +157,33 @@ class JournalConsumer(JournalConsumerBase):
             jobid = jobids.get(ident)
             if jobid is None:
                 jobid = self._jobid(ident)
-            if flags & core.IRREGULAR:
-                # built exactly as flux-core would, from the decoded entry
-                event = cls.__new__(cls)
-                JournalEventBase.__init__(event, items[k])
-                name = event.name
-            else:
-                event = _new_dict(cls)
+            if not flags:
+                # The common case, kept to the fewest Python operations.
+                event = new_event(cls)
                 event["timestamp"] = ts
-                event["name"] = name = names[name]
+                event["name"] = names[name]
                 event["context"] = items[k]
+                k += 1
+                event.jobid = jobid
+                event.jobspec = None
+                event.R = None
+                append(event)
+                continue
+            item = items[k]
             k += 1
-            event.jobid = jobid
-            event.jobspec = None
-            event.R = None
+            jobspec = R = None
             if flags & core.WITH_JOBSPEC:
-                if name == "submit":
-                    event.jobspec = items[k]
+                jobspec = items[k]
                 k += 1
             if flags & core.WITH_R:
-                if name == "alloc":
-                    event.R = items[k]
+                R = items[k]
                 k += 1
+            unusual = self._unusual_event(ts, names, name, flags, item)
+            unusual.jobid = jobid
+            unusual.jobspec = jobspec if unusual.name == "submit" else None
+            unusual.R = R if unusual.name == "alloc" else None
+            if flags & core.TIE and not self._link_tie(unusual, event):
+                continue  # delivered before the cursor this consumer resumed from
+            event = unusual
             append(event)
+        self._last_event = event

@@ -38,20 +38,28 @@ class ResourceJournalConsumer(JournalConsumerBase):
 
     Args:
         flux_handle: a Flux handle
-        since (float): deliver only events with timestamp > since
+        since (float or str): deliver only events with timestamp > since,
+            or only the events after a cursor (``event.cursor``)
         include_sentinel (bool): deliver :data:`SENTINEL_EVENT` between
             history and live events
+
+    Keyword-only flux-journal extensions (*allow*, *deny*, *ordered*,
+    *max_backlog*) are described in :class:`JournalConsumerBase`; the
+    resource journal has no name filter of its own, so *allow* and *deny*
+    are applied in C before any Python object exists.
     """
 
     _CORE_KIND = core.RESOURCE
+    _EVENT_CLASS = ResourceJournalEvent
 
-    def __init__(self, flux_handle, since=0.0, include_sentinel=False):
+    def __init__(self, flux_handle, since=0.0, include_sentinel=False, **extras):
         super().__init__(
             flux_handle,
             "resource.journal",
             full=True,
             since=since,
             include_sentinel=include_sentinel,
+            **extras,
         )
 
     def process_response(self, resp):
@@ -65,20 +73,28 @@ class ResourceJournalConsumer(JournalConsumerBase):
     def _events_from_batch(self, batch, append):
         names = self._core.names
         items = batch.items
+        new_event = _new_dict
         cls = ResourceJournalEvent
+        event = self._last_event
         k = 0
         for ts, name, flags in zip(batch.timestamps, batch.names, batch.flags):
-            if flags & core.IRREGULAR:
-                event = cls.__new__(cls)
-                JournalEventBase.__init__(event, items[k])
-            else:
-                event = _new_dict(cls)
+            if not flags:
+                event = new_event(cls)
                 event["timestamp"] = ts
                 event["name"] = names[name]
                 event["context"] = items[k]
-            k += 1
-            event.R = None
-            if flags & core.WITH_R:
-                event.R = items[k]
                 k += 1
+                event.R = None
+                append(event)
+                continue
+            unusual = self._unusual_event(ts, names, name, flags, items[k])
+            k += 1
+            unusual.R = None
+            if flags & core.WITH_R:
+                unusual.R = items[k]
+                k += 1
+            if flags & core.TIE and not self._link_tie(unusual, event):
+                continue  # delivered before the cursor this consumer resumed from
+            event = unusual
             append(event)
+        self._last_event = event
