@@ -201,6 +201,7 @@ class JournalConsumerBase(ABC):
         self._sentinel_reached = False
         self._last_event = None  # last delivered, for cursors of ties
         self._skip = None  # (timestamp, identities) already delivered
+        self._skip_seen = {}  # identity -> times seen at that timestamp
         # generic path: history gathered until the sentinel
         self._in_history = False
         self._history = []
@@ -357,6 +358,7 @@ class JournalConsumerBase(ABC):
             return since
         timestamp, idents = cursor.parse(since)
         self._skip = (timestamp, frozenset(idents))
+        self._skip_seen = {}
         self._last_event = cursor.CursorSeed(timestamp, idents)
         # keep events at the cursor's own timestamp: some may be new
         return math.nextafter(timestamp, -math.inf)
@@ -578,12 +580,18 @@ class JournalConsumerBase(ABC):
         """event shares its timestamp with the event delivered before it
         (or with the cursor resumed from): link them for event.cursor.
         Returns False if event was already delivered before that cursor."""
-        if previous is None or previous.timestamp != event.timestamp:
-            return True
-        event._cursor_prev = previous
         skip = self._skip
         if skip is not None and skip[0] == event.timestamp:
-            return cursor.chain_idents(event)[-1] not in skip[1]
+            # The n-th event of one identity at this timestamp in this run
+            # is the n-th of the run the cursor came from: responses keep
+            # their order, and equal identities share a response.
+            base = event._cursor_ident()
+            seen = self._skip_seen.get(base, 0)
+            self._skip_seen[base] = seen + 1
+            if (f"{base}#{seen}" if seen else base) in skip[1]:
+                return False
+        if previous is not None and previous.timestamp == event.timestamp:
+            event._cursor_prev = previous
         return True
 
     def _poll_wait(self, timeout, at_sentinel=None):
@@ -637,11 +645,30 @@ class JournalConsumerBase(ABC):
         while batch[-1] is not None and len(batch) < max_events:
             if not ready:
                 if not self._fill(max_events=max_events - len(batch)):
-                    return
+                    if not self._take_arrived():
+                        return
                 continue
             if ready[0].__class__ is _Raise:
                 return
             batch.append(ready.popleft())
+
+    def _take_arrived(self):
+        """Consume a response that has already arrived, without waiting.
+        Returns False if none has."""
+        rpc = self.rpc
+        if self._over or rpc is None or self._then_set:
+            return False
+        is_ready = getattr(rpc, "is_ready", None)
+        if is_ready is not None:
+            if not is_ready():
+                return False
+        else:
+            try:
+                rpc.wait_for(0)
+            except TimeoutError:
+                return False
+        self._take_response(rpc)
+        return True
 
     def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
         """Register *batch_cb(events, *args, **kwargs)*, called from the

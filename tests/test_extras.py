@@ -1,0 +1,314 @@
+"""flux-journal's additions to the upstream interface: name filters,
+unordered history, batches, iteration, exact resume cursors, statistics
+and the backlog bound."""
+
+import errno
+import random
+
+import pytest
+
+from flux_journal import (
+    BacklogFullError,
+    JournalConsumer,
+    ResourceJournalConsumer,
+)
+from flux_journal.sim import ResourceWorkload, SimFlux, Workload
+
+JOBS = "job-manager.events-journal"
+RESOURCE = "resource.journal"
+
+
+def replay(fixtures_dir, name, topic=JOBS, **kwargs):
+    lines = (fixtures_dir / name).read_text().splitlines()
+    return SimFlux.replay(lines, topic=topic, end=errno.ENODATA, **kwargs)
+
+
+def drain(consumer):
+    out = []
+    while (event := consumer.poll(10)) is not None:
+        out.append(event)
+    return out
+
+
+def key(event):
+    return (event.timestamp, event.name, getattr(event, "jobid", None), str(event))
+
+
+# ---------------------------------------------------------------------------
+# Name filters
+
+
+@pytest.mark.parametrize(
+    "allow,deny",
+    [({"submit", "clean"}, None), (None, {"submit", "alloc", "priority"}), ({"alloc", "free"}, {"free"})],
+)
+def test_job_name_filters_match_filtering_flux_core_stream(upstream, allow, deny):
+    def stream(cls, **kwargs):
+        h = SimFlux(jobs=Workload(njobs=300, seed=4), autolive=False)
+        consumer = cls(h, include_sentinel=True, **kwargs).start()
+        out = []
+        while not (event := consumer.poll(10)).is_empty():
+            out.append(event)
+        return out
+
+    theirs = [
+        e
+        for e in stream(upstream.JournalConsumer)
+        if (allow is None or e.name in allow) and (deny is None or e.name not in deny)
+    ]
+    ours = stream(JournalConsumer, allow=allow, deny=deny)
+    assert [key(e) for e in ours] == [key(e) for e in theirs]
+    assert ours  # something passed the filter
+
+
+def test_job_filters_are_sent_to_the_service():
+    consumer = JournalConsumer(SimFlux(), allow=["submit"], deny=["free"])
+    assert consumer.request_payload == {"full": True, "allow": {"submit": 1}, "deny": {"free": 1}}
+    assert JournalConsumer(SimFlux()).request_payload == {"full": True}
+
+
+def test_resource_name_filter_applied_in_c(fixtures_dir):
+    every = drain(ResourceJournalConsumer(replay(fixtures_dir, "resource-many.jsonl", RESOURCE)).start())
+    consumer = ResourceJournalConsumer(
+        replay(fixtures_dir, "resource-many.jsonl", RESOURCE), deny={"drain"}, include_sentinel=True
+    ).start()
+    filtered = drain(consumer)
+    assert [key(e) for e in filtered if not e.is_empty()] == [key(e) for e in every if e.name != "drain"]
+    assert sum(1 for e in filtered if e.is_empty()) == 1  # sentinel unaffected
+    stats = consumer.stats
+    assert stats["filtered_name"] == sum(1 for e in every if e.name == "drain") > 0
+    assert stats["delivered"] == len(filtered) - 1
+
+
+def test_filter_that_empties_history_keeps_sentinel(fixtures_dir):
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"), allow={"no-such-event"}, include_sentinel=True)
+    assert drain(consumer.start()) == [JournalConsumer.SENTINEL_EVENT]
+
+
+# ---------------------------------------------------------------------------
+# Unordered history
+
+
+def test_unordered_history_same_multiset_streamed_as_it_arrives(fixtures_dir):
+    ordered = drain(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl")).start())
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), ordered=False, include_sentinel=True).start()
+    peak = 0
+    unordered = []
+    while (event := consumer.poll(10)) is not None:
+        unordered.append(event)
+        peak = max(peak, consumer.stats["backlog"])
+    assert unordered[-1] is JournalConsumer.SENTINEL_EVENT
+    unordered.pop()
+    assert sorted(map(key, unordered)) == sorted(map(key, ordered))
+    assert [key(e) for e in unordered] != [key(e) for e in ordered]  # arrival order
+    # nothing accumulates: at most one response's events wait in C
+    assert peak <= 20
+    assert consumer.stats["history"] == len(unordered)
+
+
+# ---------------------------------------------------------------------------
+# Batches
+
+
+@pytest.mark.parametrize("size", [1, 7, 256, 1000, 5000])
+def test_batches_concatenate_to_the_poll_sequence(fixtures_dir, size):
+    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), include_sentinel=True).start())
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), include_sentinel=True).start()
+    got = []
+    while True:
+        batch = consumer.poll_batch(size)
+        assert 1 <= len(batch) <= size
+        assert None not in batch[:-1]
+        got += batch
+        if batch[-1] is None:
+            break
+    assert got.pop() is None
+    assert got == expected
+    assert consumer.poll_batch(size) == [None]
+
+
+def test_poll_batch_timeout_and_shared_queue(fixtures_dir):
+    consumer = JournalConsumer(SimFlux.replay((fixtures_dir / "jobs-active.jsonl").read_text().splitlines(), topic=JOBS))
+    consumer.start()
+    first = consumer.poll()
+    rest = consumer.poll_batch(10_000, timeout=1.0)
+    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-active.jsonl")).start())
+    assert [first] + rest == expected
+    with pytest.raises(TimeoutError):
+        consumer.poll_batch(10, timeout=0.05)
+
+
+def test_batch_stops_before_an_error(fixtures_dir):
+    lines = ['{"id":-1,"events":[]}'] + [
+        '{"id":%d,"events":[{"timestamp":%d.0,"name":"submit"}]}' % (i, i) for i in range(1, 6)
+    ]
+    h = SimFlux.replay(lines, topic=JOBS, errors={4: errno.EPERM})
+    consumer = JournalConsumer(h).start()
+    assert [e.timestamp for e in consumer.poll_batch(100)] == [1.0, 2.0, 3.0]
+    with pytest.raises(PermissionError):
+        consumer.poll_batch(100)
+    assert consumer.poll_batch(100) == [None]
+
+
+def test_batch_callback(fixtures_dir):
+    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    h = replay(fixtures_dir, "jobs-full.jsonl")
+    batches = []
+    JournalConsumer(h).set_batch_callback(batches.append, max_events=64).start()
+    h.reactor_run()
+    assert all(1 <= len(b) <= 64 for b in batches)
+    flat = [e for b in batches for e in b]
+    assert flat.pop() is None
+    assert flat == expected
+
+
+# ---------------------------------------------------------------------------
+# Iteration and lifetime
+
+
+def test_iteration_ends_at_end_of_stream(fixtures_dir):
+    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"))
+    assert list(consumer) == expected  # starts by itself
+
+
+def test_events_until_sentinel_leaves_stream_open():
+    h = SimFlux(jobs=Workload(njobs=80, seed=5, live_jobs=5))
+    consumer = JournalConsumer(h)
+    history = list(consumer.events(until_sentinel=True))
+    assert history and history == sorted(history, key=lambda e: e.timestamp)
+    live = consumer.poll(5)  # the stream goes on
+    assert live.timestamp >= history[-1].timestamp
+    with_sentinel = list(JournalConsumer(SimFlux(jobs=Workload(njobs=80, seed=5)), include_sentinel=True).events(until_sentinel=True))
+    assert with_sentinel[:-1] == history and with_sentinel[-1].is_empty()
+
+
+def test_events_timeout():
+    consumer = JournalConsumer(SimFlux(jobs=Workload(njobs=10, seed=1), autolive=False))
+    with pytest.raises(TimeoutError):
+        for _ in consumer.events(timeout=0.1):
+            pass
+
+
+def test_context_manager_cancels_and_drains():
+    h = SimFlux(jobs=Workload(njobs=40, seed=6, live_jobs=50))
+    with JournalConsumer(h, include_sentinel=True) as consumer:
+        assert consumer.rpc is not None
+        while not consumer.poll(5).is_empty():
+            pass
+    assert consumer.poll(0) is None  # cancelled and read to its end
+    assert h.jobs.listeners == 0
+
+
+# ---------------------------------------------------------------------------
+# Resume cursors
+
+
+def resume_suffix_check(make_handle, consumer_cls, positions, **kwargs):
+    full = drain(consumer_cls(make_handle(), **kwargs).start())
+    for i in positions:
+        resumed = drain(consumer_cls(make_handle(), since=full[i].cursor, **kwargs).start())
+        assert [key(e) for e in resumed] == [key(e) for e in full[i + 1 :]], f"resume after event {i}"
+    return full
+
+
+def test_resume_from_every_cursor_around_equal_timestamps(fixtures_dir):
+    path = fixtures_dir / "jobs-10k.jsonl"
+    lines = path.read_text().splitlines()
+
+    def make():
+        return SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+
+    full = drain(JournalConsumer(make()).start())
+    ties = [i for i in range(1, len(full)) if full[i].timestamp == full[i - 1].timestamp]
+    assert len(ties) >= 3
+    positions = sorted({p for i in ties for p in range(i - 2, i + 2)} | set(random.Random(1).sample(range(len(full)), 6)))
+    resume_suffix_check(make, JournalConsumer, positions)
+    # a plain timestamp, as upstream, can lose the second event of a tie
+    i = ties[0]
+    after_ts = drain(JournalConsumer(make(), since=full[i - 1].timestamp).start())
+    assert len(after_ts) < len(full) - i
+
+
+def test_resume_from_every_position_of_a_tie_heavy_stream():
+    def make():
+        return SimFlux(jobs=Workload(njobs=60, seed=11, ties=0.5), autolive=False)
+
+    def bounded(cls, **kwargs):
+        consumer = cls(make(), include_sentinel=True, **kwargs).start()
+        out = []
+        while not (event := consumer.poll(10)).is_empty():
+            out.append(event)
+        return out
+
+    full = bounded(JournalConsumer)
+    stamps = [e.timestamp for e in full]
+    assert len(stamps) - len(set(stamps)) > 20  # many ties
+    for i, event in enumerate(full):
+        resumed = bounded(JournalConsumer, since=event.cursor)
+        assert [key(e) for e in resumed] == [key(e) for e in full[i + 1 :]], f"resume after event {i}"
+        # cursors of resumed events resume correctly too (chained resume)
+        if resumed and i % 7 == 0:
+            again = bounded(JournalConsumer, since=resumed[0].cursor)
+            assert [key(e) for e in again] == [key(e) for e in full[i + 2 :]]
+
+
+def test_resource_cursor_resume(fixtures_dir):
+    lines = (fixtures_dir / "resource-many.jsonl").read_text().splitlines()
+
+    def make():
+        return SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA)
+
+    full = drain(ResourceJournalConsumer(make()).start())
+    resume_suffix_check(make, ResourceJournalConsumer, range(0, len(full), 13))
+
+
+def test_cursor_format_and_errors():
+    h = SimFlux.replay(['{"id":42,"events":[{"timestamp":1.5,"name":"a,b/c"}]}'], topic=JOBS, end=errno.ENODATA)
+    event = JournalConsumer(h).start().poll()
+    assert event.cursor == "1.5/42.a%2Cb%2Fc"
+    with pytest.raises(ValueError, match="not a flux-journal cursor"):
+        JournalConsumer(SimFlux(), since="yesterday").start()
+
+
+# ---------------------------------------------------------------------------
+# Statistics and the backlog bound
+
+
+def test_stats_count_what_happened(fixtures_dir):
+    lines = (fixtures_dir / "jobs-full.jsonl").read_text().splitlines()
+    everything = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    since = everything[100].timestamp
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"), since=since)
+    delivered = drain(consumer.start())
+    stats = consumer.stats
+    assert stats["responses"] == len(lines)
+    assert stats["bytes"] == sum(len(line.encode()) for line in lines)
+    assert stats["events"] == len(everything)
+    assert stats["filtered_since"] == 101
+    assert stats["delivered"] == len(delivered)
+    assert stats["backlog"] == 0
+    assert stats["peak_backlog"] >= stats["history"] > 0
+
+
+def test_max_backlog_raises_clear_error_after_buffered_events(fixtures_dir):
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), max_backlog=5000).start()
+    got = []
+    with pytest.raises(BacklogFullError, match="max_backlog=5000"):
+        while True:
+            got.append(consumer.poll(10))
+    assert 5000 < len(got) < 5100
+    assert [e.timestamp for e in got] == sorted(e.timestamp for e in got)
+    assert consumer.poll() is None
+    assert isinstance(BacklogFullError("x"), MemoryError)
+
+
+def test_generated_resource_workload_filters_and_cursor():
+    def make():
+        return SimFlux(resources=ResourceWorkload(nnodes=6, nevents=400, seed=3), autolive=False)
+
+    consumer = ResourceJournalConsumer(make(), include_sentinel=True, allow={"drain", "undrain"}).start()
+    events = []
+    while not (event := consumer.poll(10)).is_empty():
+        events.append(event)
+    assert events and {e.name for e in events} <= {"drain", "undrain"}
