@@ -105,6 +105,10 @@ typedef struct {
     uint32_t *flags;
     char *text;
     size_t text_len;
+    uint32_t *attach_off;
+    uint32_t *attach_size;
+    char *attach;
+    size_t attach_len;
     ...;
 } fj_batch_t;
 

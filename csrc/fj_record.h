@@ -15,8 +15,8 @@
 
 /* fj_rec_event_t.flags and fj_batch_t.flags */
 #define FJ_EV_IRREGULAR 0x1u  /* text is the whole entry, to decode fully */
-#define FJ_EV_JOBSPEC   0x2u  /* the record's jobspec follows the context */
-#define FJ_EV_R         0x4u  /* the record's R follows (after jobspec) */
+#define FJ_EV_JOBSPEC   0x2u  /* the event carries the record's jobspec */
+#define FJ_EV_R         0x4u  /* the event carries the record's R */
 #define FJ_EV_TIE       0x8u  /* batch only: same timestamp as the event
                                  popped just before it */
 

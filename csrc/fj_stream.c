@@ -443,9 +443,14 @@ fj_batch_t *fj_batch_create (size_t cap)
     b->id = malloc (cap * sizeof (int64_t));
     b->name = malloc (cap * sizeof (int32_t));
     b->flags = malloc (cap * sizeof (uint32_t));
+    b->attach_off = malloc (cap * sizeof (uint32_t));
+    b->attach_size = malloc (cap * sizeof (uint32_t));
     b->text_cap = 4096;
     b->text = malloc (b->text_cap);
-    if (!b->timestamp || !b->id || !b->name || !b->flags || !b->text)
+    b->attach_cap = 4096;
+    b->attach = malloc (b->attach_cap);
+    if (!b->timestamp || !b->id || !b->name || !b->flags || !b->text
+        || !b->attach_off || !b->attach_size || !b->attach)
         goto fail;
     return b;
 fail:
@@ -462,23 +467,31 @@ void fj_batch_destroy (fj_batch_t *b)
     free (b->name);
     free (b->flags);
     free (b->text);
+    free (b->attach_off);
+    free (b->attach_size);
+    free (b->attach);
     free (b);
 }
 
-/* Make room for n more bytes of text. */
+/* Make room for n more bytes in a growing buffer. */
+static int reserve (char **buf, size_t *cap, size_t len, size_t n)
+{
+    if (len + n <= *cap)
+        return 0;
+    size_t size = *cap * 2;
+    while (size < len + n)
+        size *= 2;
+    char *p = realloc (*buf, size);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = size;
+    return 0;
+}
+
 static int text_reserve (fj_batch_t *b, size_t n)
 {
-    if (b->text_len + n <= b->text_cap)
-        return 0;
-    size_t cap = b->text_cap * 2;
-    while (cap < b->text_len + n)
-        cap *= 2;
-    char *text = realloc (b->text, cap);
-    if (!text)
-        return -1;
-    b->text = text;
-    b->text_cap = cap;
-    return 0;
+    return reserve (&b->text, &b->text_cap, b->text_len, n);
 }
 
 static void text_put (fj_batch_t *b, const char *p, size_t n)
@@ -491,11 +504,19 @@ static void text_put (fj_batch_t *b, const char *p, size_t n)
 static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
                  const fj_rec_event_t *ev)
 {
-    /* item or "{}", up to three commas, attachments, and the closing "]" */
-    size_t need = ev->text.len + 2 + 3 + rec->jobspec.len + rec->R.len + 1;
+    /* item or "{}", a comma, and the closing "]" */
+    size_t need = ev->text.len + 2 + 1 + 1;
     size_t i = b->count;
+    fj_span_t attached = { 0, 0 };
 
-    if (text_reserve (b, need) < 0)
+    if (ev->flags & FJ_EV_JOBSPEC)
+        attached = rec->jobspec;
+    else if (ev->flags & FJ_EV_R)
+        attached = rec->R;
+    if (b->attach_len + attached.len > UINT32_MAX)
+        return -1;   /* offsets are 32-bit: leave it for the next batch */
+    if (text_reserve (b, need) < 0
+        || reserve (&b->attach, &b->attach_cap, b->attach_len, attached.len) < 0)
         return -1;
     if (i > 0)
         text_put (b, ",", 1);
@@ -503,14 +524,10 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
         text_put (b, rec->data + ev->text.off, ev->text.len);
     else
         text_put (b, "{}", 2);
-    if (ev->flags & FJ_EV_JOBSPEC) {
-        text_put (b, ",", 1);
-        text_put (b, rec->data + rec->jobspec.off, rec->jobspec.len);
-    }
-    if (ev->flags & FJ_EV_R) {
-        text_put (b, ",", 1);
-        text_put (b, rec->data + rec->R.off, rec->R.len);
-    }
+    b->attach_off[i] = (uint32_t)b->attach_len;
+    b->attach_size[i] = attached.len;
+    memcpy (b->attach + b->attach_len, rec->data + attached.off, attached.len);
+    b->attach_len += attached.len;
     b->timestamp[i] = ev->timestamp;
     b->id[i] = rec->id;
     b->name[i] = (ev->flags & FJ_EV_IRREGULAR) ? -1 : ev->name;
@@ -555,6 +572,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     b->count = 0;
     b->marker = 0;
     b->text_len = 0;
+    b->attach_len = 0;
     if (max > b->cap)
         max = b->cap;
     if (text_reserve (b, 2) < 0)

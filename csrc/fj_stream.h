@@ -69,11 +69,17 @@ typedef struct {
     int64_t *id;
     int32_t *name;          /* name table index, -1 if irregular */
     uint32_t *flags;        /* FJ_EV_* */
-    char *text;             /* JSON array: per event its context (or the
-                               whole entry if irregular), then jobspec and
-                               R when flagged */
+    char *text;             /* JSON array: per event its context, or the
+                               whole entry if irregular */
     size_t text_len;
     size_t text_cap;
+    /* The jobspec or R an event carries (FJ_EV_JOBSPEC / FJ_EV_R), as JSON
+     * text in `attach`, decoded by Python only if asked for. */
+    uint32_t *attach_off;
+    uint32_t *attach_size;
+    char *attach;
+    size_t attach_len;
+    size_t attach_cap;
 } fj_batch_t;
 
 typedef struct fj_stream fj_stream_t;

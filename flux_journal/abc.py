@@ -7,9 +7,12 @@ Where a response enters, and where an event leaves:
       -> fast path: ``CoreStream.feed()`` (C parses, filters by ``since``,
          queues history in its heap or live events in arrival order)
          generic path (a subclass overrides a hook): json, then the hooks
-      -> ``_fill()``: pop a batch from C, build event objects
+      -> ``_fill()``: pop a batch from C; ``self._events`` becomes a
+         generator building each event object only when it is taken
          (``_events_from_batch()`` of the job / resource consumer)
-      -> ``self._ready`` -> returned by ``poll()`` or passed to the callback.
+      -> returned by ``poll()`` or passed to the callback; what is not an
+         event of a batch (the sentinel, None, an error to raise, events
+         of the generic path) waits in ``self._ready`` behind it.
 
 Behaviour follows flux-core's documentation of ``flux.abc``; where flux-core
 0.88's code differs from its docs, the docs win:
@@ -39,6 +42,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from itertools import islice
 
 import math
 
@@ -89,6 +93,29 @@ class JournalEventBase(EventLogEvent):
     def _cursor_ident(self):
         """This event's identity within its timestamp (see cursor)."""
         return cursor.encode_name(self.name)
+
+
+class DecodedOnAccess:
+    """An event attribute (jobspec, R) kept as JSON text until first read.
+
+    Decoding a job's jobspec and R is most of the cost of its events, and
+    many consumers never look at them.  The batch builder stores the text
+    as ``_<name>_json``; the first read decodes it and stores the value as
+    an ordinary instance attribute, which from then on shadows this
+    (non-data) descriptor, exactly like an attribute set in ``__init__``.
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.raw_name = f"_{name}_json"
+
+    def __get__(self, event, owner=None):
+        if event is None:
+            return self
+        raw = event.__dict__.pop(self.raw_name, None)
+        value = None if raw is None else core.decode_json(raw)
+        event.__dict__[self.name] = value
+        return value
 
 
 class _Raise:
@@ -190,12 +217,17 @@ class JournalConsumerBase(ABC):
         self.ordered = ordered
         self.max_backlog = max_backlog
 
-        self._ready = deque()  # events, None, _Raise: in delivery order
+        # Delivery order: self._events (the current C batch) first, then
+        # self._ready (events of the generic path, SENTINEL_EVENT, None,
+        # _Raise).  Only _fill() adds to either while both are empty.
+        self._events = iter(())
+        self._ready = deque()
         self._core = None  # CoreStream on the fast path
         self._over = False  # no more responses will come
         self._cancelled = False
         self._then_set = False
         self._resume = None  # timer watcher re-entering delivery
+        self._raise_later = None  # callback exception to raise from it
         self._errors = {}  # marker tag -> exception, fast path
         self._next_tag = core.FIRST_USER_MARK
         self._sentinel_reached = False
@@ -303,12 +335,8 @@ class JournalConsumerBase(ABC):
             OSError: the service failed the stream (e.g. PermissionError)
             PayloadError: a response could not be decoded
         """
-        ready = self._ready
-        if ready:
-            item = ready.popleft()
-            if item.__class__ is _Raise:
-                raise item.exc
-            return item
+        for event in self._events:
+            return event
         return self._poll_wait(timeout)
 
     def set_callback(self, event_cb, *args, **kwargs):
@@ -326,7 +354,7 @@ class JournalConsumerBase(ABC):
         self.cb_args = args
         self.cb_kwargs = kwargs
         self._set_then_cb()
-        if self._ready and self.rpc is not None:
+        if self.rpc is not None and (self._ready or self._core is not None):
             # events taken by poll() earlier wait for delivery
             self._arm_resume()
         return self
@@ -394,10 +422,14 @@ class JournalConsumerBase(ABC):
         if not self._over:
             self.stop()
         self._over = True
+        pending = list(self._events)
+        pending.extend(self._ready)
+        self._ready = deque(pending)
+        self._events = iter(())
         if self._core is not None:
             self._core.end()
             while self._fill(keep_end=False):
-                pass
+                self._ready.extend(self._events)
         else:
             self._close_history()
 
@@ -546,7 +578,7 @@ class JournalConsumerBase(ABC):
             return False
         marker = batch.marker
         if not marker:
-            self._events_from_batch(batch, self._ready.append)
+            self._events = self._events_from_batch(batch)
         elif marker == core.SENTINEL:
             self._sentinel_reached = True
             # flux-core never delivers the sentinel when full is False
@@ -561,8 +593,9 @@ class JournalConsumerBase(ABC):
             self._ready.append(_Raise(self._errors.pop(marker)))
         return True
 
-    def _events_from_batch(self, batch, append):
-        """Build event objects for a batch (consumers with a _CORE_KIND)."""
+    def _events_from_batch(self, batch):
+        """Generate the event objects of a batch, each built when taken
+        (consumers with a _CORE_KIND)."""
         raise NotImplementedError
 
     def _unusual_event(self, timestamp, names, name, flags, item):
@@ -603,6 +636,8 @@ class JournalConsumerBase(ABC):
         deadline = None if timeout < 0 else time.monotonic() + timeout
         ready = self._ready
         while True:
+            for event in self._events:
+                return event
             if ready:
                 item = ready.popleft()
                 if item.__class__ is _Raise:
@@ -643,14 +678,16 @@ class JournalConsumerBase(ABC):
         max_events in all, not past the end (None) or an error."""
         ready = self._ready
         while batch[-1] is not None and len(batch) < max_events:
-            if not ready:
-                if not self._fill(max_events=max_events - len(batch)):
-                    if not self._take_arrived():
-                        return
-                continue
-            if ready[0].__class__ is _Raise:
+            wanted = max_events - len(batch)
+            batch.extend(islice(self._events, wanted))
+            if len(batch) == max_events or batch[-1] is None:
                 return
-            batch.append(ready.popleft())
+            if ready:
+                if ready[0].__class__ is _Raise:
+                    return
+                batch.append(ready.popleft())
+            elif not self._fill(max_events=wanted) and not self._take_arrived():
+                return
 
     def _take_arrived(self):
         """Consume a response that has already arrived, without waiting.
@@ -701,10 +738,7 @@ class JournalConsumerBase(ABC):
         wait = -1.0 if timeout is None else timeout
         stop_mark = object()
         while True:
-            if self._ready:
-                event = self.poll(wait)
-            else:
-                event = self._poll_wait(wait, stop_mark if until_sentinel else None)
+            event = self._poll_wait(wait, stop_mark if until_sentinel else None)
             if event is None or event is stop_mark:
                 return
             yield event
@@ -762,7 +796,20 @@ class JournalConsumerBase(ABC):
             future.reset()
             return
         self._take_response(future)
-        self._dispatch()
+        if self._raise_later is not None:
+            return  # an exception must reach the caller before more events
+        if getattr(self.handle, "timer_watcher_create", None) is None:
+            self._dispatch()
+            return
+        try:
+            self._dispatch()
+        except Exception as exc:  # pylint: disable=broad-except
+            # Raised from here, flux would stop this future for good (its
+            # continuation_callback does), and the rest of the stream would
+            # never arrive.  Raise it from a timer on the reactor's next
+            # turn instead: it still ends reactor_run() in the caller.
+            self._raise_later = exc
+            self._arm_resume()
 
     def _dispatch(self):
         """Call the callback for everything deliverable.  If the callback
@@ -770,15 +817,18 @@ class JournalConsumerBase(ABC):
         runs again, and let the exception reach reactor_run()'s caller."""
         ready = self._ready
         while True:
-            while ready:
-                item = ready.popleft()
-                try:
+            try:
+                for event in self._events:
+                    self.cb(event, *self.cb_args, **self.cb_kwargs)
+                if ready:
+                    item = ready.popleft()
                     if item.__class__ is _Raise:
                         raise item.exc
                     self.cb(item, *self.cb_args, **self.cb_kwargs)
-                except BaseException:
-                    self._arm_resume()
-                    raise
+                    continue
+            except BaseException:
+                self._arm_resume()
+                raise
             if not self._fill():
                 return
 
@@ -796,5 +846,9 @@ class JournalConsumerBase(ABC):
         del handle, revents, args
         watcher.stop()
         self._resume = None
+        exc, self._raise_later = self._raise_later, None
+        if exc is not None:
+            self._arm_resume()  # deliver what follows on the next run
+            raise exc
         if self.cb is not None:
             self._dispatch()

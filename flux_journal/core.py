@@ -17,7 +17,7 @@ from flux_journal.errors import PayloadError
 import orjson
 
 
-def _decode(text):
+def decode_json(text):
     """Decode a batch's JSON text to Python objects.
 
     orjson builds the same objects as json.loads about three times faster
@@ -75,12 +75,14 @@ class Batch:
         names (list of int): index in the stream's name list, -1 if the
             event is irregular
         flags (list of int): FJ_EV_* bits per event
-        items (list): decoded JSON values: per event its context (or whole
-            entry if irregular), followed by jobspec and/or R when flagged
+        items (list): decoded JSON values: per event its context, or its
+            whole entry if irregular
+        attached (list): per event carrying jobspec or R (flagged
+            WITH_JOBSPEC / WITH_R), in order, that JSON text as bytes
         marker (int): 0, or the marker popped instead of events
     """
 
-    __slots__ = ("timestamps", "ids", "names", "flags", "items", "marker")
+    __slots__ = ("timestamps", "ids", "names", "flags", "items", "attached", "marker")
 
 
 class CoreStream:
@@ -177,6 +179,18 @@ class CoreStream:
             raw = ffi.buffer(lib.fj_stream_name(self._stream, i, size), size[0])
             names.append(sys.intern(json.loads(b'"' + raw[:] + b'"')))
 
+    @staticmethod
+    def _attached(b, n):
+        """The batch's jobspec/R texts, one bytes object per carrier."""
+        if not b.attach_len:
+            return []
+        text = ffi.buffer(b.attach, b.attach_len)[:]
+        return [
+            text[off : off + size]
+            for off, size in zip(ffi.unpack(b.attach_off, n), ffi.unpack(b.attach_size, n))
+            if size
+        ]
+
     def pop(self, max_events=BATCH_SIZE):
         """Pop up to max_events (at most MAX_BATCH) deliverable events as a
         Batch, or None if nothing is deliverable now."""
@@ -195,7 +209,8 @@ class CoreStream:
             batch.ids = ffi.unpack(b.id, n)
             batch.names = ffi.unpack(b.name, n)
             batch.flags = ffi.unpack(b.flags, n)
-            batch.items = _decode(memoryview(ffi.buffer(b.text, b.text_len)))
+            batch.items = decode_json(memoryview(ffi.buffer(b.text, b.text_len)))
+            batch.attached = self._attached(b, n)
         return batch
 
 

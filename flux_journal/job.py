@@ -3,7 +3,7 @@
 
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
-from flux_journal.abc import JournalConsumerBase, JournalEventBase
+from flux_journal.abc import DecodedOnAccess, JournalConsumerBase, JournalEventBase
 
 #: flux.job.JobID when flux-core's bindings import, else flux-journal's own
 JobID = jobid_class()
@@ -27,6 +27,10 @@ class JournalEvent(JournalEventBase):
         jobspec (dict): for ``submit`` events, the job's redacted jobspec
         R (dict): for ``alloc`` events, the job's assigned R
     """
+
+    # jobid is set on every event, and a slot is much cheaper to fill than
+    # an instance dict entry (it is not listed by vars(event) for that).
+    __slots__ = ("jobid",)
 
     def __init__(self, jobid, event, jobspec=None, R=None):
         super().__init__(event)
@@ -64,6 +68,14 @@ class JournalEvent(JournalEventBase):
             )
         )
 
+
+# jobspec and R are decoded on first access (flux-core sets them in
+# __init__; an attribute set there still wins over these).
+JournalEvent.jobspec = DecodedOnAccess("jobspec")
+JournalEvent.R = DecodedOnAccess("R")
+
+# Flags that need more than the common path of _events_from_batch().
+_SLOW = core.IRREGULAR | core.TIE
 
 #: The empty event delivered at the sentinel when include_sentinel is True.
 SENTINEL_EVENT = JournalEvent(-1, {})
@@ -143,47 +155,54 @@ class JournalConsumer(JournalConsumerBase):
         jobid = jobids[value] = JobID(value)
         return jobid
 
-    def _events_from_batch(self, batch, append):
+    def _events_from_batch(self, batch):
         names = self._core.names
-        items = batch.items
         jobids = self._jobids
+        attached = iter(batch.attached)
         new_event = _new_dict
         cls = JournalEvent
         event = self._last_event
-        k = 0
-        for ts, ident, name, flags in zip(
-            batch.timestamps, batch.ids, batch.names, batch.flags
+        for ts, ident, name, flags, item in zip(
+            batch.timestamps, batch.ids, batch.names, batch.flags, batch.items
         ):
             jobid = jobids.get(ident)
             if jobid is None:
                 jobid = self._jobid(ident)
-            if not flags:
-                # The common case, kept to the fewest Python operations.
-                event = new_event(cls)
-                event["timestamp"] = ts
-                event["name"] = names[name]
-                event["context"] = items[k]
-                k += 1
-                event.jobid = jobid
-                event.jobspec = None
-                event.R = None
-                append(event)
+            if flags & _SLOW:
+                unusual = self._unusual_event(ts, names, name, flags, item)
+                unusual.jobid = jobid
+                self._attach(unusual, flags, attached)
+                if flags & core.TIE and not self._link_tie(unusual, event):
+                    continue  # delivered before the cursor resumed from
+                event = unusual
+                yield event
                 continue
-            item = items[k]
-            k += 1
-            jobspec = R = None
-            if flags & core.WITH_JOBSPEC:
-                jobspec = items[k]
-                k += 1
-            if flags & core.WITH_R:
-                R = items[k]
-                k += 1
-            unusual = self._unusual_event(ts, names, name, flags, item)
-            unusual.jobid = jobid
-            unusual.jobspec = jobspec if unusual.name == "submit" else None
-            unusual.R = R if unusual.name == "alloc" else None
-            if flags & core.TIE and not self._link_tie(unusual, event):
-                continue  # delivered before the cursor this consumer resumed from
-            event = unusual
-            append(event)
+            # The common case, kept to the fewest Python operations.
+            event = new_event(cls)
+            event["timestamp"] = ts
+            event["name"] = names[name]
+            event["context"] = item
+            event.jobid = jobid
+            if flags:
+                if flags & core.WITH_JOBSPEC:
+                    event._jobspec_json = next(attached)
+                else:
+                    event._R_json = next(attached)
+            yield event
         self._last_event = event
+
+    @staticmethod
+    def _attach(event, flags, attached):
+        """Give a slow-path event its jobspec or R, as flux-core would:
+        only on a submit or an alloc event."""
+        event.jobspec = event.R = None
+        if flags & core.WITH_JOBSPEC:
+            raw = next(attached)
+            if event.name == "submit":
+                event._jobspec_json = raw
+                del event.jobspec
+        elif flags & core.WITH_R:
+            raw = next(attached)
+            if event.name == "alloc":
+                event._R_json = raw
+                del event.R

@@ -2,7 +2,7 @@
 ``flux.resource.ResourceJournalConsumer`` (``flux.resource.journal``)."""
 
 from flux_journal import core
-from flux_journal.abc import JournalConsumerBase, JournalEventBase
+from flux_journal.abc import DecodedOnAccess, JournalConsumerBase, JournalEventBase
 
 _new_dict = dict.__new__
 
@@ -27,6 +27,14 @@ class ResourceJournalEvent(JournalEventBase):
         if self.is_empty():
             return f"{self.timestamp:<0.5f} End of historical data stream"
         return " ".join([f"{self.timestamp:<0.5f}", self.name, self.context_string])
+
+
+# R is decoded on first access (flux-core sets it in __init__; an
+# attribute set there still wins over this).
+ResourceJournalEvent.R = DecodedOnAccess("R")
+
+# Flags that need more than the common path of _events_from_batch().
+_SLOW = core.IRREGULAR | core.TIE
 
 
 class ResourceJournalConsumer(JournalConsumerBase):
@@ -70,31 +78,27 @@ class ResourceJournalConsumer(JournalConsumerBase):
         """Create a ResourceJournalEvent from one event entry in a response"""
         return ResourceJournalEvent(entry, R)
 
-    def _events_from_batch(self, batch, append):
+    def _events_from_batch(self, batch):
         names = self._core.names
-        items = batch.items
+        attached = iter(batch.attached)
         new_event = _new_dict
         cls = ResourceJournalEvent
         event = self._last_event
-        k = 0
-        for ts, name, flags in zip(batch.timestamps, batch.names, batch.flags):
-            if not flags:
-                event = new_event(cls)
-                event["timestamp"] = ts
-                event["name"] = names[name]
-                event["context"] = items[k]
-                k += 1
-                event.R = None
-                append(event)
+        for ts, name, flags, item in zip(batch.timestamps, batch.names, batch.flags, batch.items):
+            if flags & _SLOW:
+                unusual = self._unusual_event(ts, names, name, flags, item)
+                if flags & core.WITH_R:
+                    unusual._R_json = next(attached)
+                if flags & core.TIE and not self._link_tie(unusual, event):
+                    continue  # delivered before the cursor resumed from
+                event = unusual
+                yield event
                 continue
-            unusual = self._unusual_event(ts, names, name, flags, items[k])
-            k += 1
-            unusual.R = None
-            if flags & core.WITH_R:
-                unusual.R = items[k]
-                k += 1
-            if flags & core.TIE and not self._link_tie(unusual, event):
-                continue  # delivered before the cursor this consumer resumed from
-            event = unusual
-            append(event)
+            event = new_event(cls)
+            event["timestamp"] = ts
+            event["name"] = names[name]
+            event["context"] = item
+            if flags:
+                event._R_json = next(attached)
+            yield event
         self._last_event = event
