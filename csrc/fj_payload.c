@@ -21,6 +21,7 @@ struct scanner {
     const unsigned char *p;
     const unsigned char *end;
     int depth;
+    int wide_int;           /* an integer literal of 19+ digits was seen */
     fj_error_t *err;
 };
 
@@ -227,6 +228,8 @@ static int scan_number (struct scanner *s, int *is_int)
     }
     else if (scan_digits (s) < 0)
         return -1;
+    if (s->p - first >= 19 + (*first == '-'))
+        s->wide_int = 1;
     if (s->p < s->end && *s->p == '.') {
         s->p++;
         integer = 0;
@@ -548,6 +551,8 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
         return fail (s, FJ_EENTRY_TYPE, first);
     }
     memset (e, 0, sizeof (*e));
+    int wide_outside = s->wide_int;
+    s->wide_int = 0;
     if (descend (s) < 0)
         return -1;
     if (empty_container (s, '}'))
@@ -607,6 +612,9 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
         return fail (s, FJ_ENAME, first);
     if (ts_is_int)
         e->flags |= FJ_ENTRY_IRREGULAR;   /* Python gives an int here */
+    if (s->wide_int)
+        e->flags |= FJ_ENTRY_WIDE_INT;
+    s->wide_int |= wide_outside;
     if (number_value (ts_text, ts_len, &e->timestamp) < 0)
         return fail (s, FJ_ENOMEM, ts_text);
     e->entry.off = (uint32_t)(first - s->start);

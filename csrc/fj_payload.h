@@ -76,6 +76,8 @@ typedef struct {
                                     * full JSON decode of the entry gives
                                     * Python's exact dict */
 #define FJ_ENTRY_NAME_ESCAPED 0x4u /* the name string holds a backslash */
+#define FJ_ENTRY_WIDE_INT    0x8u  /* an integer literal of 19+ digits: may
+                                    * not fit 64 bits, where decoders differ */
 
 typedef struct {
     double timestamp;   /* as Python's float() of the literal */

@@ -229,6 +229,8 @@ static size_t pick (fj_stream_t *s, const fj_payload_t *p,
     out->flags = 0;
     if ((e->flags & FJ_ENTRY_IRREGULAR) || out->name < 0)
         out->flags |= FJ_EV_IRREGULAR;
+    if (e->flags & FJ_ENTRY_WIDE_INT)
+        out->flags |= FJ_EV_WIDE_INT;
     out->flags |= attachments (s, p, out->name, e);
     return (out->flags & FJ_EV_IRREGULAR) ? e->entry.len : e->context.len;
 }
@@ -531,7 +533,9 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     b->timestamp[i] = ev->timestamp;
     b->id[i] = rec->id;
     b->name[i] = (ev->flags & FJ_EV_IRREGULAR) ? -1 : ev->name;
-    b->flags[i] = ev->flags;
+    b->flags[i] = ev->flags & ~FJ_EV_WIDE_INT;   /* only decoding cares */
+    if (ev->flags & FJ_EV_WIDE_INT)
+        b->text_wide_int = 1;
     if (s->have_last && ev->timestamp == s->last_ts)
         b->flags[i] |= FJ_EV_TIE;
     s->have_last = 1;
@@ -572,6 +576,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     b->count = 0;
     b->marker = 0;
     b->text_len = 0;
+    b->text_wide_int = 0;
     b->attach_len = 0;
     if (max > b->cap)
         max = b->cap;

@@ -73,6 +73,7 @@ typedef struct {
                                whole entry if irregular */
     size_t text_len;
     size_t text_cap;
+    int text_wide_int;      /* text has an integer literal of 19+ digits */
     /* The jobspec or R an event carries (FJ_EV_JOBSPEC / FJ_EV_R), as JSON
      * text in `attach`, decoded by Python only if asked for. */
     uint32_t *attach_off;

@@ -9,6 +9,7 @@ with one call into C and one JSON decode.
 """
 
 import json
+import re
 import sys
 
 from flux_journal._core import ffi, lib
@@ -17,18 +18,30 @@ from flux_journal.errors import PayloadError
 import orjson
 
 
-def decode_json(text):
-    """Decode a batch's JSON text to Python objects.
+# orjson turns integers beyond 64 bits into floats, where json keeps them
+# exact; any run of 19 digits may be one.
+_WIDE_INT = re.compile(rb"\d{19}")
 
-    orjson builds the same objects as json.loads about three times faster
-    (tests/test_decode.py pins that, floats bit for bit).  It refuses two
-    things json accepts, which then go through json: escaped lone
+
+def decode_json(text, wide_int=None):
+    """Decode JSON text (bytes or memoryview) to Python objects, exactly as
+    json.loads would.
+
+    orjson builds the same objects about three times faster
+    (tests/test_properties.py pins that, floats bit for bit), except for
+    integers beyond 64 bits (*wide_int*: whether the text may hold one;
+    None to look), and it refuses two things json accepts: escaped lone
     surrogates, and numbers too large for a double (json gives inf).
+    Those go through json.
     """
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(bytes(text))
+    if wide_int is None:
+        wide_int = _WIDE_INT.search(text) is not None
+    if not wide_int:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(bytes(text))
 
 
 # Events per batch: large enough that per-batch costs vanish, small enough
@@ -209,7 +222,8 @@ class CoreStream:
             batch.ids = ffi.unpack(b.id, n)
             batch.names = ffi.unpack(b.name, n)
             batch.flags = ffi.unpack(b.flags, n)
-            batch.items = decode_json(memoryview(ffi.buffer(b.text, b.text_len)))
+            text = memoryview(ffi.buffer(b.text, b.text_len))
+            batch.items = decode_json(text, wide_int=b.text_wide_int)
             batch.attached = self._attached(b, n)
         return batch
 
