@@ -479,7 +479,12 @@ class JournalConsumerBase(ABC):
     def _payload(self, future):
         """The response payload as bytes (generic path), or raise the
         response's OSError."""
-        text = future.get_str() if hasattr(future, "get_str") else None
+        try:
+            text = future.get_str() if hasattr(future, "get_str") else None
+        except UnicodeDecodeError as exc:
+            # flux's get_str() decodes the payload: report it like the C
+            # scanner reports bad UTF-8 in a payload it reads raw
+            raise PayloadError("invalid UTF-8", exc.start) from None
         if text is None:
             resp = future.get()
             if resp is None:
