@@ -100,6 +100,8 @@ typedef struct {
     size_t cap;
     size_t count;
     int32_t marker;
+    int32_t names;
+    int more;
     double *timestamp;
     int64_t *id;
     int32_t *name;

@@ -607,5 +607,8 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     }
     /* room for "]" was reserved above or by the last emit() */
     text_put (b, "]", 1);
+    b->names = (int32_t)s->names.count;
+    b->more = !fj_stream_in_history (s)
+              && (fj_heap_top (&s->history) || s->ready.head);
     return (int)b->count;
 }

@@ -65,6 +65,8 @@ typedef struct {
     size_t cap;             /* arrays' length */
     size_t count;           /* events in this batch */
     int32_t marker;         /* a marker popped alone (count 0), else 0 */
+    int32_t names;          /* size of the stream's name table */
+    int more;               /* more is deliverable right now */
     double *timestamp;
     int64_t *id;
     int32_t *name;          /* name table index, -1 if irregular */

@@ -415,6 +415,8 @@ class JournalConsumerBase(ABC):
         self._over = False
         self._cancelled = False
         self._then_set = False
+        self._feed_future = None  # how this request's responses go in
+        self._payload_holder = None
 
     def _retire_stream(self):
         """Before a restart: cancel the old request and queue what it
@@ -492,20 +494,45 @@ class JournalConsumerBase(ABC):
             return json.dumps(resp).encode()
         return text.encode("utf-8", "surrogatepass")
 
-    def _feed_core(self, future):
-        """Fast path: hand the payload to C with as few copies as the
-        future allows."""
+    def _choose_feed(self, future):
+        """How this request's responses go in, decided at the first one:
+        the generic path (hooks), or to C with as few copies as the future
+        allows."""
+        if self._core is None:
+            return self._feed_generic
         pimpl = getattr(future, "pimpl", None)
-        rpc_get = getattr(pimpl, "flux_rpc_get", None) if hasattr(pimpl, "ffi") else None
-        if rpc_get is None:
-            self._core.feed(self._payload(future))
-            return
-        # A flux-core RPC: read the broker's NUL-terminated payload in
-        # place, valid until reset().
-        holder = pimpl.ffi.new("char *[1]")
+        if hasattr(pimpl, "ffi") and hasattr(pimpl, "flux_rpc_get"):
+            return self._feed_flux_rpc
+        if hasattr(future, "get_str"):
+            return self._feed_text
+        return self._feed_payload
+
+    def _feed_text(self, future):
         try:
-            rpc_get(holder)
+            text = future.get_str()
+        except UnicodeDecodeError as exc:
+            # flux's get_str() decodes the payload: report it like the C
+            # scanner reports bad UTF-8 in a payload it reads raw
+            raise PayloadError("invalid UTF-8", exc.start) from None
+        if text is None:
+            raise PayloadError("response has no payload", 0, shape=True)
+        self._core.feed(text.encode("utf-8", "surrogatepass"))
+
+    def _feed_payload(self, future):
+        self._core.feed(self._payload(future))
+
+    def _feed_flux_rpc(self, future):
+        """A flux-core RPC: read the broker's NUL-terminated payload in
+        place (valid until reset()), through flux_rpc_get()."""
+        pimpl = future.pimpl
+        holder = self._payload_holder
+        if holder is None:
+            holder = self._payload_holder = pimpl.ffi.new("char *[1]")
+        try:
+            pimpl.flux_rpc_get(holder)
         except OSError:
+            # flux-core's get_str() does the same: an exception raised in
+            # a callback on this handle is the real cause
             if hasattr(future, "raise_if_handle_exception"):
                 future.raise_if_handle_exception()
             raise
@@ -542,10 +569,10 @@ class JournalConsumerBase(ABC):
         whatever happens, as flux-core does: a response that made a hook
         raise is not read again."""
         try:
-            if self._core is not None:
-                self._feed_core(future)
-            else:
-                self._feed_generic(future)
+            feed = self._feed_future
+            if feed is None:
+                feed = self._feed_future = self._choose_feed(future)
+            feed(future)
         except OSError as exc:
             # The response itself is an error: the stream is over.
             self._finish(None if exc.errno == errno.ENODATA else exc)
@@ -657,6 +684,11 @@ class JournalConsumerBase(ABC):
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             self.rpc.wait_for(wait)
             self._take_response(self.rpc)
+            # Take every response that has already arrived too: one pop
+            # into C then serves them all, instead of one pop each.
+            for _ in range(core.BATCH_SIZE):
+                if not self._take_arrived():
+                    break
 
     # ------------------------------------------------------------------
     # flux-journal extensions: batches, iteration, statistics
@@ -700,9 +732,8 @@ class JournalConsumerBase(ABC):
         rpc = self.rpc
         if self._over or rpc is None or self._then_set:
             return False
-        is_ready = getattr(rpc, "is_ready", None)
-        if is_ready is not None:
-            if not is_ready():
+        if hasattr(rpc, "is_ready"):
+            if not rpc.is_ready():
                 return False
         else:
             try:

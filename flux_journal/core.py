@@ -116,8 +116,15 @@ class CoreStream:
         self._stream = ffi.gc(stream, lib.fj_stream_destroy)
         self._batch = ffi.gc(batch, lib.fj_batch_destroy)
         self._err = ffi.new("fj_error_t *")
+        # The batch's fixed arrays, looked up once: every cffi attribute
+        # access costs about as much as a small C call.
+        self._columns = (batch.timestamp, batch.id, batch.name, batch.flags)
+        self._attach_columns = (batch.attach_off, batch.attach_size)
         #: decoded event names, by name table index
         self.names = []
+        #: False once a pop found nothing deliverable, until the stream
+        #: changes again: saves a call into C per poll() on a live stream
+        self.maybe_ready = True
 
     def filter(self, name, deny=False):
         """Before the first feed: deliver only allowed names (once any name
@@ -132,30 +139,31 @@ class CoreStream:
         lib.fj_stream_seed_tie(self._stream, timestamp)
 
     def feed(self, payload):
-        """Feed one response payload (bytes).  Returns True if it was the
-        sentinel; raises PayloadError if it cannot be used."""
-        rc = lib.fj_stream_feed(self._stream, payload, len(payload), self._err)
-        if rc < 0:
+        """Feed one response payload (bytes).  Raises PayloadError if it
+        cannot be used."""
+        self.maybe_ready = True
+        if lib.fj_stream_feed(self._stream, payload, len(payload), self._err) < 0:
             raise payload_error(self._err)
-        return rc == lib.FJ_FED_SENTINEL
 
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
         the pointer flux_rpc_get() returns: no Python copy is made."""
+        self.maybe_ready = True
         rc = lib.fj_stream_feed_cstr(
             self._stream, ffi.cast("const char *", address), self._err
         )
         if rc < 0:
             raise payload_error(self._err)
-        return rc == lib.FJ_FED_SENTINEL
 
     def mark(self, tag):
         """Queue marker `tag` (>= FIRST_USER_MARK) at this point."""
+        self.maybe_ready = True
         if lib.fj_stream_mark(self._stream, tag) < 0:
             raise MemoryError("flux-journal: out of memory")
 
     def end(self):
         """The service ended the stream: release history, then END."""
+        self.maybe_ready = True
         if lib.fj_stream_end(self._stream) < 0:
             raise MemoryError("flux-journal: out of memory")
 
@@ -184,47 +192,55 @@ class CoreStream:
             "history": st.history,
         }
 
-    def _learn_names(self):
-        """Decode names the C table gained since the last batch."""
+    def _learn_names(self, count):
+        """Decode the names the C table gained since the last batch."""
         names = self.names
         size = ffi.new("size_t *")
-        for i in range(len(names), lib.fj_stream_name_count(self._stream)):
+        for i in range(len(names), count):
             raw = ffi.buffer(lib.fj_stream_name(self._stream, i, size), size[0])
             names.append(sys.intern(json.loads(b'"' + raw[:] + b'"')))
 
-    @staticmethod
-    def _attached(b, n):
+    def _attached(self, b, n):
         """The batch's jobspec/R texts, one bytes object per carrier."""
-        if not b.attach_len:
-            return []
         text = ffi.buffer(b.attach, b.attach_len)[:]
+        offsets, sizes = self._attach_columns
         return [
             text[off : off + size]
-            for off, size in zip(ffi.unpack(b.attach_off, n), ffi.unpack(b.attach_size, n))
+            for off, size in zip(ffi.unpack(offsets, n), ffi.unpack(sizes, n))
             if size
         ]
 
     def pop(self, max_events=BATCH_SIZE):
         """Pop up to max_events (at most MAX_BATCH) deliverable events as a
         Batch, or None if nothing is deliverable now."""
+        if not self.maybe_ready:
+            return None
         b = self._batch
         n = lib.fj_stream_pop(self._stream, b, max_events)
         if n < 0:
             raise MemoryError("flux-journal: out of memory")
-        if n == 0 and b.marker == 0:
-            return None
+        self.maybe_ready = b.more
+        if n == 0:
+            marker = b.marker
+            if not marker:
+                return None
+            batch = Batch()
+            batch.marker = marker
+            return batch
         batch = Batch()
-        batch.marker = b.marker
-        if n:
-            if lib.fj_stream_name_count(self._stream) != len(self.names):
-                self._learn_names()
-            batch.timestamps = ffi.unpack(b.timestamp, n)
-            batch.ids = ffi.unpack(b.id, n)
-            batch.names = ffi.unpack(b.name, n)
-            batch.flags = ffi.unpack(b.flags, n)
-            text = memoryview(ffi.buffer(b.text, b.text_len))
-            batch.items = decode_json(text, wide_int=b.text_wide_int)
-            batch.attached = self._attached(b, n)
+        batch.marker = 0
+        if b.names != len(self.names):
+            self._learn_names(b.names)
+        timestamps, ids, names, flags = self._columns
+        unpack = ffi.unpack
+        batch.timestamps = unpack(timestamps, n)
+        batch.ids = unpack(ids, n)
+        batch.names = unpack(names, n)
+        batch.flags = unpack(flags, n)
+        batch.items = decode_json(
+            memoryview(ffi.buffer(b.text, b.text_len)), wide_int=b.text_wide_int
+        )
+        batch.attached = self._attached(b, n) if b.attach_len else ()
         return batch
 
 
