@@ -29,11 +29,6 @@ def optional_flux_attr(module, name):
         return None
 
 
-def flux_rpc_class():
-    """flux.rpc.RPC if flux-core's bindings import, else None."""
-    return optional_flux_attr("flux.rpc", "RPC")
-
-
 def jobid_class():
     """flux.job.JobID if flux-core's bindings import, else our own JobID.
 
