@@ -616,3 +616,16 @@ def test_restart_keeps_received_events_and_replays_history():
     assert consumer.poll().timestamp == 1.0  # history again from the new request
     with pytest.raises(TimeoutError):
         consumer.poll(0.05)
+
+
+def test_history_response_out_of_time_order_is_still_sorted():
+    """Runs within a response are verified, not assumed: an eventlog out of
+    order is split into ordered runs and merged; ties keep arrival order."""
+    lines = [
+        '{"id":1,"events":[{"timestamp":5.0,"name":"a"},{"timestamp":2.0,"name":"b"},'
+        '{"timestamp":7.0,"name":"c"},{"timestamp":2.0,"name":"d"},{"timestamp":2.0,"name":"e"}]}',
+        '{"id":2,"events":[{"timestamp":2.0,"name":"f"},{"timestamp":6.0,"name":"g"},{"timestamp":1.0,"name":"h"}]}',
+        '{"id":-1,"events":[]}',
+    ]
+    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    assert [e.name for e in events] == ["h", "b", "d", "e", "f", "a", "g", "c"]
