@@ -124,7 +124,7 @@ int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
                     fj_error_t *err);
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err);
 int fj_stream_filter (fj_stream_t *s, const char *name, size_t len, int deny);
-void fj_stream_seed_tie (fj_stream_t *s, double timestamp);
+void fj_stream_check_range (fj_stream_t *s, double lo, double hi);
 int fj_stream_mark (fj_stream_t *s, int32_t tag);
 int fj_stream_end (fj_stream_t *s);
 int fj_stream_in_history (const fj_stream_t *s);

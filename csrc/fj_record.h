@@ -18,7 +18,8 @@
 #define FJ_EV_JOBSPEC   0x2u  /* the event carries the record's jobspec */
 #define FJ_EV_R         0x4u  /* the event carries the record's R */
 #define FJ_EV_TIE       0x8u  /* batch only: same timestamp as the event
-                                 popped just before it */
+                                 popped just before it, or inside the
+                                 stream's check range */
 #define FJ_EV_WIDE_INT  0x10u /* text has an integer literal of 19+ digits */
 
 typedef struct {

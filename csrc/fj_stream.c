@@ -31,6 +31,8 @@ struct fj_stream {
     fj_names_t deny;
     int have_last;        /* last_ts holds the last popped timestamp */
     double last_ts;
+    int have_check;       /* flag events in [check_lo, check_hi] too */
+    double check_lo, check_hi;
     struct pick *picks;   /* scratch for record_build() */
     size_t picks_cap;
     fj_stats_t stats;
@@ -377,10 +379,11 @@ int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
                             (uint32_t)len) < 0 ? -1 : 0;
 }
 
-void fj_stream_seed_tie (fj_stream_t *s, double timestamp)
+void fj_stream_check_range (fj_stream_t *s, double lo, double hi)
 {
-    s->have_last = 1;
-    s->last_ts = timestamp;
+    s->have_check = 1;
+    s->check_lo = lo;
+    s->check_hi = hi;
 }
 
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err)
@@ -536,7 +539,9 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     b->flags[i] = ev->flags & ~FJ_EV_WIDE_INT;   /* only decoding cares */
     if (ev->flags & FJ_EV_WIDE_INT)
         b->text_wide_int = 1;
-    if (s->have_last && ev->timestamp == s->last_ts)
+    if ((s->have_last && ev->timestamp == s->last_ts)
+        || (s->have_check && ev->timestamp >= s->check_lo
+            && ev->timestamp <= s->check_hi))
         b->flags[i] |= FJ_EV_TIE;
     s->have_last = 1;
     s->last_ts = ev->timestamp;

@@ -96,10 +96,10 @@ void fj_stream_destroy (fj_stream_t *s);
 int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
                       int deny);
 
-/* Treat `timestamp` as the timestamp of the event popped last, so that a
- * first popped event with the same timestamp is flagged FJ_EV_TIE (a
- * consumer resuming from a cursor inside a group of equal timestamps). */
-void fj_stream_seed_tie (fj_stream_t *s, double timestamp);
+/* Flag every popped event with a timestamp in [lo, hi] FJ_EV_TIE too, for
+ * a consumer resuming from a cursor to check them against the events it
+ * says were delivered. */
+void fj_stream_check_range (fj_stream_t *s, double lo, double hi);
 
 /* Feed one response payload.  Returns FJ_FED or FJ_FED_SENTINEL, or -1 with
  * *err set (the response is dropped, the stream is unchanged otherwise). */

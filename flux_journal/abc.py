@@ -176,6 +176,9 @@ class JournalConsumerBase(ABC):
         max_backlog (int): most history events to buffer before giving up
             with :class:`~flux_journal.errors.BacklogFullError` (default
             unlimited)
+        cursor_window (float): keep :attr:`cursor` exact for events that
+            arrive up to this many seconds out of time order (live events
+            can); None (default) keeps no record
     """
 
     SENTINEL_EVENT = JournalEventBase({})
@@ -198,6 +201,7 @@ class JournalConsumerBase(ABC):
         deny=None,
         ordered=True,
         max_backlog=None,
+        cursor_window=None,
     ):
         self.handle = flux_handle
         self.topic = topic
@@ -216,6 +220,7 @@ class JournalConsumerBase(ABC):
         self.deny = frozenset(deny) if deny is not None else None
         self.ordered = ordered
         self.max_backlog = max_backlog
+        self.cursor_window = cursor_window
 
         # Delivery order: self._events (the current C batch) first, then
         # self._ready (events of the generic path, SENTINEL_EVENT, None,
@@ -233,7 +238,8 @@ class JournalConsumerBase(ABC):
         self._sentinel_reached = False
         self._last_event = None  # last delivered, for cursors of ties
         self._skip = None  # (timestamp, identities) already delivered
-        self._skip_seen = {}  # identity -> times seen at that timestamp
+        self._skip_seen = {}  # (timestamp, identity) -> times seen
+        self._window = None  # DeliveredWindow behind self.cursor
         # generic path: history gathered until the sentinel
         self._in_history = False
         self._history = []
@@ -378,18 +384,28 @@ class JournalConsumerBase(ABC):
 
     def _since_timestamp(self):
         """`since` as a number for filtering, and the resume state a cursor
-        implies (events at its timestamp already delivered)."""
+        implies (the events it lists as delivered)."""
         since = self.since
+        self._skip = None
+        self._last_event = None
+        self._window = None
         if not isinstance(since, str):
-            self._skip = None
-            self._last_event = None
+            if self.cursor_window is not None:
+                self._window = cursor.DeliveredWindow(self.cursor_window, since)
             return since
-        timestamp, idents = cursor.parse(since)
-        self._skip = (timestamp, frozenset(idents))
+        watermark, groups = cursor.parse(since)
+        self._skip = (
+            watermark,
+            max(groups),
+            {ts: frozenset(idents) for ts, idents in groups.items()},
+        )
         self._skip_seen = {}
-        self._last_event = cursor.CursorSeed(timestamp, idents)
-        # keep events at the cursor's own timestamp: some may be new
-        return math.nextafter(timestamp, -math.inf)
+        newest = max(groups)
+        self._last_event = cursor.CursorSeed(newest, groups[newest])
+        if self.cursor_window is not None:
+            self._window = cursor.DeliveredWindow(self.cursor_window, watermark, groups)
+        # keep events at the watermark itself: some may be new
+        return math.nextafter(watermark, -math.inf)
 
     def _reset_stream_state(self):
         kind = self._fast_kind()
@@ -406,7 +422,7 @@ class JournalConsumerBase(ABC):
             for name in self.deny or ():
                 self._core.filter(name, deny=True)
             if self._skip is not None:
-                self._core.seed_tie(self._skip[0])
+                self._core.check_range(self._skip[0], self._skip[1])
         self._since = since
         self._sentinel_reached = False
         self._in_history = bool(self.full) and self.ordered
@@ -610,7 +626,10 @@ class JournalConsumerBase(ABC):
             return False
         marker = batch.marker
         if not marker:
-            self._events = self._events_from_batch(batch)
+            events = self._events_from_batch(batch)
+            if self._window is not None:
+                events = self._recorded(events)
+            self._events = events
         elif marker == core.SENTINEL:
             self._sentinel_reached = True
             # flux-core never delivers the sentinel when full is False
@@ -630,6 +649,13 @@ class JournalConsumerBase(ABC):
         (consumers with a _CORE_KIND)."""
         raise NotImplementedError
 
+    def _recorded(self, events):
+        """Pass events on, recording each for :attr:`cursor`."""
+        add = self._window.add
+        for event in events:
+            add(event)
+            yield event
+
     def _unusual_event(self, timestamp, names, name, flags, item):
         """An event of the batch's slow path, before its class-specific
         attributes: built from the whole decoded entry if irregular."""
@@ -646,14 +672,15 @@ class JournalConsumerBase(ABC):
         (or with the cursor resumed from): link them for event.cursor.
         Returns False if event was already delivered before that cursor."""
         skip = self._skip
-        if skip is not None and skip[0] == event.timestamp:
-            # The n-th event of one identity at this timestamp in this run
+        ts = event.timestamp
+        if skip is not None and skip[0] <= ts <= skip[1]:
+            # The n-th event of one identity at one timestamp in this run
             # is the n-th of the run the cursor came from: responses keep
             # their order, and equal identities share a response.
             base = event._cursor_ident()
-            seen = self._skip_seen.get(base, 0)
-            self._skip_seen[base] = seen + 1
-            if (f"{base}#{seen}" if seen else base) in skip[1]:
+            seen = self._skip_seen.get((ts, base), 0)
+            self._skip_seen[ts, base] = seen + 1
+            if cursor.occurrence(base, seen) in skip[2].get(ts, ()):
                 return False
         if previous is not None and previous.timestamp == event.timestamp:
             event._cursor_prev = previous
@@ -723,7 +750,14 @@ class JournalConsumerBase(ABC):
                 if ready[0].__class__ is _Raise:
                     return
                 batch.append(ready.popleft())
-            elif not self._fill(max_events=wanted) and not self._take_arrived():
+                continue
+            in_history = not self._sentinel_reached
+            if not self._fill(max_events=wanted) and not self._take_arrived():
+                return
+            if in_history and self._sentinel_reached:
+                # a batch ends with the history (and the sentinel, if any)
+                if ready and ready[0] is self.SENTINEL_EVENT:
+                    batch.append(ready.popleft())
                 return
 
     def _take_arrived(self):
@@ -802,6 +836,31 @@ class JournalConsumerBase(ABC):
                     break
         except Exception:  # pylint: disable=broad-except
             pass  # the with-block's own exception, if any, matters more
+
+    @property
+    def cursor(self):
+        """Where the stream stands after the last event delivered, as a
+        cursor string for ``since=`` (flux-journal extension), or None
+        before the first event.
+
+        Needs *cursor_window* (0.0 when events arrive in time order): the
+        cursor stays exact for events arriving up to that many seconds
+        out of order.
+
+        Raises:
+            RuntimeError: the consumer was created without cursor_window
+        """
+        if self._window is None:
+            raise RuntimeError("consumer.cursor needs cursor_window= at construction")
+        return self._window.cursor()
+
+    @property
+    def history_complete(self):
+        """True once the journal's sentinel has been received and the
+        history before it delivered (flux-journal extension).  With
+        *full* False the sentinel is never delivered as an event, but
+        this still tells when the active jobs' history is over."""
+        return self._sentinel_reached and not self._history
 
     @property
     def stats(self):

@@ -133,10 +133,10 @@ class CoreStream:
         if lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0) < 0:
             raise MemoryError("flux-journal: out of memory")
 
-    def seed_tie(self, timestamp):
-        """Flag a first event at `timestamp` as tied with one delivered
-        before (a consumer resuming from a cursor)."""
-        lib.fj_stream_seed_tie(self._stream, timestamp)
+    def check_range(self, lo, hi):
+        """Flag events with timestamps in [lo, hi] for the slow path, where
+        a consumer resuming from a cursor checks them."""
+        lib.fj_stream_check_range(self._stream, lo, hi)
 
     def feed(self, payload):
         """Feed one response payload (bytes).  Raises PayloadError if it

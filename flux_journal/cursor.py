@@ -1,63 +1,100 @@
 """Exact resume cursors: where a consumer stopped, even among equal
-timestamps.
+timestamps and events that arrive late.
 
 Timestamps alone cannot say where a stream stopped: distinct events can
 share one (real streams have such pairs), so ``since=<timestamp>`` may
-drop an event that was never delivered.  A cursor is the timestamp plus
-the identities of the events already delivered *at that timestamp*, as a
-short string::
+drop an event that was never delivered.  A cursor names the events
+already delivered at the timestamps where that matters, as a short
+string::
 
     1795812858.2930121/175992995844.submit
     1795812858.2930121/175992995844.submit,175992995845.alloc
+    1795812857.9;1795812858.0/1234.validate;1795812858.2930121/1235.alloc
+
+The first part is the *watermark*: every event with an earlier timestamp
+has been delivered.  Each ``<timestamp>/<identities>`` group lists the
+events delivered at that timestamp (at or after the watermark).  A
+cursor of one group has the group's timestamp as its watermark.
 
 An identity survives a restart of the consumer or of Flux: for the job
 journal it is ``<jobid>.<name>``, for the resource journal ``<name>``,
 with ``#n`` appended to the n-th repeat of the same identity at the same
-timestamp.  Names are percent-encoded.  Resuming with
-``since=<cursor>`` delivers every event with a later timestamp plus the
-events at the cursor's timestamp whose identity is not listed: exactly
-the events after the cursor, whatever order equal timestamps arrive in.
+timestamp.  Names are percent-encoded.  Resuming with ``since=<cursor>``
+delivers the events after the watermark that no group lists: exactly the
+events after the cursor, whatever order equal timestamps arrive in.
+
+``event.cursor`` has one group, the events at its own timestamp: exact
+when events arrive in time order, as history does.  Live events can arrive
+slightly out of order (a job's ``validate`` after later events of other
+jobs); :attr:`JournalConsumerBase.cursor` with ``cursor_window=`` keeps a
+watermark that far behind the newest event, exact as long as no event
+arrives later than that.
 """
 
 from urllib.parse import quote
 
 
 def encode_name(name):
-    """A name as it appears in an identity (no '/', ',', '#' or '.')."""
+    """A name as it appears in an identity (no '/', ',', ';', '#' or '.')."""
     return quote(name, safe="-_~")
 
 
 def encode(timestamp, idents):
-    """The cursor string for events `idents` delivered at `timestamp`."""
+    """The cursor for events `idents` delivered at `timestamp`."""
     return f"{float(timestamp)!r}/{','.join(idents)}"
 
 
+def encode_window(watermark, groups):
+    """The cursor for watermark and {timestamp: identities} groups."""
+    parts = [f"{float(watermark)!r}"]
+    parts += [encode(ts, idents) for ts, idents in sorted(groups.items()) if idents]
+    return ";".join(parts)
+
+
 def parse(cursor):
-    """Return (timestamp, list of identities) of a cursor string.
+    """Return (watermark, {timestamp: [identities]}) of a cursor string.
 
     Raises:
         ValueError: `cursor` is not a flux-journal cursor
     """
-    stamp, sep, idents = cursor.partition("/")
     try:
-        if not sep or not idents:
+        parts = cursor.split(";")
+        if "/" not in parts[0]:
+            watermark = float(parts.pop(0))
+        else:
+            watermark = None
+        groups = {}
+        for part in parts:
+            stamp, sep, idents = part.partition("/")
+            if not sep or not idents:
+                raise ValueError
+            groups[float(stamp)] = idents.split(",")
+        if not groups:
             raise ValueError
-        timestamp = float(stamp)
+        if watermark is None:
+            watermark = min(groups)
+        if watermark > min(groups):
+            raise ValueError
     except ValueError:
         raise ValueError(f"not a flux-journal cursor: {cursor!r}") from None
-    return timestamp, idents.split(",")
+    return watermark, groups
 
 
 class CursorSeed:
-    """The events a resumed consumer was told it has already delivered at
-    the cursor's timestamp: the start of the cursor chain (see
-    :func:`chain_idents`)."""
+    """The events a resumed consumer was told it had already delivered at
+    one timestamp: the start of a cursor chain (see :func:`chain_idents`)."""
 
     __slots__ = ("timestamp", "idents")
 
     def __init__(self, timestamp, idents):
         self.timestamp = timestamp
         self.idents = list(idents)
+
+
+def occurrence(base, seen):
+    """The identity of the next event with identity `base`, given how many
+    were seen before it at the same timestamp."""
+    return f"{base}#{seen}" if seen else base
 
 
 def chain_idents(event):
@@ -79,5 +116,48 @@ def chain_idents(event):
             continue
         base = link._cursor_ident()
         repeats = sum(1 for i in idents if i == base or i.startswith(base + "#"))
-        idents.append(f"{base}#{repeats}" if repeats else base)
+        idents.append(occurrence(base, repeats))
     return idents
+
+
+class DeliveredWindow:
+    """What a consumer delivered in the last `window` seconds of event
+    time, for a cursor that stays exact when events arrive up to `window`
+    seconds late.
+
+    Resumed from a cursor, it starts from that cursor's watermark and
+    groups, so its own cursors never claim less than was delivered before.
+    """
+
+    def __init__(self, window, watermark=None, groups=None):
+        self.window = float(window)
+        self.floor = watermark
+        self.groups = {ts: list(idents) for ts, idents in (groups or {}).items()}
+        self.newest = max(self.groups) if self.groups else None
+
+    def add(self, event):
+        """Record a delivered event."""
+        ts = event.timestamp
+        group = self.groups.setdefault(ts, [])
+        base = event._cursor_ident()
+        group.append(occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
+        if self.newest is None or ts > self.newest:
+            self.newest = ts
+            if len(self.groups) > 256:
+                self._trim(self._watermark())
+
+    def _watermark(self):
+        watermark = self.newest - self.window
+        return watermark if self.floor is None else max(watermark, self.floor)
+
+    def _trim(self, watermark):
+        for ts in [ts for ts in self.groups if ts < watermark]:
+            del self.groups[ts]
+
+    def cursor(self):
+        """The cursor after everything recorded, or None if nothing was."""
+        if self.newest is None:
+            return None
+        watermark = self._watermark()
+        self._trim(watermark)
+        return encode_window(watermark, self.groups)

@@ -3,6 +3,7 @@ unordered history, batches, iteration, exact resume cursors, statistics
 and the backlog bound."""
 
 import errno
+import json
 import random
 
 import pytest
@@ -132,14 +133,21 @@ def test_batches_concatenate_to_the_poll_sequence(fixtures_dir, size):
 
 
 def test_poll_batch_timeout_and_shared_queue(fixtures_dir):
-    consumer = JournalConsumer(SimFlux.replay((fixtures_dir / "jobs-active.jsonl").read_text().splitlines(), topic=JOBS))
+    lines = (fixtures_dir / "jobs-active.jsonl").read_text().splitlines()
+    assert lines[3] == '{"id":-1,"events":[]}'
+    consumer = JournalConsumer(SimFlux.replay(lines, topic=JOBS))
     consumer.start()
     first = consumer.poll()
-    rest = consumer.poll_batch(10_000, timeout=1.0)
-    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-active.jsonl")).start())
-    assert [first] + rest == expected
+    history = consumer.poll_batch(10_000, timeout=1.0)
+    assert consumer.history_complete  # a batch ends with the history
+    live = []
     with pytest.raises(TimeoutError):
-        consumer.poll_batch(10, timeout=0.05)
+        while True:
+            live += consumer.poll_batch(10_000, timeout=0.2)
+    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-active.jsonl")).start())
+    assert [first] + history + live == expected
+    nhistory = sum(len(json.loads(line)["events"]) for line in lines[:3])
+    assert len(history) + 1 == nhistory and live
 
 
 def test_batch_stops_before_an_error(fixtures_dir):
@@ -316,3 +324,50 @@ def test_generated_resource_workload_filters_and_cursor():
     while not (event := consumer.poll(10)).is_empty():
         events.append(event)
     assert events and {e.name for e in events} <= {"drain", "undrain"}
+
+
+def test_consumer_cursor_with_window_survives_late_live_events(fixtures_dir):
+    """jobs-full.jsonl's live part has events dated before events delivered
+    earlier (a job's validate comes late).  consumer.cursor with a window
+    covering that lateness resumes exactly, at every position."""
+    lines = (fixtures_dir / "jobs-full.jsonl").read_text().splitlines()
+
+    def make():
+        return SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+
+    consumer = JournalConsumer(make(), cursor_window=1.0).start()
+    full, cursors = [], []
+    while (event := consumer.poll(10)) is not None:
+        full.append(event)
+        cursors.append(consumer.cursor)
+    stamps = [e.timestamp for e in full]
+    late = [i for i in range(1, len(stamps)) if stamps[i] < max(stamps[:i])]
+    assert late, "the capture has out-of-order live events"
+    positions = sorted(set(range(max(0, late[0] - 40), len(full))) | set(range(0, len(full), 50)))
+    for i in positions:
+        resumed = drain(JournalConsumer(make(), since=cursors[i]).start())
+        assert [key(e) for e in resumed] == [key(e) for e in full[i + 1 :]], f"resume after event {i}"
+    # the per-event cursor assumes time order: it loses a late event
+    i = late[0] - 1
+    resumed = drain(JournalConsumer(make(), since=full[i].cursor).start())
+    assert len(resumed) < len(full) - i - 1
+
+
+def test_consumer_cursor_needs_a_window_and_chains_across_resumes(fixtures_dir):
+    with pytest.raises(RuntimeError, match="cursor_window"):
+        JournalConsumer(SimFlux()).cursor
+    lines = (fixtures_dir / "jobs-10k.jsonl").read_text().splitlines()
+
+    def make():
+        return SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+
+    full = drain(JournalConsumer(make()).start())
+    # resume three times in a row, each from the consumer cursor
+    since, got = 0.0, []
+    for stop_after in (30_000, 30_001, 50_000):
+        consumer = JournalConsumer(make(), since=since, cursor_window=0.0).start()
+        while len(got) < stop_after:
+            got.append(consumer.poll(10))
+        since = consumer.cursor
+    got += drain(JournalConsumer(make(), since=since).start())
+    assert [key(e) for e in got] == [key(e) for e in full]
