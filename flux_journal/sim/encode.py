@@ -59,6 +59,15 @@ def dumps(obj):
     return "".join(parts)
 
 
+def render_entry(timestamp, name, context=None):
+    """One eventlog entry as the broker writes it; *context* is a dict, JSON
+    text, or None for an entry without a context member."""
+    entry = '{"timestamp":%s,"name":%s' % (format_real(float(timestamp)), dumps(name))
+    if context is not None:
+        entry += ',"context":' + (context if isinstance(context, str) else dumps(context))
+    return entry + "}"
+
+
 def _encode_into(obj, emit):
     # Exact type checks first: bool is a subclass of int, and the common
     # cases should not pay for isinstance chains.

@@ -35,7 +35,7 @@ import json
 import threading
 from collections import deque
 
-from flux_journal.sim.encode import dumps, format_real
+from flux_journal.sim.encode import dumps, format_real, render_entry
 from flux_journal.sim.handle import SimError
 
 __all__ = [
@@ -112,6 +112,7 @@ class SimService:
         self._cond = threading.Condition(threading.RLock())
         self.handle = None
         self._listeners = []
+        self._pending = deque()  # workload live events not posted yet
 
     def attach(self, handle):
         """Bind the service to *handle* and share its lock."""
@@ -147,6 +148,19 @@ class SimService:
                 del self._listeners[index]
                 listener.respond_error(errno.ENODATA)
                 return
+
+    @property
+    def pending_live(self):
+        """Number of workload live events not posted yet."""
+        return len(self._pending)
+
+    def _take_pending(self, count):
+        """Remove and return the next *count* (None: all) pending live
+        events, oldest first."""
+        pending = self._pending
+        if count is None or count > len(pending):
+            count = len(pending)
+        return [pending.popleft() for _ in range(count)]
 
     def end_streams(self, errnum=errno.ENODATA, errstr=None):
         """End all open streams with an error (ENODATA = service unloaded)."""
@@ -262,7 +276,6 @@ class JobJournalService(SimService):
         self._inactive_ids = []
         self._active_ids = {}
         self._order_cache = {}
-        self._pending = deque()
         self.event_count = 0
         self.clock = 0.0
         self._factory = None
@@ -346,24 +359,16 @@ class JobJournalService(SimService):
 
     # -- posting events ----------------------------------------------------
 
-    @property
-    def pending_live(self):
-        """Number of workload live events not posted yet."""
-        return len(self._pending)
-
     def post_live(self, count=None):
         """Post the next *count* (default: all) pending live events; return how many."""
         with self._cond:
-            pending = self._pending
-            if count is None or count > len(pending):
-                count = len(pending)
             batches = [[] for _ in self._listeners]
             apply = self._apply
-            for _ in range(count):
-                ts, _seq, jobid, name, entry, extra, commit = pending.popleft()
+            taken = self._take_pending(count)
+            for ts, _seq, jobid, name, entry, extra, commit in taken:
                 apply(jobid, name, entry, extra, commit, ts, batches)
             self._flush(batches)
-            return count
+            return len(taken)
 
     def post_event(
         self, jobid, name, context=None, *, timestamp=None, jobspec=None, R=None, commit=None
@@ -382,10 +387,7 @@ class JobJournalService(SimService):
         with self._cond:
             if timestamp is None:
                 timestamp = self._next_time()
-            entry = '{"timestamp":%s,"name":%s' % (format_real(float(timestamp)), dumps(name))
-            if context is not None:
-                entry += ',"context":' + (context if isinstance(context, str) else dumps(context))
-            entry += "}"
+            entry = render_entry(timestamp, name, context)
             extra = None
             if name == "submit":
                 if jobspec is None:
@@ -561,24 +563,13 @@ class ResourceJournalService(SimService):
                 out.append('{"events":[%s]}' % ",".join(batch))
             return out
 
-    @property
-    def pending_live(self):
-        """Number of workload live events not posted yet."""
-        return len(self._pending)
-
     def post_live(self, count=None):
         """Post the next *count* (default: all) pending live events; return how many."""
         with self._cond:
-            pending = self._pending
-            if count is None or count > len(pending):
-                count = len(pending)
-            responses = []
-            for _ in range(count):
-                ts, name, entry = pending.popleft()
-                responses.append(self._apply(name, entry, ts))
+            responses = [self._apply(name, entry, ts) for ts, name, entry in self._take_pending(count)]
             for listener, _ in list(self._listeners):
                 listener.respond_many(responses)
-            return count
+            return len(responses)
 
     def post_event(self, name, context=None, *, timestamp=None, R=None):
         """Post one resource event to the journal and all listeners.
@@ -591,10 +582,7 @@ class ResourceJournalService(SimService):
             if timestamp is None:
                 self.clock += 0.001
                 timestamp = self.clock
-            entry = '{"timestamp":%s,"name":%s' % (format_real(float(timestamp)), dumps(name))
-            if context is not None:
-                entry += ',"context":' + (context if isinstance(context, str) else dumps(context))
-            entry += "}"
+            entry = render_entry(timestamp, name, context)
             if R is not None:
                 self.R = R if isinstance(R, str) else dumps(R)
             response = self._apply(name, entry, float(timestamp))
