@@ -39,83 +39,19 @@ after the history.
 
 import errno
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from itertools import islice
 
-import math
-
 from flux_journal import core, cursor
 from flux_journal._flux import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
 from flux_journal.errors import BacklogFullError, PayloadError
-from flux_journal.eventlog import EventLogEvent
+from flux_journal.events import JournalEventBase
 
-
-class JournalEventBase(EventLogEvent):
-    """A container for an event from a journal RPC interface
-
-    A dict holding the eventlog entry (RFC 18), with attributes:
-
-    Attributes:
-        name (str): event name (the journal service defines the names)
-        timestamp (float): event time in seconds since the epoch
-        context (dict): context dictionary ({} if the entry had none)
-        context_string (str): the context as compact key=value JSON text
-    """
-
-    def __init__(self, event):
-        # An entry without a timestamp is stamped now, as flux-core does.
-        if "timestamp" not in event:
-            event["timestamp"] = time.time()
-        super().__init__(event)
-
-    def is_empty(self):
-        """Return True if this event is an empty journal event"""
-        return "name" not in self
-
-    def __str__(self):
-        if self.is_empty():
-            return f"{self.timestamp:<0.5f} End of historical data stream"
-        return " ".join([f"{self.timestamp:<0.5f}", self.name, self.context_string])
-
-    @property
-    def cursor(self):
-        """Where the stream stands after this event, as a short string.
-
-        A consumer created with ``since=event.cursor`` delivers exactly the
-        events after this one, even among equal timestamps (see
-        :mod:`flux_journal.cursor`).  flux-journal extension: set on events
-        delivered by flux-journal's own job and resource consumers.
-        """
-        return cursor.encode(self.timestamp, cursor.chain_idents(self))
-
-    def _cursor_ident(self):
-        """This event's identity within its timestamp (see cursor)."""
-        return cursor.encode_name(self.name)
-
-
-class DecodedOnAccess:
-    """An event attribute (jobspec, R) kept as JSON text until first read.
-
-    Decoding a job's jobspec and R is most of the cost of its events, and
-    many consumers never look at them.  The batch builder stores the text
-    as ``_<name>_json``; the first read decodes it and stores the value as
-    an ordinary instance attribute, which from then on shadows this
-    (non-data) descriptor, exactly like an attribute set in ``__init__``.
-    """
-
-    def __init__(self, name):
-        self.name = name
-        self.raw_name = f"_{name}_json"
-
-    def __get__(self, event, owner=None):
-        if event is None:
-            return self
-        raw = event.__dict__.pop(self.raw_name, None)
-        value = None if raw is None else core.decode_json(raw)
-        event.__dict__[self.name] = value
-        return value
+# JournalEventBase lives in flux_journal.events; flux.abc offers it here.
+__all__ = ["JournalConsumerBase", "JournalEventBase"]
 
 
 class _Raise:

@@ -3,7 +3,8 @@
 
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
-from flux_journal.abc import DecodedOnAccess, JournalConsumerBase, JournalEventBase
+from flux_journal.abc import JournalConsumerBase
+from flux_journal.events import DecodedOnAccess, JournalEventBase
 
 #: flux.job.JobID when flux-core's bindings import, else flux-journal's own
 JobID = jobid_class()

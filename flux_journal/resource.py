@@ -2,7 +2,8 @@
 ``flux.resource.ResourceJournalConsumer`` (``flux.resource.journal``)."""
 
 from flux_journal import core
-from flux_journal.abc import DecodedOnAccess, JournalConsumerBase, JournalEventBase
+from flux_journal.abc import JournalConsumerBase
+from flux_journal.events import DecodedOnAccess, JournalEventBase
 
 _new_dict = dict.__new__
 
