@@ -44,6 +44,7 @@ from flux_journal.checkpoint import Position
 
 __all__ = ["Archive", "ArchiveError", "JOB_STATES"]
 
+#: Version of the tables this module writes (kept in the meta table).
 SCHEMA_VERSION = 1
 
 _SCHEMA = """

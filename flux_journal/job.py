@@ -157,6 +157,12 @@ class JournalConsumer(JournalConsumerBase):
         return jobid
 
     def _events_from_batch(self, batch):
+        """Generate a batch's JournalEvents, each built when taken.
+
+        The common path builds the dict and sets the slot directly; it has
+        a twin in ResourceJournalConsumer, kept apart because sharing one
+        loop would cost a call per event.  Irregular entries, ties and
+        events checked against a resume cursor take the slow path."""
         names = self._core.names
         jobids = self._jobids
         attached = iter(batch.attached)

@@ -80,6 +80,8 @@ class ResourceJournalConsumer(JournalConsumerBase):
         return ResourceJournalEvent(entry, R)
 
     def _events_from_batch(self, batch):
+        """Generate a batch's ResourceJournalEvents, each built when taken
+        (see JournalConsumer._events_from_batch)."""
         names = self._core.names
         attached = iter(batch.attached)
         new_event = _new_dict
