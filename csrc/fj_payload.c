@@ -21,7 +21,9 @@ struct scanner {
     const unsigned char *p;
     const unsigned char *end;
     int depth;
+    int max_depth;          /* deepest depth reached (per entry) */
     int wide_int;           /* an integer literal of 19+ digits was seen */
+    int long_int;           /* one of more than FJ_PY_SAFE_DIGITS digits */
     fj_error_t *err;
 };
 
@@ -228,8 +230,11 @@ static int scan_number (struct scanner *s, int *is_int)
     }
     else if (scan_digits (s) < 0)
         return -1;
-    if (s->p - first >= 19 + (*first == '-'))
+    if (s->p - first >= 19 + (*first == '-')) {
         s->wide_int = 1;
+        if (s->p - first > FJ_PY_SAFE_DIGITS)
+            s->long_int = 1;
+    }
     if (s->p < s->end && *s->p == '.') {
         s->p++;
         integer = 0;
@@ -269,6 +274,8 @@ static int descend (struct scanner *s)
 {
     if (++s->depth > FJ_MAX_DEPTH)
         return fail (s, FJ_EDEPTH, s->p);
+    if (s->depth > s->max_depth)
+        s->max_depth = s->depth;
     s->p++;
     return 0;
 }
@@ -552,7 +559,10 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     }
     memset (e, 0, sizeof (*e));
     int wide_outside = s->wide_int;
-    s->wide_int = 0;
+    int depth_outside = s->max_depth;
+    int entry_depth = s->depth;
+    s->wide_int = s->long_int = 0;
+    s->max_depth = s->depth;
     if (descend (s) < 0)
         return -1;
     if (empty_container (s, '}'))
@@ -614,7 +624,11 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
         e->flags |= FJ_ENTRY_IRREGULAR;   /* Python gives an int here */
     if (s->wide_int)
         e->flags |= FJ_ENTRY_WIDE_INT;
+    if (s->long_int || s->max_depth - entry_depth > FJ_PY_SAFE_DEPTH)
+        e->flags |= FJ_ENTRY_ISOLATE;
     s->wide_int |= wide_outside;
+    if (depth_outside > s->max_depth)
+        s->max_depth = depth_outside;
     if (number_value (ts_text, ts_len, &e->timestamp) < 0)
         return fail (s, FJ_ENOMEM, ts_text);
     e->entry.off = (uint32_t)(first - s->start);
@@ -830,7 +844,7 @@ const char *fj_strerror (int code)
         case FJ_EESCAPE: return "invalid escape in string";
         case FJ_EUTF8: return "invalid UTF-8";
         case FJ_ENUMBER: return "invalid number";
-        case FJ_EDEPTH: return "nesting deeper than 512 levels";
+        case FJ_EDEPTH: return "nesting deeper than 2048 levels";
         case FJ_ETRAILING: return "trailing data after the payload";
         case FJ_ENOT_OBJECT: return "payload is not a JSON object";
         case FJ_ENO_EVENTS: return "payload has no \"events\" member";

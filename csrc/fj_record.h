@@ -21,6 +21,8 @@
                                  popped just before it, or inside the
                                  stream's check range */
 #define FJ_EV_WIDE_INT  0x10u /* text has an integer literal of 19+ digits */
+#define FJ_EV_ISOLATE   0x20u /* popped in a batch of its own (see
+                                 FJ_ENTRY_ISOLATE) */
 
 typedef struct {
     double timestamp;

@@ -233,6 +233,8 @@ static size_t pick (fj_stream_t *s, const fj_payload_t *p,
         out->flags |= FJ_EV_IRREGULAR;
     if (e->flags & FJ_ENTRY_WIDE_INT)
         out->flags |= FJ_EV_WIDE_INT;
+    if (e->flags & FJ_ENTRY_ISOLATE)
+        out->flags |= FJ_EV_ISOLATE;
     out->flags |= attachments (s, p, out->name, e);
     return (out->flags & FJ_EV_IRREGULAR) ? e->entry.len : e->context.len;
 }
@@ -536,7 +538,7 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     b->timestamp[i] = ev->timestamp;
     b->id[i] = rec->id;
     b->name[i] = (ev->flags & FJ_EV_IRREGULAR) ? -1 : ev->name;
-    b->flags[i] = ev->flags & ~FJ_EV_WIDE_INT;   /* only decoding cares */
+    b->flags[i] = ev->flags & ~(FJ_EV_WIDE_INT | FJ_EV_ISOLATE); /* pop's */
     if (ev->flags & FJ_EV_WIDE_INT)
         b->text_wide_int = 1;
     if ((s->have_last && ev->timestamp == s->last_ts)
@@ -576,6 +578,20 @@ static int pop_ready (fj_stream_t *s, fj_batch_t *b, fj_record_t *rec)
     return 0;
 }
 
+/* Flags of the next deliverable event (0 if the next item is a marker or
+ * nothing is deliverable). */
+static uint32_t next_flags (fj_stream_t *s)
+{
+    fj_run_t *top = fj_heap_top (&s->history);
+    fj_record_t *rec = s->ready.head;
+
+    if (top)
+        return top->record->events[top->pos].flags;
+    if (rec && rec->kind == FJ_RECORD_EVENTS)
+        return rec->events[rec->cursor].flags;
+    return 0;
+}
+
 int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
 {
     b->count = 0;
@@ -591,6 +607,9 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     while (b->count < max && !fj_stream_in_history (s)) {
         fj_record_t *rec;
         int rc;
+        int alone = (next_flags (s) & FJ_EV_ISOLATE) != 0;
+        if (alone && b->count > 0)
+            break;
         if (fj_heap_top (&s->history))
             rc = pop_history (s, b);
         else if (!(rec = s->ready.head))
@@ -609,6 +628,8 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
                 return -1;
             break;   /* deliver what fits; the rest stays queued */
         }
+        if (alone)
+            break;
     }
     /* room for "]" was reserved above or by the last emit() */
     text_put (b, "]", 1);

@@ -325,9 +325,10 @@ class JournalConsumerBase(ABC):
         self._skip = None
         self._last_event = None
         self._window = None
+        ordered = bool(self.full) and self.ordered
         if not isinstance(since, str):
             if self.cursor_window is not None:
-                self._window = cursor.DeliveredWindow(self.cursor_window, since)
+                self._window = cursor.DeliveredWindow(self.cursor_window, since, ordered=ordered)
             return since
         watermark, groups = cursor.parse(since)
         self._skip = (
@@ -339,7 +340,9 @@ class JournalConsumerBase(ABC):
         newest = max(groups)
         self._last_event = cursor.CursorSeed(newest, groups[newest])
         if self.cursor_window is not None:
-            self._window = cursor.DeliveredWindow(self.cursor_window, watermark, groups)
+            self._window = cursor.DeliveredWindow(
+                self.cursor_window, watermark, groups, ordered=ordered
+            )
         # keep events at the watermark itself: some may be new
         return math.nextafter(watermark, -math.inf)
 
@@ -359,6 +362,11 @@ class JournalConsumerBase(ABC):
                 self._core.filter(name, deny=True)
             if self._skip is not None:
                 self._core.check_range(self._skip[0], self._skip[1])
+        if self._window is not None and self._core is None:
+            raise TypeError(
+                "cursor_window needs flux-journal's own job or resource event "
+                "building (this subclass overrides a hook)"
+            )
         self._since = since
         self._sentinel_reached = False
         self._in_history = bool(self.full) and self.ordered
@@ -568,6 +576,8 @@ class JournalConsumerBase(ABC):
             self._events = events
         elif marker == core.SENTINEL:
             self._sentinel_reached = True
+            if self._window is not None:
+                self._window.end_of_order()
             # flux-core never delivers the sentinel when full is False
             if self.include_sentinel and self.full:
                 self._ready.append(self.SENTINEL_EVENT)
@@ -677,7 +687,10 @@ class JournalConsumerBase(ABC):
         """Add deliverable events to batch without waiting: up to
         max_events in all, not past the end (None) or an error."""
         ready = self._ready
+        sentinel = self.SENTINEL_EVENT
         while batch[-1] is not None and len(batch) < max_events:
+            if batch[-1] is sentinel:
+                return  # a batch ends with the history
             wanted = max_events - len(batch)
             batch.extend(islice(self._events, wanted))
             if len(batch) == max_events or batch[-1] is None:
@@ -692,7 +705,7 @@ class JournalConsumerBase(ABC):
                 return
             if in_history and self._sentinel_reached:
                 # a batch ends with the history (and the sentinel, if any)
-                if ready and ready[0] is self.SENTINEL_EVENT:
+                if ready and ready[0] is sentinel:
                     batch.append(ready.popleft())
                 return
 

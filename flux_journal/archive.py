@@ -22,9 +22,12 @@ journal.  Tables:
     ``timestamp``, ``name``, ``context``, ``R`` (JSON, on
     ``resource-define``).
 ``resume``
-    per journal, the position after the last archived event: its
-    ``cursor`` (see :mod:`flux_journal.cursor`), ``timestamp``, the
-    number of ``events`` archived in all, and when it was ``updated``.
+    per journal, the position after the last archived event: the
+    consumer's ``cursor`` once those events were added (see
+    :mod:`flux_journal.cursor`; exact also for live events that arrived
+    out of time order, within the consumer's ``cursor_window``), the
+    ``timestamp`` of the newest archived event, the number of ``events``
+    archived in all, and when it was ``updated``.
 
 Events are added inside an open transaction and committed in batches;
 the resume position is written in the same transaction as the events it
@@ -290,8 +293,9 @@ class Archive:
             )
 
     def _load_position(self):
+        # The timestamp column is informative: the cursor resumes.
         row = self.db.execute(
-            "SELECT cursor, timestamp, events FROM resume WHERE journal = ?",
+            "SELECT cursor, events FROM resume WHERE journal = ?",
             (self.journal,),
         ).fetchone()
         if row is None:

@@ -1,10 +1,12 @@
 """Resume positions and the ``--checkpoint`` file of ``flux-journal``.
 
-A :class:`Position` follows a reader through a journal: after every
-event it consumes, it knows what to pass as ``since=`` so that a new
-consumer delivers exactly the events after that one.  That is the
-event's ``cursor`` (see :mod:`flux_journal.cursor`), which is exact even
-among events with equal timestamps, which real streams have.
+A :class:`Position` says where a reader stands in a journal: the
+consumer's :attr:`~flux_journal.abc.JournalConsumerBase.cursor` taken
+once every event it had delivered was written.  Passed back as
+``since=``, it makes a new consumer deliver exactly the events not
+delivered before: exact among equal timestamps, and for live events
+that arrive out of time order by up to the consumer's ``cursor_window``
+(see :mod:`flux_journal.cursor`).
 
 A :class:`Checkpoint` stores a position in a small JSON file, replaced
 atomically (temporary file, fsync, rename, fsync of the directory), so
@@ -32,68 +34,49 @@ class CheckpointError(Exception):
 
 
 class Position:
-    """A place in a journal stream: resume after it with :meth:`since`.
+    """A place in a journal stream; resume after it with ``since=cursor``.
 
     Attributes:
-        cursor (str or None): cursor of the newest event consumed (None
-            at the start of the stream)
-        timestamp (float or None): timestamp of the newest event consumed
-            (informative: the cursor is what resumes)
+        cursor (str or None): the consumer's cursor after the events
+            consumed (None at the start of the stream)
         events (int): events consumed since the position was first
             created, over all runs (informative)
     """
 
-    __slots__ = ("_cursor", "_last", "timestamp", "events")
+    __slots__ = ("cursor", "events")
 
-    def __init__(self, cursor=None, timestamp=None, events=0):
-        self._cursor = cursor
-        # The last event consumed: its cursor is computed only when
-        # needed (a save), not for every event.
-        self._last = None
-        self.timestamp = timestamp
+    def __init__(self, cursor=None, events=0):
+        self.cursor = cursor
         self.events = events
-
-    @property
-    def cursor(self):
-        """The cursor of the last event consumed, or None at the start."""
-        if self._last is not None:
-            self._cursor = self._last.cursor
-            self._last = None
-        return self._cursor
 
     @property
     def is_start(self):
         """True if nothing has been consumed yet."""
         return self.cursor is None
 
-    def since(self):
-        """The consumer ``since`` argument resuming after this position,
-        or None at the start."""
-        return self.cursor
+    @property
+    def timestamp(self):
+        """Timestamp of the newest event consumed, or None at the start
+        (informative: the cursor is what resumes)."""
+        if self.cursor is None:
+            return None
+        return max(cursors.parse(self.cursor)[1])
 
-    def consume(self, event):
-        """Move past *event*.  Must see every event the consumer delivers
-        (except the sentinel), in delivery order, including those the
-        caller filters out.
-
-        The position follows the newest event (highest timestamp; the
-        later one among equals), not merely the last: live events can
-        arrive slightly out of time order (a real capture has events
-        posted 10 ms "in the past"), and the cursor of an older event
-        would, on resume, bring back the newer ones already consumed.
-        """
-        ts = event.timestamp
-        if self.timestamp is None or ts >= self.timestamp:
-            self._last = event
-            self.timestamp = ts
-        self.events += 1
+    def advance(self, cursor, events):
+        """Move past *events* more consumed events.  *cursor* is the
+        consumer's cursor taken once they were all written (or
+        deliberately left out): taken any later, it would also cover
+        events delivered but never written."""
+        self.cursor = cursor
+        self.events += events
 
     def copy(self):
         """Return an independent copy."""
-        return Position(self.cursor, self.timestamp, self.events)
+        return Position(self.cursor, self.events)
 
     def to_dict(self):
-        """The position as a JSON-able dict."""
+        """The position as a JSON-able dict (with the informative
+        timestamp)."""
         return {"cursor": self.cursor, "timestamp": self.timestamp, "events": self.events}
 
     @classmethod
@@ -103,19 +86,14 @@ class Position:
         Raises ValueError if a field is not what it should be.
         """
         cursor = data.get("cursor")
-        timestamp = data.get("timestamp")
         events = data.get("events", 0)
         if cursor is not None:
             if not isinstance(cursor, str):
                 raise ValueError("cursor is not a string")
             cursors.parse(cursor)  # raises ValueError
-        if timestamp is not None and (
-            isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))
-        ):
-            raise ValueError("timestamp is not a number")
         if isinstance(events, bool) or not isinstance(events, int) or events < 0:
             raise ValueError("events is not a non-negative integer")
-        return cls(cursor, None if timestamp is None else float(timestamp), events)
+        return cls(cursor, events)
 
     def __eq__(self, other):
         if not isinstance(other, Position):

@@ -54,6 +54,11 @@ _SIM_NODES = 8
 # previous job, as happens in real streams: the simulated instance should
 # be no easier to resume from than a real one.
 _SIM_TIES = 0.03
+#: Default of ``--reorder-window``: how late (in event time) a live event
+#: may arrive and still be resumed exactly.  Flux's job manager has been
+#: seen posting ``validate`` events ~12 ms older than events already
+#: sent; seconds leave a wide margin at a small cost in cursor size.
+DEFAULT_REORDER_WINDOW = 5.0
 
 _TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
 _SERVICES = {"jobs": "job-manager journal", "resource": "resource journal"}
@@ -308,6 +313,19 @@ def _add_diagnostic_options(parser):
     )
 
 
+def _add_reorder_option(group, record):
+    group.add_argument(
+        "--reorder-window",
+        type=_seconds,
+        default=DEFAULT_REORDER_WINDOW,
+        metavar="SECONDS",
+        help="live events can arrive out of time order (dated slightly before "
+        "events already received); resuming from %s stays exact for events up to "
+        "SECONDS late (default %g); a longer window stores a longer resume cursor"
+        % (record, DEFAULT_REORDER_WINDOW),
+    )
+
+
 def _add_journal_command(sub, name, help_text):
     parser = sub.add_parser(
         name,
@@ -347,7 +365,7 @@ def _add_journal_command(sub, name, help_text):
         "--checkpoint",
         metavar="FILE",
         help="record progress in FILE; when FILE exists, start right after the "
-        "last event the run that saved it wrote",
+        "events the run that saved it wrote",
     )
     group.add_argument(
         "--checkpoint-interval",
@@ -357,6 +375,7 @@ def _add_journal_command(sub, name, help_text):
         help="update the checkpoint at most this often (0: after every write; "
         "default 1); it is always updated at the end",
     )
+    _add_reorder_option(group, "the checkpoint")
     _add_diagnostic_options(parser)
     parser.set_defaults(func=_cmd_read, journal=name)
     return parser
@@ -417,6 +436,7 @@ def build_parser():
         help="make every commit survive power loss (SQLite synchronous=FULL); "
         "by default a crash of the process never loses a commit",
     )
+    _add_reorder_option(group, "the archive")
     _add_source_options(parser_archive, "archive")
     _add_reading_options(parser_archive, "archive")
     _add_diagnostic_options(parser_archive)
@@ -485,10 +505,7 @@ class _SimFeeder:
         if self._journal == "jobs":
             # First the rest of the jobs active at the snapshot, then new
             # jobs (each posts its whole lifecycle at once).
-            pending = handle.jobs.pending_live
-            if callable(pending):  # a method in older simulators
-                pending = pending()
-            if pending:
+            if handle.jobs.pending_live:
                 handle.post_live(1)
             else:
                 handle.inject_job(self._rng.choice(("success",) * 8 + ("failed", "timeout")))
@@ -596,14 +613,15 @@ def _consumer_class(journal):
     return ResourceJournalConsumer
 
 
-def _start_consumer(journal, handle, position, *, since, full, allow, deny):
+def _start_consumer(journal, handle, position, *, since, full, allow, deny, cursor_window):
     """Create and start the consumer, resuming after *position* (its
-    cursor), or at the start from *since*."""
+    cursor), or at the start from *since*.  *cursor_window* (None: no
+    resume position is needed) goes to the consumer."""
     cls = _consumer_class(journal)
     kwargs = {"include_sentinel": True}
     if journal == "jobs":
         kwargs["full"] = full
-    start = position.since()
+    start = position.cursor
     if start is None:
         start = since if since is not None else 0.0
     # Names are filtered before events are built: by the job manager
@@ -613,6 +631,7 @@ def _start_consumer(journal, handle, position, *, since, full, allow, deny):
         since=start,
         allow=sorted(allow) if allow else None,
         deny=sorted(deny) if deny else None,
+        cursor_window=cursor_window,
         **kwargs,
     ).start()
 
@@ -643,6 +662,8 @@ class _Output:
     def __init__(self, formatter, checkpoint=None, interval=1.0, stream=None):
         self.formatter = formatter
         self.checkpoint = checkpoint
+        #: Whether this sink stores positions (the reader tracks them only then).
+        self.records_position = checkpoint is not None
         self.interval = interval
         self.written = 0
         self._stream = stream if stream is not None else sys.stdout
@@ -663,7 +684,8 @@ class _Output:
         self._saved = position.copy()
 
     def timeout(self):
-        """How long the reader may block before calling :meth:`idle`."""
+        """How long the reader may block before calling :meth:`flushed`
+        again."""
         return _POLL_WAIT
 
     def write(self, events):
@@ -688,8 +710,6 @@ class _Output:
             return
         if time.monotonic() - self._last_save >= self.interval:
             self._save(position)
-
-    idle = flushed
 
     def close(self, position):
         """The run ends normally or by signal: save the final position."""
@@ -719,6 +739,9 @@ class _ArchiveSink:
     """Events into an :class:`~flux_journal.archive.Archive`, committed
     with their resume position every *batch_size* events or
     *batch_time* seconds."""
+
+    #: An archive always stores its resume position.
+    records_position = True
 
     def __init__(self, archive, batch_size, batch_time):
         self.archive = archive
@@ -752,8 +775,6 @@ class _ArchiveSink:
             and time.monotonic() - self._first_pending >= self.batch_time
         ):
             self._commit(position)
-
-    idle = flushed
 
     def close(self, position):
         """Commit what is pending."""
@@ -814,9 +835,10 @@ class _Progress:
 class _Reader:
     """Drives a consumer: history, sentinel, live events, interruptions.
 
-    Every delivered event passes through the position (so a checkpoint
-    covers it even if a filter drops it), then the filters, then goes to
-    the sink; after each batch the sink may checkpoint or commit.
+    Every delivered event goes through the filters to the sink.  Once a
+    batch is written, and if the sink records positions, the position
+    moves to the consumer's cursor (which covers the events filters
+    dropped too); then the sink may checkpoint or commit.
     """
 
     def __init__(
@@ -872,9 +894,9 @@ class _Reader:
             try:
                 items = self.consumer.poll_batch(_POLL_EVENTS, self.sink.timeout())
             except TimeoutError:
-                self._progress()
-                self.sink.idle(self.position)
-                continue
+                # Nothing came, but time-based commits and the end of a
+                # history that delivered nothing still need seeing to.
+                items = []
             except PayloadError as exc:
                 self._warn(f"skipped a malformed {self.service} response: {exc}")
                 continue
@@ -883,6 +905,11 @@ class _Reader:
                 # delivered (and written): the caller reports it.
                 raise _ServiceError(exc) from exc
             batch = []
+            consumed = 0
+            # Set when delivered events of this batch go unwritten: the
+            # consumer's cursor covers them, so the position must not
+            # move to it.
+            left_out = False
             sentinel = False
             for event in items:
                 if event is None:
@@ -891,13 +918,16 @@ class _Reader:
                 if event.is_empty():
                     self._history_done()
                     if stop_at_sentinel:
-                        # Live events after the sentinel are left for the
-                        # next run: stop now, and drop the rest.
+                        # Live events are left for the next run.  A
+                        # batch opening with the sentinel can carry some:
+                        # poll_batch ends a batch at the sentinel only
+                        # when history events precede it.
                         sentinel = True
                         self.consumer.stop()
+                        left_out = event is not items[-1]
                         break
                     continue
-                self.position.consume(event)
+                consumed += 1
                 if (self.drop_history and self.in_history) or not self._wanted(event):
                     self.filtered += 1
                     continue
@@ -906,8 +936,13 @@ class _Reader:
                 # stdout may be the terminal the indicator is drawn on
                 self.progress.erase()
                 self.sink.write(batch)
+            if consumed and not left_out and self.sink.records_position:
+                # Everything delivered is written or filtered out: that is
+                # where the consumer's cursor stands.  Taken now, before
+                # the consumer delivers more (even while draining).
+                self.position.advance(self.consumer.cursor, consumed)
             self.sink.flushed(self.position)
-            if self.in_history and not self.ended and _history_complete(self.consumer):
+            if self.in_history and not self.ended and self.consumer.history_complete:
                 # The sentinel went by undelivered (flux-core's consumers
                 # deliver it only with full history).
                 self._history_done()
@@ -959,7 +994,7 @@ class _Reader:
 
     def _progress(self):
         if self.in_history and self.progress.enabled:
-            self.progress.update(_received(self.consumer, self.position), self.sink.written)
+            self.progress.update(self.consumer.stats["events"], self.sink.written)
 
     def _warn(self, message):
         self.warnings += 1
@@ -967,24 +1002,6 @@ class _Reader:
             print(f"{PROG}: {message}", file=sys.stderr)
             if self.warnings == _MAX_WARNINGS:
                 print(f"{PROG}: (further warnings suppressed)", file=sys.stderr)
-
-
-def _history_complete(consumer):
-    """True once the consumer has passed the sentinel, even when it does
-    not deliver it (job journal without full history)."""
-    done = getattr(consumer, "history_complete", None)
-    if done is None:
-        # TEMPORARY until the consumer offers a public flag: the base
-        # class's record of the sentinel.
-        done = getattr(consumer, "_sentinel_reached", False)
-    return bool(done)
-
-
-def _received(consumer, position):
-    stats = getattr(consumer, "stats", None)
-    if isinstance(stats, dict) and "events" in stats:
-        return stats["events"]
-    return position.events
 
 
 # ----------------------------------------------------------------------
@@ -1014,24 +1031,17 @@ def _service_error(exc, journal):
 
 def _print_stats(source, reader, consumer, elapsed, stream=None):
     stream = stream if stream is not None else sys.stderr
-    stats = getattr(consumer, "stats", None)
-    if not isinstance(stats, dict):
-        stats = {}
+    stats = consumer.stats
     delivered = reader.sink.written
-    filtered = reader.filtered + stats.get("filtered_since", 0) + stats.get("filtered_name", 0)
-
-    def show(key):
-        value = stats.get(key)
-        return "n/a" if value is None else f"{value}"
-
+    filtered = reader.filtered + stats["filtered_since"] + stats["filtered_name"]
     rate = delivered / elapsed if elapsed > 0 else 0.0
     lines = [
         f"source: {source.label}",
-        f"responses: {show('responses')}",
-        f"events received: {show('events') if 'events' in stats else reader.position.events}",
+        f"responses: {stats['responses']}",
+        f"events received: {stats['events']}",
         f"events delivered: {delivered}",
         f"events filtered: {filtered}",
-        f"bytes parsed: {show('bytes')}",
+        f"bytes parsed: {stats['bytes']}",
         f"elapsed: {elapsed:.3f} s",
         f"events/s: {rate:.0f}",
     ]
@@ -1086,6 +1096,9 @@ def _session(args, journal, sink, position):
                 full=not args.no_history,
                 allow=allow,
                 deny=deny,
+                # A cursor costs the consumer a record of recent events:
+                # kept only when the sink stores positions.
+                cursor_window=args.reorder_window if sink.records_position else None,
             )
         except OSError as exc:
             raise CliError(_service_error(exc, journal)) from exc

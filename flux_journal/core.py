@@ -237,9 +237,19 @@ class CoreStream:
         batch.ids = unpack(ids, n)
         batch.names = unpack(names, n)
         batch.flags = unpack(flags, n)
-        batch.items = decode_json(
-            memoryview(ffi.buffer(b.text, b.text_len)), wide_int=b.text_wide_int
-        )
+        try:
+            batch.items = decode_json(
+                memoryview(ffi.buffer(b.text, b.text_len)), wide_int=b.text_wide_int
+            )
+        except (RecursionError, ValueError) as exc:
+            # Only an event popped alone (nested too deep, or an integer
+            # too long, for Python) can fail here: it alone is lost.
+            raise PayloadError(
+                f"event {self.names[batch.names[0]] if batch.names[0] >= 0 else ''} "
+                f"at {batch.timestamps[0]!r} cannot be decoded by Python's json: {exc}",
+                0,
+                shape=True,
+            ) from None
         batch.attached = self._attached(b, n) if b.attach_len else ()
         return batch
 

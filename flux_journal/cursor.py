@@ -127,13 +127,19 @@ class DeliveredWindow:
 
     Resumed from a cursor, it starts from that cursor's watermark and
     groups, so its own cursors never claim less than was delivered before.
+    While `ordered` (history, sorted by time), the cursor needs only the
+    newest timestamp's group and stays small; the window's groups are kept
+    all the same, because live events that follow may be older than the
+    newest history event.
     """
 
-    def __init__(self, window, watermark=None, groups=None):
+    def __init__(self, window, watermark=None, groups=None, ordered=False):
         self.window = float(window)
         self.floor = watermark
+        self.ordered = ordered
         self.groups = {ts: list(idents) for ts, idents in (groups or {}).items()}
         self.newest = max(self.groups) if self.groups else None
+        self._trim_at = 64
 
     def add(self, event):
         """Record a delivered event."""
@@ -143,12 +149,24 @@ class DeliveredWindow:
         group.append(occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
         if self.newest is None or ts > self.newest:
             self.newest = ts
-            if len(self.groups) > 256:
-                self._trim(self._watermark())
+            # trim when the groups have doubled: amortized O(1) per event
+            if len(self.groups) > self._trim_at:
+                self._trim(self._bound(self.newest - self.window))
+                self._trim_at = 2 * max(len(self.groups), 32)
 
-    def _watermark(self):
-        watermark = self.newest - self.window
+    def end_of_order(self):
+        """Events may arrive out of time order from now on: history is
+        over."""
+        self.ordered = False
+
+    def _bound(self, watermark):
         return watermark if self.floor is None else max(watermark, self.floor)
+
+    def watermark(self):
+        """The timestamp before which everything has been delivered."""
+        if self.newest is None:
+            return self.floor
+        return self._bound(self.newest if self.ordered else self.newest - self.window)
 
     def _trim(self, watermark):
         for ts in [ts for ts in self.groups if ts < watermark]:
@@ -158,6 +176,7 @@ class DeliveredWindow:
         """The cursor after everything recorded, or None if nothing was."""
         if self.newest is None:
             return None
-        watermark = self._watermark()
-        self._trim(watermark)
-        return encode_window(watermark, self.groups)
+        watermark = self.watermark()
+        self._trim(self._bound(self.newest - self.window))
+        groups = {ts: ids for ts, ids in self.groups.items() if ts >= watermark}
+        return encode_window(watermark, groups)

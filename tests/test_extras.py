@@ -371,3 +371,22 @@ def test_consumer_cursor_needs_a_window_and_chains_across_resumes(fixtures_dir):
         since = consumer.cursor
     got += drain(JournalConsumer(make(), since=since).start())
     assert [key(e) for e in got] == [key(e) for e in full]
+
+
+def test_batch_opened_by_the_sentinel_ends_with_it(fixtures_dir):
+    lines = (fixtures_dir / "jobs-full.jsonl").read_text().splitlines()
+    live_since = max(json.loads(line)["events"][-1]["timestamp"] for line in lines[:91] if json.loads(line)["events"])
+    h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+    consumer = JournalConsumer(h, since=live_since, include_sentinel=True).start()
+    assert consumer.poll_batch(1000) == [JournalConsumer.SENTINEL_EVENT]
+    live = consumer.poll_batch(1000)
+    assert live and not any(e is None or e.is_empty() for e in live[:-1])
+
+
+def test_cursor_window_needs_the_builtin_event_building():
+    class Custom(JournalConsumer):
+        def create_event(self, entry, **kwargs):
+            return super().create_event(entry, **kwargs)
+
+    with pytest.raises(TypeError, match="cursor_window"):
+        Custom(SimFlux(), cursor_window=1.0).start()

@@ -54,7 +54,7 @@ def poll_all_raising(consumer):
     [
         b'{"id":3,"events":[{"timestamp":3.0,"name":"x\xff"}]}',  # invalid UTF-8
         b'{"id":3,"events":[{"timestamp":3.0,"name":"x"}',  # truncated
-        b'{"id":3,"events":[{"timestamp":3.0,"name":"x","context":' + b"[" * 600 + b"]" * 600 + b"}]}",
+        b'{"id":3,"events":[{"timestamp":3.0,"name":"x","context":' + b"[" * 2100 + b"]" * 2100 + b"}]}",
         b'{"id":3,"events":[{"timestamp":3.0,"name":"x","context":{"a":NaN}}]}',
         b'{"id":3,"events":[{"timestamp":03.0,"name":"x"}]}',
         b"",
@@ -253,3 +253,18 @@ def test_memory_returns_to_baseline_after_a_million_events():
     assert report["events"] > 900_000
     assert report["peak"] - report["before"] > 50 * 2**20  # the history was held in C
     assert report["after"] - report["before"] < 4 * 2**20, report
+
+
+def test_event_python_cannot_decode_is_isolated():
+    """A context with an integer of 5000 digits (beyond Python's int
+    conversion limit) or nested 1900 deep: that event alone is reported,
+    the events around it are delivered."""
+    lines = [
+        '{"id":1,"events":[{"timestamp":1.0,"name":"a"},{"timestamp":3.0,"name":"deep","context":{"x":%s}},'
+        '{"timestamp":5.0,"name":"b"}]}' % ("[" * 1900 + "]" * 1900),
+        '{"id":2,"events":[{"timestamp":2.0,"name":"c","context":{"n":%s}},{"timestamp":4.0,"name":"d"}]}' % ("9" * 5000),
+        SENTINEL,
+    ]
+    got = poll_all_raising(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    assert [x.name if not isinstance(x, Exception) else type(x) for x in got] == ["a", PayloadError, "deep", "d", "b"]
+    assert "event c at 2.0" in str(got[1])

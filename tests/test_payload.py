@@ -95,7 +95,7 @@ def test_escaped_member_keys_are_recognised():
 
 
 def test_deep_legal_nesting_accepted():
-    depth = 500  # the payload object and events array and entry add 3
+    depth = 2040  # the payload object, events array and entry add 3: 2043 <= 2048
     ctx = "[" * depth + "]" * depth
     payload = f'{{"events":[{{"timestamp":1.0,"name":"a","context":{ctx}}}]}}'
     index = parse(payload.encode())
@@ -167,7 +167,7 @@ def test_shape_errors_are_flagged_as_shape():
 
 
 def test_nesting_limit():
-    too_deep = "[" * 600 + "]" * 600
+    too_deep = "[" * 2100 + "]" * 2100
     payload = f'{{"events":[{{"timestamp":1.0,"name":"a","context":{too_deep}}}]}}'
     with pytest.raises(PayloadError, match="nesting"):
         parse(payload.encode())

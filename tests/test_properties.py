@@ -5,7 +5,7 @@ What flux-journal accepts must be exactly what ``json.loads`` accepts and
 what flux-core's consumer could use (an object with an "events" array of
 entries with a numeric timestamp and a string name), with three documented
 exceptions: NaN/Infinity literals and a byte order mark (both outside RFC
-8259) and nesting deeper than 512 levels are refused.  What it delivers
+8259) and nesting deeper than 2048 levels (jansson's limit) are refused.  What it delivers
 must be what json gives: timestamps bit for bit, names, contexts, jobspec
 and R.
 """

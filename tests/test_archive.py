@@ -1,0 +1,399 @@
+"""Tests of ``flux-journal archive``: the SQLite archive of the journals.
+
+The command runs in a subprocess (``python -m flux_journal archive``)
+against simulated instances and replays of the captured streams in
+``<repo>/../shared/fixtures``; the database is then compared, row by
+row, with what flux-journal's consumer delivers from the same source.
+"""
+
+import errno
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flux_journal import JournalConsumer, ResourceJournalConsumer
+from flux_journal.archive import Archive, ArchiveError
+from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
+from flux_journal.sim import SimFlux
+
+REPO = Path(__file__).resolve().parents[1]
+TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
+
+
+def cli_env(**extra):
+    """Environment for the command: this repository on the path, no Flux."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FLUX_URI", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def command(*args):
+    """argv running flux-journal with *args*."""
+    return [sys.executable, "-m", "flux_journal", *map(str, args)]
+
+
+def archive(*args, check_rc=0, timeout=60):
+    """Run ``flux-journal archive``; return the CompletedProcess."""
+    proc = subprocess.run(command("archive", *args), env=cli_env(), capture_output=True,
+                          timeout=timeout, check=False)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr.decode(errors="replace")
+        if check_rc == 0:
+            assert proc.stderr == b"" and proc.stdout == b""
+    return proc
+
+
+def journal_events(journal, handle, *, follow=False):
+    """What the consumer delivers: history up to the sentinel, or with
+    *follow* the whole stream."""
+    cls = JournalConsumer if journal == "jobs" else ResourceJournalConsumer
+    consumer = cls(handle, include_sentinel=True).start()
+    events = []
+    while True:
+        event = consumer.poll(30.0)
+        if event is None:
+            return events
+        if event.is_empty():
+            if follow:
+                continue
+            consumer.stop()
+            while consumer.poll(30.0) is not None:
+                pass
+            return events
+        events.append(event)
+
+
+def replay(path, journal="jobs"):
+    return SimFlux.replay(str(path), topic=TOPICS[journal], end=errno.ENODATA)
+
+
+def rows(db, sql, *params):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def event_rows(db):
+    """The events table in journal order, as comparable tuples."""
+    return [
+        (jobid, seq, ts, name, json.loads(context))
+        for jobid, seq, ts, name, context in rows(
+            db, "SELECT jobid, seq, timestamp, name, context FROM events ORDER BY id"
+        )
+    ]
+
+
+def expected_event_rows(events):
+    """Rows the events table should hold for *events*, in order."""
+    seqs = {}
+    out = []
+    for event in events:
+        jobid = int(event.jobid)
+        seq = seqs.get(jobid, 0)
+        seqs[jobid] = seq + 1
+        out.append((jobid, seq, event.timestamp, event.name, event.context))
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_stream(fixtures_dir):
+    """jobs-full.jsonl: (history, whole stream)."""
+    path = fixtures_dir / "jobs-full.jsonl"
+    return journal_events("jobs", replay(path)), journal_events("jobs", replay(path), follow=True)
+
+
+# ----------------------------------------------------------------------
+
+
+def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
+    history, stream = full_stream
+    db = tmp_path / "journal.sqlite"
+    archive("--db", db, "--replay", fixtures_dir / "jobs-full.jsonl", "--follow")
+    assert event_rows(db) == expected_event_rows(stream)
+    assert rows(db, "PRAGMA journal_mode") == [("wal",)]
+    (resume,) = rows(db, "SELECT journal, cursor, timestamp, events FROM resume")
+    # the cursor of a consumer that delivered the whole stream, with the
+    # command's default window for late events
+    consumer = JournalConsumer(replay(fixtures_dir / "jobs-full.jsonl"),
+                               cursor_window=DEFAULT_REORDER_WINDOW)
+    assert len(list(consumer)) == len(stream)
+    newest = max(e.timestamp for e in stream)
+    assert resume == ("jobs", consumer.cursor, newest, len(stream))
+
+    # one jobs row per job, built from its events
+    jobs = {r[0]: r for r in rows(db, "SELECT jobid, userid, state, result, t_submit, t_run, "
+                                      "t_inactive, nevents, jobspec, R FROM jobs")}
+    by_job = {}
+    for event in stream:
+        by_job.setdefault(int(event.jobid), []).append(event)
+    assert set(jobs) == set(by_job)
+    for jobid, events in by_job.items():
+        _, userid, state, result, t_submit, t_run, t_inactive, nevents, jobspec, R = jobs[jobid]
+        first = {}
+        for e in events:
+            first.setdefault(e.name, e)
+        assert nevents == len(events)
+        assert t_submit == first["submit"].timestamp
+        assert userid == first["submit"].context["userid"]
+        assert json.loads(jobspec) == first["submit"].jobspec
+        if "alloc" in first:
+            assert t_run == first["alloc"].timestamp
+            assert json.loads(R) == first["alloc"].R
+        else:
+            assert t_run is None and R is None
+        if "clean" in first:
+            assert state == "INACTIVE" and t_inactive == first["clean"].timestamp
+            assert result in ("COMPLETED", "FAILED", "CANCELED", "TIMEOUT")
+        else:
+            assert state != "INACTIVE" and result is None and t_inactive is None
+
+
+def test_job_results_and_states(tmp_path, fixtures_dir):
+    """Results as `flux jobs` shows them, for the capture's kinds of jobs."""
+    db = tmp_path / "j.sqlite"
+    archive("--db", db, "--replay", fixtures_dir / "jobs-full.jsonl", "--follow")
+    result = dict(rows(db, "SELECT jobid, result FROM jobs"))
+    state = dict(rows(db, "SELECT jobid, state FROM jobs"))
+    assert result[70548193280] == "TIMEOUT"  # exception type=timeout
+    assert result[49442455552] == "CANCELED"  # canceled while pending
+    assert result[77309411328] == "CANCELED"  # canceled while running
+    assert result[81705041920] == "FAILED"  # unsatisfiable (alloc exception)
+    assert result[73651978240] == "FAILED"  # injected exception
+    assert result[21273509888] == "FAILED"  # exit status 1
+    assert result[13623099393] == "COMPLETED"
+    assert rows(db, "SELECT exception_type, waitstatus FROM jobs WHERE jobid = 70548193280") == [
+        ("timeout", 36352)
+    ]
+    assert state[93147103232] == "RUN" and result[93147103232] is None
+    counts = dict(rows(db, "SELECT result, count(*) FROM jobs WHERE state = 'INACTIVE' "
+                           "GROUP BY 1"))
+    cleaned = rows(db, "SELECT count(*) FROM events WHERE name = 'clean'")[0][0]
+    assert sum(counts.values()) == cleaned
+
+
+def test_resume_continues_exactly(tmp_path, full_stream, fixtures_dir):
+    history, stream = full_stream
+    path = fixtures_dir / "jobs-full.jsonl"
+    db = tmp_path / "j.sqlite"
+    archive("--db", db, "--replay", path)  # history only
+    assert event_rows(db) == expected_event_rows(history)
+    archive("--db", db, "--replay", path)  # nothing new
+    assert event_rows(db) == expected_event_rows(history)
+    archive("--db", db, "--replay", path, "--follow")  # the live part
+    assert event_rows(db) == expected_event_rows(stream)
+    assert rows(db, "SELECT events FROM resume") == [(len(stream),)]
+
+
+def test_sim_archive_and_stats(tmp_path):
+    events = journal_events("jobs", simulated_instance("jobs", 500, 4)[0])
+    db = tmp_path / "sim.sqlite"
+    proc = archive("--db", db, "--sim", "500", "--seed", "4", "--stats", "--batch-size", "777",
+                   check_rc=None)
+    assert proc.returncode == 0 and proc.stdout == b""
+    assert b"events delivered: %d\n" % len(events) in proc.stderr
+    assert event_rows(db) == expected_event_rows(events)
+    assert rows(db, "SELECT count(*) FROM jobs") == [(500,)]
+
+
+def _count(db):
+    try:
+        return rows(db, "SELECT count(*) FROM events")[0][0]
+    except sqlite3.OperationalError:
+        return 0  # not created yet, or locked for a moment
+
+
+def test_archive_survives_sigkill_at_random_points(tmp_path):
+    """Kill the archiver at random instants, restart it each time: the
+    final database holds every event exactly once, in stream order."""
+    events = journal_events("jobs", simulated_instance("jobs", 3000, 9)[0])
+    want = expected_event_rows(events)
+    db = tmp_path / "k.sqlite"
+    rng = random.Random(9)
+    args = command("archive", "--db", db, "--sim", "3000", "--seed", "9", "--batch-size", "997")
+    kills = 0
+    for attempt in range(30):
+        if kills == 12:
+            break
+        have = _count(db) if db.exists() else 0
+        if have == len(want):
+            break  # a run finished before its kill
+        # a few batches further, so that many kills fit in one stream
+        target = have + rng.randrange(1, 2000)
+        proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        if attempt % 2:
+            # at a random instant: start-up, mid-batch or mid-commit
+            time.sleep(rng.uniform(0.02, 0.3))
+        else:
+            # once a random number of events is committed
+            while proc.poll() is None and _count(db) < target:
+                time.sleep(0.002)
+        proc.kill()
+        proc.wait(30)
+        assert b"Traceback" not in proc.stderr.read()
+        proc.stderr.close()
+        kills += proc.returncode == -signal.SIGKILL
+        if db.exists():
+            have = event_rows(db)
+            # a committed prefix of the stream: nothing lost, nothing twice
+            assert have == want[: len(have)], f"attempt {attempt}"
+            if have:
+                assert rows(db, "SELECT events FROM resume") == [(len(have),)]
+    assert kills >= 8
+    archive("--db", db, "--sim", "3000", "--seed", "9")
+    assert event_rows(db) == want
+    assert rows(db, "SELECT count(*) FROM jobs") == [(3000,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_dir,
+                                                            full_stream):
+    """Kill the archiver following jobs-full.jsonl, whose live events come
+    one response at a time and partly out of time order (validate events
+    ~12 ms late): first where a late event is still in flight, then at
+    random points, mid-transaction too.  Every event is archived exactly
+    once, in stream order."""
+    # pylint: disable=import-outside-toplevel
+    from test_cli import FAKE_FLUX, late_cuts, paced_env
+
+    stream = full_stream[1]
+    want = expected_event_rows(stream)
+    late = late_cuts(stream)
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "flux.py").write_text(FAKE_FLUX)
+    env = paced_env(tmp_path / "fake", fixtures_dir / "jobs-full.jsonl", 0.005)
+    db = tmp_path / "live.sqlite"
+    rng = random.Random(11)
+
+    def args(batch_size):
+        return command("archive", "--db", db, "--uri", "sim://paced", "--follow",
+                       "--batch-size", batch_size)
+
+    kills = 0
+    resumed_from = []
+    for attempt in range(16):
+        have = _count(db) if db.exists() else 0
+        if have == len(want) or kills == 8:
+            break
+        if attempt:
+            resumed_from.append(have)
+        ahead = [cut for cut in late if cut > have]
+        if ahead:
+            target, batch_size = ahead[0], 1
+        else:
+            target = have + rng.randrange(1, len(want) - have + 1)
+            batch_size = (1, 4)[attempt % 2]
+        proc = subprocess.Popen(args(batch_size), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        while proc.poll() is None and _count(db) < target:
+            time.sleep(0.001)
+        proc.kill()
+        proc.wait(30)
+        assert b"Traceback" not in proc.stderr.read()
+        proc.stderr.close()
+        kills += proc.returncode == -signal.SIGKILL
+        have = event_rows(db)
+        # a committed prefix of the stream: nothing lost, nothing twice
+        assert have == want[: len(have)], f"attempt {attempt}"
+        assert rows(db, "SELECT events FROM resume") == [(len(have),)]
+    assert kills >= 4
+    # some run resumed with a late event still to come
+    assert set(resumed_from) & set(late), resumed_from
+    subprocess.run(args(1), env=env, capture_output=True, timeout=60, check=True)
+    assert event_rows(db) == want
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_follow_commits_by_time_and_stops_on_sigint(tmp_path):
+    history = journal_events("jobs", simulated_instance("jobs", 40, 2)[0])
+    db = tmp_path / "f.sqlite"
+    proc = subprocess.Popen(
+        command("archive", "--db", db, "--sim", "40", "--seed", "2", "--follow", "--sim-rate",
+                "200", "--batch-time", "0.1", "--batch-size", "100000"),
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    # live events reach the database while the archiver runs (WAL lets
+    # us read meanwhile), committed by time since the size is never hit
+    deadline = time.monotonic() + 30
+    count = 0
+    while time.monotonic() < deadline and count <= len(history) + 20:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                count = rows(db, "SELECT count(*) FROM events")[0][0]
+            except sqlite3.OperationalError:
+                pass  # tables not created yet
+    assert count > len(history) + 20
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 130
+    assert proc.stderr.read() == b"" and proc.stdout.read() == b""
+    proc.stderr.close()
+    proc.stdout.close()
+    total = rows(db, "SELECT count(*) FROM events")[0][0]
+    assert rows(db, "SELECT events FROM resume") == [(total,)]
+    assert event_rows(db)[: len(history)] == expected_event_rows(history)
+    # per-job sequence numbers have no gaps
+    assert rows(db, "SELECT count(*) FROM jobs WHERE nevents != "
+                    "(SELECT count(*) FROM events WHERE events.jobid = jobs.jobid)") == [(0,)]
+
+
+def test_resource_archive(tmp_path, fixtures_dir):
+    path = fixtures_dir / "resource-many.jsonl"
+    history = journal_events("resource", replay(path, "resource"))
+    stream = journal_events("resource", replay(path, "resource"), follow=True)
+    db = tmp_path / "r.sqlite"
+    archive("--db", db, "--resource", "--replay", path)
+    archive("--db", db, "--resource", "--replay", path, "--follow")
+    got = rows(db, "SELECT timestamp, name, context, R FROM resource_events ORDER BY seq")
+    assert [(t, n, json.loads(c), R and json.loads(R)) for t, n, c, R in got] == [
+        (e.timestamp, e.name, e.context, e.R) for e in stream
+    ]
+    assert len(stream) > len(history)
+    # both journals can share one file
+    archive("--db", db, "--replay", fixtures_dir / "jobs-full.jsonl")
+    assert {r[0] for r in rows(db, "SELECT journal FROM resume")} == {"jobs", "resource"}
+
+
+def test_archive_errors(tmp_path):
+    proc = archive("--db", tmp_path / "missing" / "x.sqlite", "--sim", check_rc=1)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "x.sqlite" in lines[0]
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    proc = archive("--db", junk, "--sim", check_rc=1)
+    assert len(proc.stderr.splitlines()) == 1 and b"Traceback" not in proc.stderr
+    proc = archive("--db", tmp_path / "n.sqlite", check_rc=1)  # no Flux, no --sim
+    assert b"--sim" in proc.stderr
+    assert archive(check_rc=2).stderr.count(b"--db")
+
+
+def test_two_writers_are_refused(tmp_path):
+    """A second archiver that moved the resume point first makes the
+    other one stop instead of storing events twice."""
+    db = tmp_path / "two.sqlite"
+    first = Archive(db)
+    other = Archive(db)
+    events = journal_events("jobs", simulated_instance("jobs", 5, 1)[0])
+    from flux_journal.checkpoint import Position
+
+    position = Position()
+    position.advance(events[-1].cursor, len(events))
+    other.add(events)
+    other.commit(position)
+    first.add(events)
+    with pytest.raises(ArchiveError, match="another process"):
+        first.commit(position)
+    first.close()
+    other.close()
+    assert rows(db, "SELECT count(*) FROM events") == [(len(events),)]
