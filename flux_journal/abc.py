@@ -691,8 +691,7 @@ class JournalConsumerBase(ABC):
         while batch[-1] is not None and len(batch) < max_events:
             if batch[-1] is sentinel:
                 return  # a batch ends with the history
-            wanted = max_events - len(batch)
-            batch.extend(islice(self._events, wanted))
+            batch.extend(islice(self._events, max_events - len(batch)))
             if len(batch) == max_events or batch[-1] is None:
                 return
             if ready:
@@ -701,6 +700,7 @@ class JournalConsumerBase(ABC):
                 batch.append(ready.popleft())
                 continue
             in_history = not self._sentinel_reached
+            wanted = max_events - len(batch)
             if not self._fill(max_events=wanted) and not self._take_arrived():
                 return
             if in_history and self._sentinel_reached:
@@ -862,8 +862,11 @@ class JournalConsumerBase(ABC):
         ready = self._ready
         while True:
             try:
-                for event in self._events:
+                events = self._events
+                for event in events:
                     self.cb(event, *self.cb_args, **self.cb_kwargs)
+                if self._events is not events:
+                    continue  # a batch callback took the rest and moved on
                 if ready:
                     item = ready.popleft()
                     if item.__class__ is _Raise:

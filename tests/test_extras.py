@@ -390,3 +390,30 @@ def test_cursor_window_needs_the_builtin_event_building():
 
     with pytest.raises(TypeError, match="cursor_window"):
         Custom(SimFlux(), cursor_window=1.0).start()
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 1000])
+def test_batch_callback_delivers_every_event_of_a_big_history(size):
+    """Batches that span C pops must not drop the events of a pop."""
+
+    def make():
+        return SimFlux(jobs=Workload(njobs=300, seed=8), autolive=False)
+
+    consumer = JournalConsumer(make(), include_sentinel=True).start()
+    expected = []
+    while not (event := consumer.poll(10)).is_empty():
+        expected.append(event)
+    h = make()
+    got = []
+
+    def collect(events):
+        got.extend(events)
+        if any(e is not None and e.is_empty() for e in events):
+            consumer.stop()
+
+    consumer = JournalConsumer(h, include_sentinel=True).set_batch_callback(collect, max_events=size)
+    consumer.start()
+    h.reactor_run()
+    assert got.pop() is None
+    assert got.pop().is_empty()
+    assert got == expected

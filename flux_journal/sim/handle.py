@@ -160,12 +160,11 @@ class SimFuture:
         if not (self.flags & FLUX_RPC_STREAMING):
             self._push(items[0])
             return
-        # An error response ends the stream: nothing after it is sent.
-        for index, item in enumerate(items):
-            if type(item) is SimError:
-                items = items[: index + 1]
-                self._open = False
-                break
+        # An error response ends the stream, so it can only come last
+        # (callers cut what follows it): checking the last item keeps a
+        # million-response backlog from being scanned.
+        if type(items[-1]) is SimError:
+            self._open = False
         self._q.extend(items)
         self._handle._arrived(self)
 
@@ -387,7 +386,8 @@ class SimRequest:
         self._future._push(_as_payload(payload))
 
     def respond_many(self, payloads):
-        """Send several raw payload strings at once (they must already be str/bytes/None)."""
+        """Send several responses at once: raw payloads (str/bytes/None), of
+        which only the last may be a SimError (it ends the stream)."""
         if self.noresponse:
             return
         self._future._push_many(payloads if isinstance(payloads, list) else list(payloads))

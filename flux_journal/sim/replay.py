@@ -14,6 +14,7 @@ consumer fault tests are written::
                        errors={5: errno.EPERM})     # EPERM after 5 lines
 """
 
+import bisect
 import errno
 import os
 
@@ -110,6 +111,7 @@ class ReplayService(SimService):
         if end is not None:
             items.append(_as_error(end))
         self.items = items
+        self._errors = [i for i, item in enumerate(items) if isinstance(item, SimError)]
         self.topic = topic
         self.topics = (topic, f"{topic}-cancel")
         self.hold = hold
@@ -131,10 +133,11 @@ class ReplayService(SimService):
             self._send(request, 0, count)
 
     def _send(self, request, first, last):
-        chunk = self.items[first:last]
-        stop = next((i for i, item in enumerate(chunk) if isinstance(item, SimError)), None)
-        if stop is not None:
-            chunk = chunk[: stop + 1]
+        # the first error response at or after `first` (found by bisection:
+        # scripts can be a million lines long) ends the stream
+        at = bisect.bisect_left(self._errors, first)
+        stop = self._errors[at] - first if at < len(self._errors) and self._errors[at] < last else None
+        chunk = self.items[first:last] if stop is None else self.items[first : first + stop + 1]
         request.respond_many(chunk)
         if stop is not None or not request.is_open:
             self._listeners = [(r, x) for r, x in self._listeners if r is not request]
