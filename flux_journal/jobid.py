@@ -484,6 +484,10 @@ class JobID(int):
     """
 
     def __new__(cls, value):
+        if type(value) is int:
+            # the common case (a journal's ids): orig_str is derived when
+            # asked for, not stored, which halves the cost
+            return int.__new__(cls, value)
         if isinstance(value, JobID):
             # flux-core copies by re-parsing the original text; doing the
             # same keeps even its corner cases (JobID(JobID(-1)) fails).
@@ -498,6 +502,15 @@ class JobID(int):
         self = int.__new__(cls, jobid)
         self.orig_str = str(value)
         return self
+
+    @property
+    def orig_str(self):
+        """The value this JobID was created from, as a string."""
+        return self.__dict__.get("_orig_str") or str(int(self))
+
+    @orig_str.setter
+    def orig_str(self, text):
+        self.__dict__["_orig_str"] = text
 
     def encode(self, encoding="dec"):
         """Return this id in another encoding (see :func:`id_encode`)."""
