@@ -11,6 +11,7 @@ with one call into C and one JSON decode.
 import json
 import re
 import sys
+import threading
 
 from flux_journal._core import ffi, lib
 from flux_journal.errors import PayloadError
@@ -284,9 +285,15 @@ def _scratch_index():
     return ffi.gc(index, lib.fj_payload_release)
 
 
+_validate_index = threading.local()
+
+
 def validate(payload):
     """Check a payload (bytes) as the fast path would; raise PayloadError."""
-    _parse_into(_scratch_index(), payload)
+    index = getattr(_validate_index, "index", None)
+    if index is None:
+        index = _validate_index.index = _scratch_index()
+    _parse_into(index, payload)
 
 
 def parse(payload):
