@@ -24,6 +24,8 @@ struct scanner {
     int max_depth;          /* deepest depth reached (per entry) */
     int wide_int;           /* an integer literal of 19+ digits was seen */
     int long_int;           /* one of more than FJ_PY_SAFE_DIGITS digits */
+    int shape_code;         /* first shape error of the current "events" */
+    size_t shape_offset;
     fj_error_t *err;
 };
 
@@ -32,6 +34,17 @@ static int fail (struct scanner *s, int code, const unsigned char *at)
     s->err->code = code;
     s->err->offset = (size_t)(at - s->start);
     return -1;
+}
+
+/* Note a shape error and go on: it is reported only if the whole payload
+ * is valid JSON (a syntax error found later wins), and a later "events"
+ * member replaces the one it concerns, as with Python's json. */
+static void shape (struct scanner *s, int code, const unsigned char *at)
+{
+    if (!s->shape_code) {
+        s->shape_code = code;
+        s->shape_offset = (size_t)(at - s->start);
+    }
 }
 
 static void skip_ws (struct scanner *s)
@@ -543,7 +556,7 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
 {
     const char *buf = (const char *)s->start;
     const unsigned char *first;
-    const unsigned char *ts_text = NULL;
+    const unsigned char *ts_text = NULL, *ts_bad = NULL, *name_bad = NULL;
     size_t ts_len = 0;
     int ts_is_int = 0, have_name = 0, position = 0, more;
 
@@ -551,13 +564,12 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     if (s->p >= s->end)
         return fail (s, FJ_ETRUNCATED, s->p);
     first = s->p;
+    memset (e, 0, sizeof (*e));
     if (*s->p != '{') {
         fj_span_t ignored;
-        if (scan_value (s, &ignored) < 0)
-            return -1;
-        return fail (s, FJ_EENTRY_TYPE, first);
+        shape (s, FJ_EENTRY_TYPE, first);
+        return scan_value (s, &ignored);
     }
-    memset (e, 0, sizeof (*e));
     int wide_outside = s->wide_int;
     int depth_outside = s->max_depth;
     int entry_depth = s->depth;
@@ -565,8 +577,10 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     s->max_depth = s->depth;
     if (descend (s) < 0)
         return -1;
-    if (empty_container (s, '}'))
-        return fail (s, FJ_ETIMESTAMP, first);
+    if (empty_container (s, '}')) {
+        shape (s, FJ_ETIMESTAMP, first);
+        return 0;
+    }
     do {
         fj_span_t key, value;
         int escaped, which;
@@ -580,26 +594,33 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
         if (s->p >= s->end)
             return fail (s, FJ_ETRUNCATED, s->p);
         const unsigned char *vstart = s->p;
+        /* A repeated member: the last occurrence counts. */
         if (which == KEY_TIMESTAMP) {
             if (!(*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
                 if (scan_value (s, &value) < 0)
                     return -1;
-                return fail (s, FJ_ETIMESTAMP, vstart);
+                ts_bad = vstart;
+                ts_text = NULL;
+                continue;
             }
             if (scan_number (s, &ts_is_int) < 0)
                 return -1;
             ts_text = vstart;
             ts_len = (size_t)(s->p - vstart);
+            ts_bad = NULL;
         }
         else if (which == KEY_NAME) {
             int name_escaped;
             if (*s->p != '"') {
                 if (scan_value (s, &value) < 0)
                     return -1;
-                return fail (s, FJ_ENAME, vstart);
+                name_bad = vstart;
+                have_name = 0;
+                continue;
             }
             if (scan_string (s, &e->name, &name_escaped) < 0)
                 return -1;
+            name_bad = NULL;
             if (name_escaped)
                 e->flags |= FJ_ENTRY_NAME_ESCAPED;
             else
@@ -616,10 +637,14 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     } while ((more = next_or_close (s, '}')) == 1);
     if (more < 0)
         return -1;
-    if (!ts_text)
-        return fail (s, FJ_ETIMESTAMP, first);
-    if (!have_name)
-        return fail (s, FJ_ENAME, first);
+    if (!ts_text) {
+        shape (s, FJ_ETIMESTAMP, ts_bad ? ts_bad : first);
+        return 0;
+    }
+    if (!have_name) {
+        shape (s, FJ_ENAME, name_bad ? name_bad : first);
+        return 0;
+    }
     if (ts_is_int)
         e->flags |= FJ_ENTRY_IRREGULAR;   /* Python gives an int here */
     if (s->wide_int)
@@ -640,16 +665,17 @@ static int scan_events (struct scanner *s, fj_payload_t *pl)
 {
     int more;
 
-    pl->nentries = 0;   /* a repeated "events" member replaces the first */
+    /* A repeated "events" member replaces the first, errors and all. */
+    pl->nentries = 0;
+    s->shape_code = 0;
     skip_ws (s);
     if (s->p >= s->end)
         return fail (s, FJ_ETRUNCATED, s->p);
     if (*s->p != '[') {
         const unsigned char *first = s->p;
         fj_span_t ignored;
-        if (scan_value (s, &ignored) < 0)
-            return -1;
-        return fail (s, FJ_EEVENTS_TYPE, first);
+        shape (s, FJ_EEVENTS_TYPE, first);
+        return scan_value (s, &ignored);
     }
     if (descend (s) < 0)
         return -1;
@@ -686,9 +712,8 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
     if (*s->p != '{') {
         const unsigned char *first = s->p;
         fj_span_t ignored;
-        if (scan_value (s, &ignored) < 0)
-            return -1;
-        return fail (s, FJ_ENOT_OBJECT, first);
+        shape (s, FJ_ENOT_OBJECT, first);
+        return scan_value (s, &ignored);
     }
     if (descend (s) < 0)
         return -1;
@@ -773,6 +798,11 @@ int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
     skip_ws (&s);
     if (s.p != s.end) {
         fail (&s, FJ_ETRAILING, s.p);
+        return err->code;
+    }
+    if (s.shape_code) {   /* valid JSON, not a journal response */
+        err->code = s.shape_code;
+        err->offset = s.shape_offset;
         return err->code;
     }
     p->events_member = fj_payload_member (p, "events");

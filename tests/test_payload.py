@@ -133,7 +133,7 @@ MALFORMED = [
     (b'{"events":[]}{}', 13, "trailing"),
     (b'{"events":[{"timestamp":1.0,"name":"a\tb"}]}', 37, "control character"),
     (b'{"events":[],}', 13, "unexpected character"),
-    (b'{"events":[1,]}', 11, "event entry is not an object"),
+    (b'{"events":[1,]}', 13, "unexpected character"),  # bad JSON beats bad shape
     (b"\xef\xbb\xbf{\"events\":[]}", 0, "unexpected character"),
     (b"", 0, "unexpected end"),
     (b'{"events":{}}', 10, '"events" is not an array'),
@@ -178,3 +178,33 @@ def test_every_truncation_of_a_fixture_line_is_refused(fixtures_dir):
     for cut in range(len(line)):
         with pytest.raises(PayloadError):
             parse(line[:cut])
+
+
+def test_shape_error_only_for_valid_json():
+    with pytest.raises(PayloadError) as info:
+        parse(b'{"events":[1,')
+    assert not info.value.shape and "unexpected end" in info.value.reason
+    with pytest.raises(PayloadError) as info:
+        parse(b'{"events":[1]}')
+    assert info.value.shape and info.value.offset == 11
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"events":5,"events":[{"timestamp":1.0,"name":"a"}]}',
+        b'{"events":[{"timestamp":"x","timestamp":1.0,"name":5,"name":"a"}]}',
+        b'{"events":[{"name":"a"}],"events":[{"timestamp":1.0,"name":"a"}]}',
+    ],
+)
+def test_repeated_members_last_one_counts_like_json(payload):
+    index = parse(payload)
+    expected = json.loads(payload)["events"]
+    assert [(e["timestamp"], e["name"]) for e in index.entries] == [
+        (e["timestamp"], e["name"]) for e in expected
+    ]
+
+
+def test_repeated_member_last_one_bad_is_refused():
+    with pytest.raises(PayloadError, match="timestamp"):
+        parse(b'{"events":[{"timestamp":1.0,"timestamp":"x","name":"a"}]}')

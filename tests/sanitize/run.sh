@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# tests/sanitize/run.sh - run the core Python tests against an
+# AddressSanitizer + UndefinedBehaviorSanitizer build of flux_journal._core.
+#
+# Usage:   tests/sanitize/run.sh [--leaks] [PYTEST_ARGS...]
+#
+#   tests/sanitize/run.sh                       # test_payload + test_fuzz_regressions
+#   tests/sanitize/run.sh --leaks               # the same, LeakSanitizer on too
+#   tests/sanitize/run.sh tests/test_consumer.py -k filter
+#
+# Default tests: tests/test_payload.py tests/test_fuzz_regressions.py.
+#
+# The developer's in-place build (flux_journal/_core*.so) is left alone:
+# the working tree (tracked or not, minus .git, build/ and compiled files)
+# is copied to a temporary directory, the extension is built there with
+#   FLUX_JOURNAL_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -g -O1"
+# and pytest runs from that copy (a symlink puts ../shared beside it, where
+# tests/conftest.py looks for the fixtures).  Python itself is not
+# instrumented, so the ASan runtime of the compiler that built the
+# extension is LD_PRELOADed.  Reports go to files (log_path), so one raised
+# in a subprocess is not missed either.
+#
+# Leaks: CPython does not free everything at exit, so ASAN_OPTIONS has
+# detect_leaks=0 by default.  --leaks turns LeakSanitizer on with
+# tests/sanitize/lsan-python.supp, which drops every leak whose allocating
+# frame (malloc_context_size=3 keeps only the top frames, so "the caller of
+# malloc") lies in libpython, an extension module under lib/python3.X, or
+# libffi: what remains was allocated by our own code (csrc/, cffi glue).
+#
+# Environment: PYTHON (default python3), CC (default: Python's compiler,
+# gcc here; clang works too), SANITIZE_KEEP=1 keeps the temporary copy.
+# Exit status: pytest's, or 1 if any sanitizer report was written.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PY=${PYTHON:-python3}
+# The interpreter itself, not a wrapper script (pyenv's shims are bash
+# scripts: with LD_PRELOAD they would be sanitized and reported too).
+PY=$("$PY" -c 'import sys; print(sys.executable)')
+LEAKS=0
+if [ "${1:-}" = --leaks ]; then LEAKS=1; shift; fi
+if [ $# -eq 0 ]; then set -- tests/test_payload.py tests/test_fuzz_regressions.py; fi
+
+CC=${CC:-$("$PY" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}
+# The ASan runtime that matches the compiler.
+if "$CC" --version 2>/dev/null | grep -qi clang; then
+    ASAN_RT=$("$CC" -print-file-name=libclang_rt.asan-x86_64.so)
+else
+    ASAN_RT=$("$CC" -print-file-name=libasan.so)
+fi
+if [ ! -e "$ASAN_RT" ]; then
+    echo "sanitize: no ASan runtime for $CC ($ASAN_RT); on Debian: apt-get install libasan8 libubsan1" >&2
+    exit 2
+fi
+ASAN_RT=$(readlink -f "$ASAN_RT")
+
+# No "python" in the directory name: lsan-python.supp matches module paths.
+TMP=$(mktemp -d /tmp/fj-sanitize.XXXXXX)
+if [ "${SANITIZE_KEEP:-0}" = 1 ]; then echo "sanitize: keeping $TMP"; else trap 'rm -rf "$TMP"' EXIT; fi
+mkdir -p "$TMP/main" "$TMP/reports"
+tar -C "$REPO" --exclude=./.git --exclude=./build --exclude='*.so' --exclude='*.o' \
+    --exclude=__pycache__ --exclude=./.hypothesis --exclude=./.benchmarks \
+    --exclude=./.cache --exclude=./venv --exclude=./flux_journal/_core_cffi.c \
+    -cf - . | tar -C "$TMP/main" -xf -
+if [ -d "$REPO/../shared" ]; then ln -s "$(cd "$REPO/../shared" && pwd)" "$TMP/shared"; fi
+
+t0=$(date +%s)
+FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -g -O1"
+echo "sanitize: building with CC=$CC FLUX_JOURNAL_CFLAGS=\"$FLAGS\" in $TMP/main"
+if ! (cd "$TMP/main" && CC="$CC" FLUX_JOURNAL_CFLAGS="$FLAGS" "$PY" setup.py build_ext --inplace) >"$TMP/build.log" 2>&1; then
+    cat "$TMP/build.log" >&2
+    echo "sanitize: build failed" >&2
+    exit 2
+fi
+SO=$(ls "$TMP"/main/flux_journal/_core*.so)
+# Make sure the sanitizers really are in (a stale or plain build would
+# pass every test and prove nothing).
+nm -D "$SO" | grep -q __asan_ || { echo "sanitize: $SO has no ASan instrumentation" >&2; exit 2; }
+nm -D "$SO" | grep -q __ubsan_ || { echo "sanitize: $SO has no UBSan instrumentation" >&2; exit 2; }
+t1=$(date +%s)
+
+# halt_on_error / abort_on_error: the first report stops the run;
+# log_path: reports land in files we check afterwards, whatever the process.
+ASAN_OPTS="abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$TMP/reports/asan"
+if [ $LEAKS = 1 ]; then
+    ASAN_OPTS="$ASAN_OPTS:detect_leaks=1:malloc_context_size=3"
+    export LSAN_OPTIONS="suppressions=$HERE/lsan-python.supp:print_suppressions=0"
+    # Python's own allocator would hide objects in arenas; malloc shows all.
+    export PYTHONMALLOC=malloc
+else
+    ASAN_OPTS="$ASAN_OPTS:detect_leaks=0"
+fi
+
+echo "sanitize: pytest $* (LD_PRELOAD=$ASAN_RT, leaks $([ $LEAKS = 1 ] && echo on || echo off))"
+rc=0
+(
+    cd "$TMP/main"
+    # The copy, not the developer's tree, must provide flux_journal.
+    LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS="$ASAN_OPTS" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$TMP/reports/ubsan" \
+        "$PY" -c 'import flux_journal._core as m, sys; assert m.__file__.startswith(sys.argv[1]), m.__file__' "$TMP/main"
+    LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS="$ASAN_OPTS" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$TMP/reports/ubsan" \
+        "$PY" -m pytest -q -p no:cacheprovider "$@"
+) || rc=$?
+t2=$(date +%s)
+
+if compgen -G "$TMP/reports/*" >/dev/null; then
+    echo "sanitize: SANITIZER REPORTS:" >&2
+    for f in "$TMP"/reports/*; do echo "== $f" >&2; head -n 80 "$f" >&2; done
+    [ $rc != 0 ] || rc=1
+fi
+echo "sanitize: build $((t1 - t0))s, tests $((t2 - t1))s, exit $rc"
+exit $rc
