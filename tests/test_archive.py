@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from flux_journal import JournalConsumer, ResourceJournalConsumer
+from flux_journal import JournalConsumer
 from flux_journal.archive import Archive, ArchiveError
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
+from journal_helpers import journal_events
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
@@ -50,26 +51,6 @@ def archive(*args, check_rc=0, timeout=60):
         if check_rc == 0:
             assert proc.stderr == b"" and proc.stdout == b""
     return proc
-
-
-def journal_events(journal, handle, *, follow=False):
-    """What the consumer delivers: history up to the sentinel, or with
-    *follow* the whole stream."""
-    cls = JournalConsumer if journal == "jobs" else ResourceJournalConsumer
-    consumer = cls(handle, include_sentinel=True).start()
-    events = []
-    while True:
-        event = consumer.poll(30.0)
-        if event is None:
-            return events
-        if event.is_empty():
-            if follow:
-                continue
-            consumer.stop()
-            while consumer.poll(30.0) is not None:
-                pass
-            return events
-        events.append(event)
 
 
 def replay(path, journal="jobs"):

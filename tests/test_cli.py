@@ -23,10 +23,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flux_journal import JournalConsumer, ResourceJournalConsumer
+from flux_journal import JournalConsumer
 from flux_journal.cli import DEFAULT_SIM_JOBS, simulated_instance
 from flux_journal.job import JobID
 from flux_journal.sim import SimFlux, Workload
+from journal_helpers import journal_events
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
@@ -83,26 +84,6 @@ def lines_of(data):
     text = data.decode("utf-8")
     lines = text.split("\n")
     return lines[:-1]
-
-
-def journal_events(journal, handle, *, follow=False, **kwargs):
-    """What flux-journal's consumer delivers from *handle*: the history
-    (stopping at the sentinel), or with *follow* the whole stream."""
-    cls = JournalConsumer if journal == "jobs" else ResourceJournalConsumer
-    consumer = cls(handle, include_sentinel=True, **kwargs).start()
-    events = []
-    while True:
-        event = consumer.poll(30.0)
-        if event is None:
-            return events
-        if event.is_empty():
-            if follow:
-                continue
-            consumer.stop()
-            while consumer.poll(30.0) is not None:
-                pass
-            return events
-        events.append(event)
 
 
 def replay(path, journal):
