@@ -256,15 +256,29 @@ def test_memory_returns_to_baseline_after_a_million_events():
 
 
 def test_event_python_cannot_decode_is_isolated():
-    """A context with an integer of 5000 digits (beyond Python's int
-    conversion limit) or nested 1900 deep: that event alone is reported,
-    the events around it are delivered."""
+    """An event Python's json cannot decode (an integer of 5000 digits,
+    beyond its int conversion limit) is reported alone; the events around
+    it, and one nested 600 deep (isolated too, but decodable), arrive."""
     lines = [
         '{"id":1,"events":[{"timestamp":1.0,"name":"a"},{"timestamp":3.0,"name":"deep","context":{"x":%s}},'
-        '{"timestamp":5.0,"name":"b"}]}' % ("[" * 1900 + "]" * 1900),
+        '{"timestamp":5.0,"name":"b"}]}' % ("[" * 600 + "]" * 600),
         '{"id":2,"events":[{"timestamp":2.0,"name":"c","context":{"n":%s}},{"timestamp":4.0,"name":"d"}]}' % ("9" * 5000),
         SENTINEL,
     ]
     got = poll_all_raising(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     assert [x.name if not isinstance(x, Exception) else type(x) for x in got] == ["a", PayloadError, "deep", "d", "b"]
     assert "event c at 2.0" in str(got[1])
+
+
+def test_event_nested_past_pythons_recursion_limit_affects_only_itself():
+    """Nested 1900 deep: whether Python can decode it depends on the
+    decoder's recursion limit; either it arrives intact or it alone is
+    reported, and its neighbours arrive."""
+    lines = [
+        '{"id":1,"events":[{"timestamp":1.0,"name":"a"},{"timestamp":3.0,"name":"deep","context":{"x":%s}},'
+        '{"timestamp":5.0,"name":"b"}]}' % ("[" * 1900 + "]" * 1900),
+        SENTINEL,
+    ]
+    got = poll_all_raising(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    assert got[0].name == "a" and got[2].name == "b" and len(got) == 3
+    assert isinstance(got[1], PayloadError) or got[1].name == "deep"
