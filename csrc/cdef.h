@@ -127,7 +127,6 @@ int fj_stream_filter (fj_stream_t *s, const char *name, size_t len, int deny);
 void fj_stream_check_range (fj_stream_t *s, double lo, double hi);
 int fj_stream_mark (fj_stream_t *s, int32_t tag);
 int fj_stream_end (fj_stream_t *s);
-int fj_stream_in_history (const fj_stream_t *s);
 int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max);
 const fj_stats_t *fj_stream_stats (const fj_stream_t *s);
 int32_t fj_stream_name_count (const fj_stream_t *s);

@@ -169,11 +169,6 @@ class CoreStream:
             raise MemoryError("flux-journal: out of memory")
 
     @property
-    def in_history(self):
-        """True while an ordered stream is gathering history."""
-        return bool(lib.fj_stream_in_history(self._stream))
-
-    @property
     def backlog(self):
         """Events held in C, not yet popped."""
         return lib.fj_stream_stats(self._stream).backlog
