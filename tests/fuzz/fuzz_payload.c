@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "fj_payload.h"
+#include "oracle_string.h"
 
 /* Abort with a message: libFuzzer saves the input as a crash. */
 #define CHECK(cond)                                                         \
@@ -383,36 +384,6 @@ static size_t skip_ws (const uint8_t *b, size_t n, size_t i)
                      || b[i] == '\r'))
         i++;
     return i;
-}
-
-/* Decode the JSON string contents raw[0..len) to UTF-16 code units and
- * compare with an ASCII literal. */
-static int decoded_equals (const uint8_t *raw, size_t len, const char *lit)
-{
-    size_t i = 0, k = 0, m = strlen (lit);
-    while (i < len) {
-        unsigned unit;
-        if (raw[i] == '\\') {
-            uint8_t e = raw[i + 1];
-            if (e == 'u') {
-                char hex[5] = { (char)raw[i + 2], (char)raw[i + 3],
-                                (char)raw[i + 4], (char)raw[i + 5], 0 };
-                unit = (unsigned)strtoul (hex, NULL, 16);
-                i += 6;
-            }
-            else {
-                const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-                unit = (unsigned char)to[strchr (from, e) - from];
-                i += 2;
-            }
-        }
-        else
-            unit = raw[i++];   /* bytes >= 0x80 never equal ASCII */
-        if (k >= m || unit != (unsigned char)lit[k])
-            return 0;
-        k++;
-    }
-    return k == m;
 }
 
 struct o_member {

@@ -64,6 +64,7 @@
 #include "fj_payload.h"
 #include "fj_record.h"
 #include "fj_stream.h"
+#include "oracle_string.h"
 
 #define CHECK(cond)                                                        \
     do {                                                                   \
@@ -278,35 +279,6 @@ static int32_t model_intern (struct model *m, const char *raw, size_t len)
     m->name_len[m->nnames] = (uint32_t)len;
     m->slots[j] = (int32_t)m->nnames;
     return (int32_t)m->nnames++;
-}
-
-/* Decode JSON string contents (validated) and compare with ASCII. */
-static int decoded_equals (const char *raw, size_t len, const char *lit)
-{
-    size_t i = 0, k = 0, n = strlen (lit);
-    while (i < len) {
-        unsigned unit;
-        if (raw[i] == '\\') {
-            char e = raw[i + 1];
-            if (e == 'u') {
-                char hex[5] = { raw[i + 2], raw[i + 3], raw[i + 4],
-                                raw[i + 5], 0 };
-                unit = (unsigned)strtoul (hex, NULL, 16);
-                i += 6;
-            }
-            else {
-                const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-                unit = (unsigned char)to[strchr (from, e) - from];
-                i += 2;
-            }
-        }
-        else
-            unit = (unsigned char)raw[i++];
-        if (k >= n || unit != (unsigned char)lit[k])
-            return 0;
-        k++;
-    }
-    return k == n;
 }
 
 static unsigned hex4 (const char *p)
