@@ -441,17 +441,24 @@ class JournalConsumerBase(ABC):
     def _payload(self, future):
         """The response payload as bytes (generic path), or raise the
         response's OSError."""
+        if hasattr(future, "get_str"):
+            return self._text_payload(future)
+        resp = future.get()
+        if resp is None:
+            raise PayloadError("response has no payload", 0, shape=True)
+        return json.dumps(resp).encode()
+
+    @staticmethod
+    def _text_payload(future):
+        """The payload of a future offering get_str(), as bytes."""
         try:
-            text = future.get_str() if hasattr(future, "get_str") else None
+            text = future.get_str()
         except UnicodeDecodeError as exc:
             # flux's get_str() decodes the payload: report it like the C
             # scanner reports bad UTF-8 in a payload it reads raw
             raise PayloadError("invalid UTF-8", exc.start) from None
         if text is None:
-            resp = future.get()
-            if resp is None:
-                raise PayloadError("response has no payload", 0, shape=True)
-            return json.dumps(resp).encode()
+            raise PayloadError("response has no payload", 0, shape=True)
         return text.encode("utf-8", "surrogatepass")
 
     def _choose_feed(self, future):
@@ -468,15 +475,7 @@ class JournalConsumerBase(ABC):
         return self._feed_payload
 
     def _feed_text(self, future):
-        try:
-            text = future.get_str()
-        except UnicodeDecodeError as exc:
-            # flux's get_str() decodes the payload: report it like the C
-            # scanner reports bad UTF-8 in a payload it reads raw
-            raise PayloadError("invalid UTF-8", exc.start) from None
-        if text is None:
-            raise PayloadError("response has no payload", 0, shape=True)
-        self._core.feed(text.encode("utf-8", "surrogatepass"))
+        self._core.feed(self._text_payload(future))
 
     def _feed_payload(self, future):
         self._core.feed(self._payload(future))
