@@ -29,6 +29,16 @@ REPO = Path(__file__).resolve().parents[1]
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
 
 
+
+def kill_archiver(proc):
+    """SIGKILL a running archiver; True if the kill (not an exit) ended it.
+    It must not have printed a traceback either way."""
+    proc.kill()
+    proc.wait(30)
+    assert b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
+    return proc.returncode == -signal.SIGKILL
+
 def cli_env(**extra):
     """Environment for the command: this repository on the path, no Flux."""
     env = {k: v for k, v in os.environ.items() if k not in ("FLUX_URI", "PYTHONPATH")}
@@ -220,11 +230,7 @@ def test_archive_survives_sigkill_at_random_points(tmp_path):
             # once a random number of events is committed
             while proc.poll() is None and _count(db) < target:
                 time.sleep(0.002)
-        proc.kill()
-        proc.wait(30)
-        assert b"Traceback" not in proc.stderr.read()
-        proc.stderr.close()
-        kills += proc.returncode == -signal.SIGKILL
+        kills += kill_archiver(proc)
         if db.exists():
             have = event_rows(db)
             # a committed prefix of the stream: nothing lost, nothing twice
@@ -279,11 +285,7 @@ def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_d
                                 stderr=subprocess.PIPE)
         while proc.poll() is None and _count(db) < target:
             time.sleep(0.001)
-        proc.kill()
-        proc.wait(30)
-        assert b"Traceback" not in proc.stderr.read()
-        proc.stderr.close()
-        kills += proc.returncode == -signal.SIGKILL
+        kills += kill_archiver(proc)
         have = event_rows(db)
         # a committed prefix of the stream: nothing lost, nothing twice
         assert have == want[: len(have)], f"attempt {attempt}"
