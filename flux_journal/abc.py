@@ -658,9 +658,7 @@ class JournalConsumerBase(ABC):
             self._take_response(self.rpc)
             # Take every response that has already arrived too: one pop
             # into C then serves them all, instead of one pop each.
-            for _ in range(core.BATCH_SIZE):
-                if not self._take_arrived():
-                    break
+            self._take_arrived(core.BATCH_SIZE)
 
     # ------------------------------------------------------------------
     # flux-journal extensions: batches, iteration, statistics
@@ -700,7 +698,9 @@ class JournalConsumerBase(ABC):
                 continue
             in_history = not self._sentinel_reached
             wanted = max_events - len(batch)
-            if not self._fill(max_events=wanted) and not self._take_arrived():
+            if not self._fill(max_events=wanted) and not self._take_arrived(
+                core.BATCH_SIZE
+            ):
                 return
             if in_history and self._sentinel_reached:
                 # a batch ends with the history (and the sentinel, if any)
@@ -708,22 +708,54 @@ class JournalConsumerBase(ABC):
                     batch.append(ready.popleft())
                 return
 
-    def _take_arrived(self):
-        """Consume a response that has already arrived, without waiting.
-        Returns False if none has."""
+    def _take_arrived(self, limit):
+        """Consume up to *limit* responses that have already arrived,
+        without waiting.  Returns how many were taken."""
         rpc = self.rpc
         if self._over or rpc is None or self._then_set:
-            return False
-        if hasattr(rpc, "is_ready"):
-            if not rpc.is_ready():
-                return False
-        else:
+            return 0
+        if not hasattr(rpc, "is_ready"):
             try:
                 rpc.wait_for(0)
             except TimeoutError:
-                return False
-        self._take_response(rpc)
-        return True
+                return 0
+            self._take_response(rpc)
+            return 1
+        if self._feed_future == self._feed_text and self.max_backlog is None:
+            return self._take_arrived_text(rpc, limit)
+        is_ready = rpc.is_ready
+        taken = 0
+        while taken < limit and not self._over and is_ready():
+            self._take_response(rpc)
+            taken += 1
+        return taken
+
+    def _take_arrived_text(self, rpc, limit):
+        """_take_arrived() for responses read with get_str() into C: the
+        common case of a burst of live responses, kept to a few Python
+        operations per response.  A response that is an error, has no
+        payload or is not UTF-8 is left to _take_response(), which reads
+        it again and reports it; a payload C refuses is reported here."""
+        is_ready, get_str, reset = rpc.is_ready, rpc.get_str, rpc.reset
+        feed, stream, err = self._core.raw_feed()
+        taken = 0
+        while taken < limit and is_ready():
+            taken += 1
+            try:
+                payload = get_str().encode("utf-8", "surrogatepass")
+            except (OSError, UnicodeDecodeError, AttributeError):
+                # An error response, undecodable text, or None (no
+                # payload): the general path tells which.
+                self._take_response(rpc)
+                if self._over:
+                    break
+                continue
+            rc = feed(stream, payload, len(payload), err)
+            reset()
+            if rc < 0:
+                self._fail_response(core.payload_error(err))
+        self._core.maybe_ready = True
+        return taken
 
     def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
         """Register *batch_cb(events, *args, **kwargs)*, called from the

@@ -146,6 +146,14 @@ class CoreStream:
         if lib.fj_stream_feed(self._stream, payload, len(payload), self._err) < 0:
             raise payload_error(self._err)
 
+    def raw_feed(self):
+        """(function, stream, error) such that function(stream, payload,
+        len(payload), error) does what :meth:`feed` does without the
+        method call, returning < 0 when the payload cannot be used (then
+        ``payload_error(error)`` tells why).  For loops over many
+        responses; whoever uses it sets :attr:`maybe_ready` after."""
+        return lib.fj_stream_feed, self._stream, self._err
+
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
         the pointer flux_rpc_get() returns: no Python copy is made."""
