@@ -109,6 +109,7 @@ typedef struct {
     char *text;
     size_t text_len;
     int text_wide_int;
+    size_t nattach;
     uint32_t *attach_off;
     uint32_t *attach_size;
     char *attach;

@@ -514,6 +514,7 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     /* item or "{}", a comma, and the closing "]" */
     size_t need = ev->text.len + 2 + 1 + 1;
     size_t i = b->count;
+    int carrier = (ev->flags & (FJ_EV_JOBSPEC | FJ_EV_R)) != 0;
     fj_span_t attached = { 0, 0 };
 
     if (ev->flags & FJ_EV_JOBSPEC)
@@ -531,10 +532,14 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
         text_put (b, rec->data + ev->text.off, ev->text.len);
     else
         text_put (b, "{}", 2);
-    b->attach_off[i] = (uint32_t)b->attach_len;
-    b->attach_size[i] = attached.len;
-    memcpy (b->attach + b->attach_len, rec->data + attached.off, attached.len);
-    b->attach_len += attached.len;
+    if (carrier) {
+        b->attach_off[b->nattach] = (uint32_t)b->attach_len;
+        b->attach_size[b->nattach] = attached.len;
+        b->nattach++;
+        memcpy (b->attach + b->attach_len, rec->data + attached.off,
+                attached.len);
+        b->attach_len += attached.len;
+    }
     b->timestamp[i] = ev->timestamp;
     b->id[i] = rec->id;
     b->name[i] = (ev->flags & FJ_EV_IRREGULAR) ? -1 : ev->name;
@@ -599,6 +604,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     b->text_len = 0;
     b->text_wide_int = 0;
     b->attach_len = 0;
+    b->nattach = 0;
     if (max > b->cap)
         max = b->cap;
     if (text_reserve (b, 2) < 0)

@@ -76,8 +76,11 @@ typedef struct {
     size_t text_len;
     size_t text_cap;
     int text_wide_int;      /* text has an integer literal of 19+ digits */
-    /* The jobspec or R an event carries (FJ_EV_JOBSPEC / FJ_EV_R), as JSON
-     * text in `attach`, decoded by Python only if asked for. */
+    /* The jobspec or R of each event that carries one (FJ_EV_JOBSPEC /
+     * FJ_EV_R), in batch order: `nattach` (offset, size) pairs of JSON
+     * text in `attach`, decoded by Python only if asked for.  Listing
+     * only carriers keeps Python's work per batch to the few that are. */
+    size_t nattach;
     uint32_t *attach_off;
     uint32_t *attach_size;
     char *attach;

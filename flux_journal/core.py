@@ -204,14 +204,14 @@ class CoreStream:
             raw = ffi.buffer(lib.fj_stream_name(self._stream, i, size), size[0])
             names.append(sys.intern(json.loads(b'"' + raw[:] + b'"')))
 
-    def _attached(self, b, n):
+    def _attached(self, b):
         """The batch's jobspec/R texts, one bytes object per carrier."""
-        text = ffi.buffer(b.attach, b.attach_len)[:]
+        count = b.nattach
+        text = ffi.buffer(b.attach, b.attach_len)
         offsets, sizes = self._attach_columns
         return [
             text[off : off + size]
-            for off, size in zip(ffi.unpack(offsets, n), ffi.unpack(sizes, n))
-            if size
+            for off, size in zip(ffi.unpack(offsets, count), ffi.unpack(sizes, count))
         ]
 
     def pop(self, max_events=BATCH_SIZE):
@@ -254,7 +254,7 @@ class CoreStream:
                 0,
                 shape=True,
             ) from None
-        batch.attached = self._attached(b, n) if b.attach_len else ()
+        batch.attached = self._attached(b) if b.nattach else ()
         return batch
 
 

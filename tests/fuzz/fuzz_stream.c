@@ -40,8 +40,8 @@
  * filters (on decoded names, as Python compares str objects) and all the
  * counters, and each pop must match it byte for byte: count, marker,
  * timestamps (bits), ids, name indices, flags (FJ_EV_TIE included), the
- * batch text, text_wide_int and the jobspec/R attachments (attach_off,
- * attach_size, attach).  Beyond that exact match, the invariants the
+ * batch text, text_wide_int and the jobspec/R attachments (nattach,
+ * attach_off, attach_size, attach).  Beyond that exact match, the invariants the
  * hostile-input issue asks for are also checked
  * directly: nothing pops in ordered history; history pops non-decreasing
  * in time with ties in arrival order; delivered <= fed - filtered; the
@@ -607,7 +607,7 @@ static void pop (struct ctx *c, size_t max)
     int rc = fj_stream_pop (c->s, b, max);
     size_t lim = max < b->cap ? max : b->cap;
     struct str want = { 0 };
-    size_t n = 0, attach_len = 0;
+    size_t n = 0, attach_len = 0, nattach = 0;
     int32_t marker = 0, wide = 0;
 
     CHECK (rc >= 0);   /* no allocation fails here */
@@ -672,11 +672,18 @@ static void pop (struct ctx *c, size_t max)
         if (n)
             puts_ (&want, ",");
         put (&want, ev->item, ev->item_len);
-        CHECK (b->attach_size[n] == ev->attach_len);
-        CHECK (b->attach_off[n] == attach_len);
-        if (ev->attach_len)
-            CHECK (memcmp (b->attach + attach_len, ev->attach,
-                           ev->attach_len) == 0);
+        if (ev->flags & (FJ_EV_JOBSPEC | FJ_EV_R)) {
+            /* carriers only, in batch order */
+            CHECK (nattach < b->nattach);
+            CHECK (b->attach_size[nattach] == ev->attach_len);
+            CHECK (b->attach_off[nattach] == attach_len);
+            if (ev->attach_len)
+                CHECK (memcmp (b->attach + attach_len, ev->attach,
+                               ev->attach_len) == 0);
+            nattach++;
+        }
+        else
+            CHECK (ev->attach_len == 0);
         attach_len += ev->attach_len;
         wide |= ev->wide;
         if (ev->isolate) {
@@ -694,6 +701,7 @@ static void pop (struct ctx *c, size_t max)
     CHECK (b->marker == marker);
     CHECK (b->text_len == want.len && memcmp (b->text, want.s, want.len) == 0);
     CHECK (b->attach_len == attach_len);
+    CHECK (b->nattach == nattach);
     CHECK (b->text_wide_int == wide);   /* flags never carry WIDE_INT or
                                            ISOLATE */
     /* The text is one JSON array (the scanner refuses it only as "not an
