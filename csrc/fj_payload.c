@@ -5,6 +5,11 @@
  * event entry are recorded as byte spans (see fj_payload.h).  Every read is
  * checked against the end pointer, so a truncated or hostile payload stops
  * with an error code and the offset where it went wrong.
+ *
+ * Most bytes are in containers nobody looks inside (jobspec, R, contexts).
+ * skip_container() validates those in one loop; for anything it does not
+ * handle, errors included, the recursive scanner does the container again
+ * and reports exactly.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,10 +21,20 @@
 
 #include "fj_payload.h"
 
+/* For the few helpers of the innermost loops, where a call per string
+ * costs more than the work. */
+#if defined(__GNUC__)
+#define FJ_HOT_INLINE inline __attribute__ ((always_inline))
+#else
+#define FJ_HOT_INLINE inline
+#endif
+
 struct scanner {
     const unsigned char *start;
     const unsigned char *p;
     const unsigned char *end;
+    int recursive;          /* inside a container skip_container() gave up
+                               on: scan it all recursively */
     int depth;
     int max_depth;          /* deepest depth reached (per entry) */
     int wide_int;           /* an integer literal of 19+ digits was seen */
@@ -141,27 +156,33 @@ static uint64_t special_bytes (uint64_t x)
            & high;
 }
 
-/* Advance over plain string bytes, eight at a time where possible.  On a
- * little-endian machine the lowest flagged byte of a word is the first
- * special one (borrows only run toward higher bytes), so even a short
- * string ends in one step. */
-static void skip_plain (struct scanner *s)
+/* The first byte from p on that is not a plain string byte (or end),
+ * eight bytes at a time where possible.  On a little-endian machine the
+ * lowest flagged byte of a word is the first special one (borrows only
+ * run toward higher bytes), so even a short string ends in one step. */
+static FJ_HOT_INLINE const unsigned char *plain_end (
+    const unsigned char *p, const unsigned char *end)
 {
-    while (s->end - s->p >= 8) {
+    while (end - p >= 8) {
         uint64_t x, special;
-        memcpy (&x, s->p, 8);
+        memcpy (&x, p, 8);
         if ((special = special_bytes (x))) {
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            s->p += __builtin_ctzll (special) / 8;
-            return;
+            return p + __builtin_ctzll (special) / 8;
 #else
             break;
 #endif
         }
-        s->p += 8;
+        p += 8;
     }
-    while (s->p < s->end && is_plain (*s->p))
-        s->p++;
+    while (p < end && is_plain (*p))
+        p++;
+    return p;
+}
+
+static void skip_plain (struct scanner *s)
+{
+    s->p = plain_end (s->p, s->end);
 }
 
 /* Scan a string whose opening quote is at s->p.  On success *span holds
@@ -282,6 +303,184 @@ static int scan_literal (struct scanner *s, const char *word)
 
 static int scan_value (struct scanner *s, fj_span_t *span);
 
+/* ------------------------------------------------------------------
+ * The fast path: skip_container() and its helpers.  They read like the
+ * recursive scanner but keep no spans and report no errors: NULL or -1
+ * means "not handled here", and the caller rescans recursively. */
+
+/* Past a string's closing quote (p just after the opening one), or NULL
+ * for anything unusual: an invalid escape, a control character, a byte
+ * of 0x80 or above (UTF-8 is left to scan_utf8()), the end. */
+static const unsigned char *fast_string (const unsigned char *p,
+                                         const unsigned char *end)
+{
+    for (;;) {
+        p = plain_end (p, end);
+        if (p >= end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        if (*p != '\\' || end - p < 2)
+            return NULL;
+        switch (p[1]) {
+            case '"': case '\\': case '/': case 'b':
+            case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                break;
+            case 'u':
+                if (end - p < 6 || hexval (p[2]) < 0 || hexval (p[3]) < 0
+                    || hexval (p[4]) < 0 || hexval (p[5]) < 0)
+                    return NULL;
+                p += 6;
+                break;
+            default:
+                return NULL;
+        }
+    }
+}
+
+static const unsigned char *fast_digits (const unsigned char *p,
+                                         const unsigned char *end)
+{
+    const unsigned char *first = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p == first ? NULL : p;
+}
+
+/* Past a number starting at p, or NULL if invalid or if its integer part
+ * has 19 digits or more (scan_number() flags those for Python). */
+static const unsigned char *fast_number (const unsigned char *p,
+                                         const unsigned char *end)
+{
+    const unsigned char *digits;
+
+    if (*p == '-')
+        p++;
+    digits = p;
+    if (p < end && *p == '0')
+        p++;
+    else if (!(p = fast_digits (p, end)) || p - digits >= 19)
+        return NULL;
+    if (p < end && *p >= '0' && *p <= '9')
+        return NULL;   /* leading zero */
+    if (p < end && *p == '.' && !(p = fast_digits (p + 1, end)))
+        return NULL;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p = fast_digits (p, end)))
+            return NULL;
+    }
+    return p;
+}
+
+static const unsigned char *fast_ws (const unsigned char *p,
+                                     const unsigned char *end)
+{
+    while (p < end && *p <= ' '
+           && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Past a scalar value (string, number, literal) at p, or NULL. */
+static const unsigned char *fast_scalar (const unsigned char *p,
+                                         const unsigned char *end)
+{
+    size_t left = (size_t)(end - p);
+
+    switch (*p) {
+        case '"':
+            return fast_string (p + 1, end);
+        case 't':
+            return left >= 4 && memcmp (p, "true", 4) == 0 ? p + 4 : NULL;
+        case 'f':
+            return left >= 5 && memcmp (p, "false", 5) == 0 ? p + 5 : NULL;
+        case 'n':
+            return left >= 4 && memcmp (p, "null", 4) == 0 ? p + 4 : NULL;
+        default:
+            return fast_number (p, end);
+    }
+}
+
+/* Levels skip_container() follows itself: one bit each in a word. */
+#define FAST_MAX_LEVELS 64
+
+/* Validate the object or array at s->p as one loop.  Returns 0 with s->p
+ * past it and s->max_depth updated, or -1 with the scanner untouched when
+ * it finds anything it leaves to the recursive scanner: any error, a
+ * non-ASCII byte, a 19-digit integer, nesting beyond FAST_MAX_LEVELS. */
+static int skip_container (struct scanner *s)
+{
+    const unsigned char *p = s->p, *end = s->end;
+    uint64_t objects = 0;   /* per open level, lowest bit innermost:
+                               1 for an object, 0 for an array */
+    int level = 0, deepest = 0;
+
+    for (;;) {
+        /* p is at a value */
+        if (*p == '{' || *p == '[') {
+            int object = *p == '{';
+            if (level == FAST_MAX_LEVELS
+                || s->depth + level + 1 > FJ_MAX_DEPTH)
+                return -1;
+            objects = (objects << 1) | (uint64_t)object;
+            if (++level > deepest)
+                deepest = level;
+            p = fast_ws (p + 1, end);
+            if (p >= end)
+                return -1;
+            if (*p == (object ? '}' : ']')) {
+                p++;
+                objects >>= 1;
+                level--;
+            }
+            else if (!object)
+                continue;   /* at the first element */
+            else
+                goto key;
+        }
+        else if (!(p = fast_scalar (p, end)))
+            return -1;
+        /* after a value: a comma or closers */
+        for (;;) {
+            if (level == 0) {
+                s->p = p;
+                if (s->depth + deepest > s->max_depth)
+                    s->max_depth = s->depth + deepest;
+                return 0;
+            }
+            p = fast_ws (p, end);
+            if (p >= end)
+                return -1;
+            if (*p != ((objects & 1) ? '}' : ']'))
+                break;
+            p++;
+            objects >>= 1;
+            level--;
+        }
+        if (*p != ',')
+            return -1;
+        p = fast_ws (p + 1, end);
+        if (p >= end)
+            return -1;
+        if (!(objects & 1))
+            continue;   /* at the next element */
+    key:
+        /* p is at an object member's key */
+        if (*p != '"' || !(p = fast_string (p + 1, end)))
+            return -1;
+        p = fast_ws (p, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = fast_ws (p + 1, end);
+        if (p >= end)
+            return -1;
+    }
+}
+
 /* Enter one level of nesting at the bracket at s->p. */
 static int descend (struct scanner *s)
 {
@@ -379,10 +578,19 @@ static int scan_value (struct scanner *s, fj_span_t *span)
     const unsigned char *first = s->p;
     switch (*s->p) {
         case '{':
-            rc = scan_object (s);
-            break;
         case '[':
-            rc = scan_array (s);
+            if (!s->recursive && skip_container (s) == 0) {
+                rc = 0;
+                break;
+            }
+            /* Given up on: never try again inside it, so that no byte is
+             * scanned more than twice. */
+            {
+                int outer = s->recursive;
+                s->recursive = 1;
+                rc = *first == '{' ? scan_object (s) : scan_array (s);
+                s->recursive = outer;
+            }
             break;
         case '"':
             rc = scan_string (s, span, NULL);

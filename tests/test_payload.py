@@ -208,3 +208,88 @@ def test_repeated_members_last_one_counts_like_json(payload):
 def test_repeated_member_last_one_bad_is_refused():
     with pytest.raises(PayloadError, match="timestamp"):
         parse(b'{"events":[{"timestamp":1.0,"timestamp":"x","name":"a"}]}')
+
+
+# Containers nobody looks inside (jobspec, R, contexts) are validated by a
+# fast loop that hands anything unusual back to the recursive scanner.  It
+# must never accept what the scanner refuses, and what it accepts must end
+# where json says.  (inner text, offset of the fault in it, reason)
+INNER_ERRORS = [
+    (b"tru", 0, "unexpected character"),
+    (b"nul", 0, "unexpected character"),
+    (b"[1,]", 3, "unexpected character"),
+    (b"[1 2]", 3, "unexpected character"),
+    (b'{"a" 1}', 5, "unexpected character"),
+    (b'{"a":1,}', 7, "unexpected character"),
+    (b'{"a":1]', 6, "unexpected character"),
+    (b"{1:2}", 1, "unexpected character"),
+    (b'"a\\x"', 2, "escape"),
+    (b'"\\u12g4"', 1, "escape"),
+    (b'"\xff"', 1, "UTF-8"),
+    (b'"\xe2\x98"', 1, "UTF-8"),
+    (b'"a\tb"', 2, "control character"),
+    (b"01", 0, "number"),
+    (b"1.", 2, "number"),
+    (b"1.e5", 2, "number"),
+    (b"1e", 2, "number"),
+    (b"1e+", 3, "number"),
+    (b"-", 1, "number"),
+    (b"-a", 1, "number"),
+    (b"+1", 0, "unexpected character"),
+    (b"[" * 70 + b"x" + b"]" * 70, 70, "unexpected character"),
+]
+
+
+def _in_context(inner):
+    prefix = b'{"events":[{"timestamp":1.0,"name":"a","context":{"k":['
+    return prefix, prefix + inner + b"]}}]}"
+
+
+def _in_jobspec(inner):
+    prefix = b'{"id":1,"jobspec":{"tasks":[{"x":'
+    return prefix, prefix + inner + b'}]},"events":[]}'
+
+
+@pytest.mark.parametrize("where", [_in_context, _in_jobspec])
+@pytest.mark.parametrize("inner,offset,reason", INNER_ERRORS)
+def test_faults_inside_skipped_containers_found_exactly(where, inner, offset, reason):
+    prefix, payload = where(inner)
+    with pytest.raises(PayloadError) as info:
+        parse(payload)
+    assert info.value.offset == len(prefix) + offset
+    assert reason in info.value.reason
+
+
+@pytest.mark.parametrize("where", [_in_context, _in_jobspec])
+def test_truncation_inside_skipped_containers(where):
+    _, payload = where(b'{"a":[1,{"b":"c"},true]}')
+    for cut in range(len(payload)):
+        with pytest.raises(PayloadError) as info:
+            parse(payload[:cut])
+        assert info.value.offset <= cut
+
+
+INNER_VALID = [
+    b'"\xc6\x92\xe2\x98\x83 \xf0\x9f\x98\x80"',
+    b'"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00"',
+    b"1234567890123456789",
+    b"-12345678901234567890123",
+    b"[-0.5e-3, 0, -0, 1E+2, 2.5E-7]",
+    b' [ 1 , { "a" : [ ] , "b" : { } } , true , false , null ] ',
+    b"[" * 100 + b"]" * 100,
+    b'{"a":' * 63 + b"1" + b"}" * 63,
+    b'{"a":' * 64 + b"1" + b"}" * 64,
+    b"[{},[],[{}],{\"\":\"\"}]",
+]
+
+
+@pytest.mark.parametrize("inner", INNER_VALID)
+def test_skipped_containers_accept_what_json_accepts(inner):
+    _, payload = _in_context(inner)
+    entry = parse(payload).entries[0]
+    context = span_text(payload, entry["context"])
+    assert json.loads(context) == {"k": [json.loads(inner)]}
+    _, payload = _in_jobspec(inner)
+    index = parse(payload)
+    jobspec = span_text(payload, index.members["jobspec"])
+    assert json.loads(jobspec) == {"tasks": [{"x": json.loads(inner)}]}
