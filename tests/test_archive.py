@@ -206,12 +206,13 @@ def _count(db):
 
 def test_archive_survives_sigkill_at_random_points(tmp_path):
     """Kill the archiver at random instants, restart it each time: the
-    final database holds every event exactly once, in stream order."""
-    events = journal_events("jobs", simulated_instance("jobs", 3000, 9)[0])
+    final database holds every event exactly once, in stream order.  The
+    stream is long enough (~1 s of archiving) for a dozen kills to land."""
+    events = journal_events("jobs", simulated_instance("jobs", 10000, 9)[0])
     want = expected_event_rows(events)
     db = tmp_path / "k.sqlite"
     rng = random.Random(9)
-    args = command("archive", "--db", db, "--sim", "3000", "--seed", "9", "--batch-size", "997")
+    args = command("archive", "--db", db, "--sim", "10000", "--seed", "9", "--batch-size", "997")
     kills = 0
     for attempt in range(30):
         if kills == 12:
@@ -238,9 +239,9 @@ def test_archive_survives_sigkill_at_random_points(tmp_path):
             if have:
                 assert rows(db, "SELECT events FROM resume") == [(len(have),)]
     assert kills >= 8
-    archive("--db", db, "--sim", "3000", "--seed", "9")
+    archive("--db", db, "--sim", "10000", "--seed", "9")
     assert event_rows(db) == want
-    assert rows(db, "SELECT count(*) FROM jobs") == [(3000,)]
+    assert rows(db, "SELECT count(*) FROM jobs") == [(10000,)]
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
 

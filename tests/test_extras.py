@@ -3,6 +3,7 @@ unordered history, batches, iteration, exact resume cursors, statistics
 and the backlog bound."""
 
 import errno
+import gc
 import json
 import random
 
@@ -172,6 +173,48 @@ def test_batch_callback(fixtures_dir):
     flat = [e for b in batches for e in b]
     assert flat.pop() is None
     assert flat == expected
+
+
+def test_batches_leave_the_garbage_collector_as_they_found_it(fixtures_dir):
+    """A batch is built with Python's cyclic collector paused (no
+    collection runs while a thousand new events pile up), and the
+    collector is running again, or still off, as before, when the batch
+    reaches the caller or the batch callback."""
+    collections = []
+
+    def note(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl")).start()
+    consumer.poll()  # the history is in: the next batch only builds events
+    gc.callbacks.append(note)
+    try:
+        batch = consumer.poll_batch(2000)
+    finally:
+        gc.callbacks.remove(note)
+    assert len(batch) == 2000 and collections == []
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        assert len(consumer.poll_batch(2000)) == 2000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    h = replay(fixtures_dir, "jobs-10k.jsonl")
+    states = []
+
+    def batch_cb(events):
+        states.append(gc.isenabled())
+        if len(states) == 2:
+            raise RuntimeError("callback failed")
+
+    JournalConsumer(h).set_batch_callback(batch_cb, max_events=500).start()
+    with pytest.raises(RuntimeError):
+        h.reactor_run()
+    assert states == [True, True] and gc.isenabled()
 
 
 # ---------------------------------------------------------------------------
