@@ -917,7 +917,11 @@ class JournalConsumerBase(ABC):
             try:
                 events = self._events
                 for event in events:
-                    self.cb(event, *self.cb_args, **self.cb_kwargs)
+                    # read per event: the callback may replace itself
+                    if self.cb_args or self.cb_kwargs:
+                        self.cb(event, *self.cb_args, **self.cb_kwargs)
+                    else:
+                        self.cb(event)  # no argument tuple to build
                 if self._events is not events:
                     continue  # a batch callback took the rest and moved on
                 if ready:
