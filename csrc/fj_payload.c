@@ -355,7 +355,7 @@ static const unsigned char *fast_number (const unsigned char *p,
 {
     const unsigned char *digits;
 
-    if (*p == '-')
+    if (p < end && *p == '-')
         p++;
     digits = p;
     if (p < end && *p == '0')
@@ -758,6 +758,79 @@ static int entry_key (const char *buf, fj_span_t key, int escaped)
     return KEY_OTHER;
 }
 
+/* The fast path for an entry in the layout the services write:
+ * {"timestamp":<fraction>,"name":"<plain>"} with ,"context":<value> before
+ * the closing brace, no white space.  Returns 0 with *e filled and s->p
+ * past the entry, or -1 with the scanner untouched: scan_entry() then
+ * does it all (another layout, an escaped name, an integer timestamp, a
+ * context the fast path leaves, an error). */
+static int fast_entry (struct scanner *s, fj_entry_t *e)
+{
+    static const char ts_key[] = "{\"timestamp\":";
+    static const char name_key[] = ",\"name\":\"";
+    static const char context_key[] = ",\"context\":";
+    const unsigned char *first = s->p, *end = s->end, *p = first;
+    const unsigned char *ts_text, *name;
+    int depth = s->depth, deepest = s->max_depth;
+
+    if ((size_t)(end - p) < sizeof (ts_key) - 1
+        || memcmp (p, ts_key, sizeof (ts_key) - 1) != 0)
+        return -1;
+    ts_text = p += sizeof (ts_key) - 1;
+    if (!(p = fast_number (p, end))
+        || !memchr (ts_text, '.', (size_t)(p - ts_text))
+        || (size_t)(end - p) < sizeof (name_key) - 1
+        || memcmp (p, name_key, sizeof (name_key) - 1) != 0)
+        return -1;   /* an integer timestamp is irregular: Python's int */
+    size_t ts_len = (size_t)(p - ts_text);
+    name = p += sizeof (name_key) - 1;
+    p = plain_end (p, end);
+    if (p >= end || *p != '"')
+        return -1;
+    e->name.off = (uint32_t)(name - s->start);
+    e->name.len = (uint32_t)(p - name);
+    p++;
+    e->flags = 0;
+    if ((size_t)(end - p) >= sizeof (context_key) - 1
+        && memcmp (p, context_key, sizeof (context_key) - 1) == 0) {
+        p += sizeof (context_key) - 1;
+        if (p >= end)
+            return -1;
+        e->context.off = (uint32_t)(p - s->start);
+        if (*p == '{' || *p == '[') {
+            s->p = p;
+            s->depth = depth + 1;   /* inside the entry */
+            int rc = skip_container (s);
+            p = s->p;
+            s->depth = depth;
+            s->p = first;
+            if (rc < 0) {
+                s->max_depth = deepest;
+                return -1;
+            }
+        }
+        else if (!(p = fast_scalar (p, end)))
+            return -1;
+        e->context.len = (uint32_t)(p - s->start) - e->context.off;
+        e->flags = FJ_ENTRY_HAS_CONTEXT;
+    }
+    else
+        e->context.off = e->context.len = 0;
+    if (p >= end || *p != '}') {
+        s->max_depth = deepest;
+        return -1;
+    }
+    p++;
+    if (number_value (ts_text, ts_len, &e->timestamp) < 0)
+        return fail (s, FJ_ENOMEM, ts_text);
+    if (s->max_depth < depth + 1)
+        s->max_depth = depth + 1;
+    e->entry.off = (uint32_t)(first - s->start);
+    e->entry.len = (uint32_t)(p - first);
+    s->p = p;
+    return 0;
+}
+
 /* Scan one element of "events": an object with a numeric timestamp and a
  * string name, optionally a context. */
 static int scan_entry (struct scanner *s, fj_entry_t *e)
@@ -772,6 +845,11 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     if (s->p >= s->end)
         return fail (s, FJ_ETRUNCATED, s->p);
     first = s->p;
+    memset (e, 0, sizeof (*e));
+    if (fast_entry (s, e) == 0)
+        return 0;
+    if (s->err->code != FJ_OK)
+        return -1;   /* out of memory */
     memset (e, 0, sizeof (*e));
     if (*s->p != '{') {
         fj_span_t ignored;

@@ -266,7 +266,7 @@ class PayloadIndex:
             value; the last occurrence wins
         entries (list): per element of "events", a dict with timestamp,
             name (str), entry and context spans ((offset, length); context
-            None when absent)
+            None when absent) and flags (FJ_ENTRY_* bits, csrc/fj_payload.h)
         id (int or None): the "id" member when it is an int64 integer
     """
 
@@ -330,6 +330,7 @@ def parse(payload):
                 "name": json.loads(b'"' + text(e.name) + b'"'),
                 "entry": (e.entry.off, e.entry.len),
                 "context": (e.context.off, e.context.len) if has_ctx else None,
+                "flags": e.flags,
             }
         )
     ident = index.id if index.id_kind == lib.FJ_ID_INT else None

@@ -293,3 +293,46 @@ def test_skipped_containers_accept_what_json_accepts(inner):
     index = parse(payload)
     jobspec = span_text(payload, index.members["jobspec"])
     assert json.loads(jobspec) == {"tasks": [{"x": json.loads(inner)}]}
+
+
+# Entries in the layout the services write are read by a fast path; any
+# other layout by the general one.  Spacing an entry out forces the general
+# path: both must find the same timestamp, name, context and flags.
+ENTRIES = [
+    b'{"timestamp":1795812930.1291406,"name":"submit","context":{"userid":0,"urgency":16}}',
+    b'{"timestamp":1.5,"name":"a"}',
+    b'{"timestamp":-2.25e3,"name":"a","context":null}',
+    b'{"timestamp":1.0e-7,"name":"a","context":"text"}',
+    b'{"timestamp":0.1,"name":"a","context":[1,{"b":[]},true]}',
+    b'{"timestamp":3,"name":"a"}',  # an integer: irregular
+    b'{"timestamp":3e2,"name":"a"}',
+    b'{"timestamp":1.25,"name":"caf\\u00e9"}',  # escaped name
+    b'{"timestamp":1.25,"name":"\xc6\x92"}',  # non-ASCII name
+    b'{"timestamp":1.25,"name":""}',
+    b'{"timestamp":1.25,"name":"a","context":{"big":123456789012345678901}}',  # wide
+    b'{"timestamp":1.25,"name":"a","context":' + b"[" * 70 + b"]" * 70 + b"}",
+    b'{"timestamp":1.25,"name":"a","context":' + b"[" * 450 + b"]" * 450 + b"}",  # isolate
+    b'{"timestamp":1.25,"name":"a","context":{},"extra":1}',  # irregular
+    b'{"name":"a","timestamp":1.25}',  # irregular order
+    b'{"timestamp":1.25,"context":{},"name":"a"}',
+    b'{"timestamp":12345678901234567890.5,"name":"a"}',
+    b'{"timestamp":1.25,"timestamp":2.5,"name":"a"}',
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_entry_fast_path_agrees_with_the_general_scan(entry):
+    compact = b'{"events":[' + entry + b"]}"
+    spaced = b'{"events":[' + entry.replace(b"{", b"{ ", 1) + b"]}"
+    fast, general = parse(compact).entries[0], parse(spaced).entries[0]
+    assert bits(fast["timestamp"]) == bits(general["timestamp"])
+    assert fast["name"] == general["name"]
+    assert fast["flags"] == general["flags"]
+    if fast["context"] is None:
+        assert general["context"] is None
+    else:
+        assert span_text(compact, fast["context"]) == span_text(spaced, general["context"])
+    decoded = json.loads(entry)
+    assert bits(fast["timestamp"]) == bits(float(decoded["timestamp"]))
+    assert fast["name"] == decoded["name"]
+    assert span_text(compact, fast["entry"]) == entry
