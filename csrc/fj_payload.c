@@ -1039,6 +1039,13 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
         if (grow ((void **)&pl->members, &pl->members_cap, pl->nmembers + 1,
                   sizeof (fj_member_t)) < 0)
             return fail (s, FJ_ENOMEM, s->p);
+        /* the last occurrence of a member counts */
+        if (KEY_IS (buf, m.key, escaped, "events"))
+            pl->events_member = (int)pl->nmembers;
+        else if (KEY_IS (buf, m.key, escaped, "jobspec"))
+            pl->jobspec_member = (int)pl->nmembers;
+        else if (KEY_IS (buf, m.key, escaped, "R"))
+            pl->R_member = (int)pl->nmembers;
         pl->members[pl->nmembers++] = m;
     } while ((more = next_or_close (s, '}')) == 1);
     return more;
@@ -1091,13 +1098,10 @@ int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
         err->offset = s.shape_offset;
         return err->code;
     }
-    p->events_member = fj_payload_member (p, "events");
     if (p->events_member < 0) {
         fail (&s, FJ_ENO_EVENTS, s.start);
         return err->code;
     }
-    p->jobspec_member = fj_payload_member (p, "jobspec");
-    p->R_member = fj_payload_member (p, "R");
     return FJ_OK;
 }
 
