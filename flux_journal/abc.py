@@ -759,7 +759,8 @@ class JournalConsumerBase(ABC):
         payload or is not UTF-8 is left to _take_response(), which reads
         it again and reports it; a payload C refuses is reported here."""
         is_ready, get_str, reset = rpc.is_ready, rpc.get_str, rpc.reset
-        feed, stream, err = self._core.raw_feed()
+        core_stream = self._core
+        feed, stream, err = core_stream.raw_feed()
         taken = 0
         while taken < limit and is_ready():
             taken += 1
@@ -774,9 +775,12 @@ class JournalConsumerBase(ABC):
                 continue
             rc = feed(stream, payload, len(payload), err)
             reset()
-            if rc < 0:
-                self._fail_response(core.payload_error(err))
-        self._core.maybe_ready = True
+            if rc:
+                try:
+                    core_stream.fed(rc)
+                except PayloadError as exc:
+                    self._fail_response(exc)
+        core_stream.fed(0)
         return taken
 
     def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
@@ -895,6 +899,8 @@ class JournalConsumerBase(ABC):
         self._take_response(future)
         if self._raise_later is not None:
             return  # an exception must reach the caller before more events
+        if self._core is not None and self._core.gathering and not self._ready:
+            return  # ordered history still coming in: nothing to deliver
         if getattr(self.handle, "timer_watcher_create", None) is None:
             self._dispatch()
             return

@@ -126,6 +126,9 @@ class CoreStream:
         #: False once a pop found nothing deliverable, until the stream
         #: changes again: saves a call into C per poll() on a live stream
         self.maybe_ready = True
+        #: True while ordered history is being gathered: until the
+        #: sentinel (or the end), nothing can be popped
+        self.gathering = bool(kind & ORDERED) and bool(kind & HISTORY)
 
     def filter(self, name, deny=False):
         """Before the first feed: deliver only allowed names (once any name
@@ -142,27 +145,34 @@ class CoreStream:
     def feed(self, payload):
         """Feed one response payload (bytes).  Raises PayloadError if it
         cannot be used."""
-        self.maybe_ready = True
-        if lib.fj_stream_feed(self._stream, payload, len(payload), self._err) < 0:
-            raise payload_error(self._err)
+        self.fed(lib.fj_stream_feed(self._stream, payload, len(payload), self._err))
 
     def raw_feed(self):
         """(function, stream, error) such that function(stream, payload,
-        len(payload), error) does what :meth:`feed` does without the
-        method call, returning < 0 when the payload cannot be used (then
-        ``payload_error(error)`` tells why).  For loops over many
-        responses; whoever uses it sets :attr:`maybe_ready` after."""
+        len(payload), error), then :meth:`fed` of its result, does what
+        :meth:`feed` does.  For loops over many responses, which may call
+        fed() only for a nonzero result, and once with 0 after the loop."""
         return lib.fj_stream_feed, self._stream, self._err
+
+    def fed(self, rc):
+        """Account for the result of a feed: raise PayloadError for a
+        payload that could not be used; note the sentinel."""
+        if rc:
+            if rc < 0:
+                raise payload_error(self._err)
+            if rc == lib.FJ_FED_SENTINEL:
+                self.gathering = False
+        if not self.gathering:
+            self.maybe_ready = True
 
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
         the pointer flux_rpc_get() returns: no Python copy is made."""
-        self.maybe_ready = True
-        rc = lib.fj_stream_feed_cstr(
-            self._stream, ffi.cast("const char *", address), self._err
+        self.fed(
+            lib.fj_stream_feed_cstr(
+                self._stream, ffi.cast("const char *", address), self._err
+            )
         )
-        if rc < 0:
-            raise payload_error(self._err)
 
     def mark(self, tag):
         """Queue marker `tag` (>= FIRST_USER_MARK) at this point."""
@@ -173,6 +183,7 @@ class CoreStream:
     def end(self):
         """The service ended the stream: release history, then END."""
         self.maybe_ready = True
+        self.gathering = False
         if lib.fj_stream_end(self._stream) < 0:
             raise MemoryError("flux-journal: out of memory")
 
