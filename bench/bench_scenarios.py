@@ -11,8 +11,9 @@ construction), then time :func:`body` from ``start()`` to the end of
 the stream (ENODATA right after the sentinel, or after the live part).
 
 :func:`sim_floor` times the simulated broker alone (every response read
-with get_str() and reset(), nothing parsed): both libraries' times
-include that much, which a real broker's transport replaces.
+with get_str() and reset(), nothing parsed; from a then-callback under
+the reactor for the callback scenarios): both libraries' times include
+that much, which a real broker's transport replaces.
 
 Libraries:
 
@@ -177,17 +178,34 @@ BODIES: Dict[str, Callable] = {
 }
 
 
-def sim_floor(handle, topic, request, trickle=False):
+def sim_floor(handle, topic, request, trickle=False, reactor=False):
     """The simulated broker's own share of a run: read every response
     payload with get_str() and reset(), as any consumer must, and do
     nothing with it.  Both libraries' times include this much (real
     Flux's transport costs differ), so compare.py reports it and the
-    ratio with it subtracted from both sides."""
+    ratio with it subtracted from both sides.  With *reactor*, the
+    responses are read from a then-callback under ``reactor_run()``, as
+    in the callback scenarios, whose dispatch costs the broker more."""
     from flux_journal._flux import FLUX_RPC_STREAMING
 
     release = handle.service(topic).release if trickle else None
     future = handle.rpc(topic, request, 0, FLUX_RPC_STREAMING)
     count = 0
+    if reactor:
+
+        def read(future):
+            nonlocal count
+            try:
+                future.get_str()
+            except OSError:  # ENODATA: the end
+                future.stop()
+                return
+            future.reset()
+            count += 1
+
+        future.then(read)
+        handle.reactor_run()
+        return count
     while True:
         if release is not None:
             release(1)
@@ -323,7 +341,13 @@ class Case:
         handle = self.handle()
         gc.collect()
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        sim_floor(handle, self.stream.topic, self.request, self.scenario.trickle)
+        sim_floor(
+            handle,
+            self.stream.topic,
+            self.request,
+            self.scenario.trickle,
+            reactor=self.scenario.modes[FLUX_JOURNAL] in ("callback", "batch_cb"),
+        )
         return time.perf_counter() - wall0, time.process_time() - cpu0
 
     def consumer_kwargs(self):

@@ -344,7 +344,8 @@ def report(args, cases, timing, memory, parser, env_before, env_after):
     )
     out.append(
         "sim s: the simulated broker's own share (get_str/reset of every response, "
-        "no parsing), included in both times; r-sim: the ratio with it subtracted."
+        "no parsing; under the reactor in S4/S5cb), included in both times; "
+        "r-sim: the ratio with it subtracted."
     )
     out.append(
         "fc MB / fj MB: peak RSS of a child running the scenario minus that of "
