@@ -175,6 +175,44 @@ def test_set_callback_during_delivery_switches_without_loss():
     assert [e.timestamp for e in second] == [float(i) for i in range(11, 41)]
 
 
+def run_callbacks_raising(h, consumer):
+    """Run the reactor to the end in callback mode, collecting events
+    (None last) and the exceptions reactor_run() raises, resuming after
+    each as the documentation says one may."""
+    out = []
+    consumer.set_callback(out.append).start()
+    for _ in range(20):
+        try:
+            h.reactor_run()
+        except (PayloadError, OSError) as exc:
+            out.append(exc)
+            continue
+        return out
+    raise AssertionError("reactor_run() kept raising")
+
+
+@pytest.mark.parametrize("fault", ["payload", "service", "end"])
+def test_callback_mode_faults_during_history_wait_for_the_history(fault):
+    """In callback mode a fault while ordered history is still coming in
+    takes its place after the history, as in poll mode: every event that
+    arrived before it is delivered first, in time order."""
+    lines = [job_line(2, 5.0), job_line(1, 4.0), job_line(3, 3.0, 6.0), SENTINEL, job_line(4, 7.0)]
+    if fault == "payload":
+        lines.insert(2, '{"id":9,"events":[{"timestamp":1.0,"name":"x"}')
+        h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+        want = [3.0, 4.0, 5.0, 6.0, PayloadError, 7.0, None]
+    elif fault == "service":
+        h = SimFlux.replay(lines, topic=JOBS, errors={2: errno.EPERM})
+        want = [4.0, 5.0, PermissionError, None]
+    else:
+        h = SimFlux.replay(lines[:2], topic=JOBS, end=errno.ENODATA)
+        want = [4.0, 5.0, None]
+    got = run_callbacks_raising(h, JournalConsumer(h))
+    assert [
+        x if x is None else x.timestamp if hasattr(x, "timestamp") else type(x) for x in got
+    ] == want
+
+
 # ---------------------------------------------------------------------------
 # Threads and memory
 
