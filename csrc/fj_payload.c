@@ -62,13 +62,20 @@ static void shape (struct scanner *s, int code, const unsigned char *at)
     }
 }
 
+/* Past JSON white space from p on.  Broker payloads are compact: usually
+ * there is nothing to skip. */
+static const unsigned char *ws_end (const unsigned char *p,
+                                    const unsigned char *end)
+{
+    while (p < end && *p <= ' '
+           && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
 static void skip_ws (struct scanner *s)
 {
-    /* Broker payloads are compact: usually there is nothing to skip. */
-    while (s->p < s->end && *s->p <= ' '
-           && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r'
-               || *s->p == '\t'))
-        s->p++;
+    s->p = ws_end (s->p, s->end);
 }
 
 /* Expect one structural character after optional white space. */
@@ -376,15 +383,6 @@ static const unsigned char *fast_number (const unsigned char *p,
     return p;
 }
 
-static const unsigned char *fast_ws (const unsigned char *p,
-                                     const unsigned char *end)
-{
-    while (p < end && *p <= ' '
-           && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    return p;
-}
-
 /* Past a scalar value (string, number, literal) at p, or NULL. */
 static const unsigned char *fast_scalar (const unsigned char *p,
                                          const unsigned char *end)
@@ -429,7 +427,7 @@ static int skip_container (struct scanner *s)
             objects = (objects << 1) | (uint64_t)object;
             if (++level > deepest)
                 deepest = level;
-            p = fast_ws (p + 1, end);
+            p = ws_end (p + 1, end);
             if (p >= end)
                 return -1;
             if (*p == (object ? '}' : ']')) {
@@ -452,7 +450,7 @@ static int skip_container (struct scanner *s)
                     s->max_depth = s->depth + deepest;
                 return 0;
             }
-            p = fast_ws (p, end);
+            p = ws_end (p, end);
             if (p >= end)
                 return -1;
             if (*p != ((objects & 1) ? '}' : ']'))
@@ -463,7 +461,7 @@ static int skip_container (struct scanner *s)
         }
         if (*p != ',')
             return -1;
-        p = fast_ws (p + 1, end);
+        p = ws_end (p + 1, end);
         if (p >= end)
             return -1;
         if (!(objects & 1))
@@ -472,10 +470,10 @@ static int skip_container (struct scanner *s)
         /* p is at an object member's key */
         if (*p != '"' || !(p = fast_string (p + 1, end)))
             return -1;
-        p = fast_ws (p, end);
+        p = ws_end (p, end);
         if (p >= end || *p != ':')
             return -1;
-        p = fast_ws (p + 1, end);
+        p = ws_end (p + 1, end);
         if (p >= end)
             return -1;
     }
