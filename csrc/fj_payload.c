@@ -243,13 +243,22 @@ static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
     return 0;
 }
 
+/* Past one or more digits from p on, or NULL if there is none. */
+static const unsigned char *fast_digits (const unsigned char *p,
+                                         const unsigned char *end)
+{
+    const unsigned char *first = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p == first ? NULL : p;
+}
+
 static int scan_digits (struct scanner *s)
 {
-    const unsigned char *first = s->p;
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-        s->p++;
-    if (s->p == first)
+    const unsigned char *after = fast_digits (s->p, s->end);
+    if (!after)
         return fail (s, s->p >= s->end ? FJ_ETRUNCATED : FJ_ENUMBER, s->p);
+    s->p = after;
     return 0;
 }
 
@@ -344,15 +353,6 @@ static const unsigned char *fast_string (const unsigned char *p,
                 return NULL;
         }
     }
-}
-
-static const unsigned char *fast_digits (const unsigned char *p,
-                                         const unsigned char *end)
-{
-    const unsigned char *first = p;
-    while (p < end && *p >= '0' && *p <= '9')
-        p++;
-    return p == first ? NULL : p;
 }
 
 /* Past a number starting at p, or NULL if invalid or if its integer part
