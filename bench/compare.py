@@ -31,12 +31,11 @@ stream; S1 also runs at 1,000 jobs, ``--jobs``/10 and on the real capture
 ``../shared/fixtures/jobs-10k.jsonl``.  S3 reads ``--live`` live
 responses, S6 ``--resource-events`` resource events.
 
-Duration: flux-core's consumer needs ~18 us (CPU) per event at 1M events
-and ~1.8 GB, so one of its 1M-event runs is ~20 s.  The default (100,000
+Duration: flux-core's consumer needs ~15 us (CPU) per event at 1M events
+and ~1.7 GB, so one of its 1M-event runs is ~15 s.  The default (100,000
 jobs, 3 repetitions) makes 18 such timed runs plus 7 memory children of
-that size: it took 15 minutes with two fuzzers busy on both cores (wall
-time twice the CPU time); expect about 10 on a quiet machine, with up
-to ~2 GB in use at a time.  ``--quick`` (2,000 jobs, 20k live, 10k
+that size: about 7 minutes on a quiet machine, twice that with other work
+on both cores, with up to ~2 GB in use at a time.  ``--quick`` (2,000 jobs, 20k live, 10k
 resource events, 3 repetitions) takes 25 to 45 s; it checks that the
 harness runs, and its ratios are not at the targets' sizes.
 
