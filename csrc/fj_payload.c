@@ -192,6 +192,29 @@ static void skip_plain (struct scanner *s)
     s->p = plain_end (s->p, s->end);
 }
 
+/* Length of the valid escape at p (a backslash): 2, or 6 for \uXXXX; 0 if
+ * it is not a valid escape, -1 if the payload ends inside it. */
+static int escape_length (const unsigned char *p, const unsigned char *end)
+{
+    if (end - p < 2)
+        return -1;
+    switch (p[1]) {
+        case '"': case '\\': case '/': case 'b':
+        case 'f': case 'n': case 'r': case 't':
+            return 2;
+        case 'u':
+            for (int i = 2; i < 6; i++) {
+                if (p + i >= end)
+                    return -1;
+                if (hexval (p[i]) < 0)
+                    return 0;
+            }
+            return 6;
+        default:
+            return 0;
+    }
+}
+
 /* Scan a string whose opening quote is at s->p.  On success *span holds
  * the raw contents and *escaped whether a backslash occurred. */
 static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
@@ -215,25 +238,12 @@ static int scan_string (struct scanner *s, fj_span_t *span, int *escaped)
         }
         /* backslash */
         esc = 1;
-        if (s->p + 1 >= s->end)
-            return fail (s, FJ_ETRUNCATED, s->p + 1);
-        switch (s->p[1]) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                s->p += 2;
-                break;
-            case 'u':
-                for (int i = 2; i < 6; i++) {
-                    if (s->p + i >= s->end)
-                        return fail (s, FJ_ETRUNCATED, s->p + i);
-                    if (hexval (s->p[i]) < 0)
-                        return fail (s, FJ_EESCAPE, s->p);
-                }
-                s->p += 6;
-                break;
-            default:
-                return fail (s, FJ_EESCAPE, s->p);
-        }
+        int n = escape_length (s->p, s->end);
+        if (n < 0)
+            return fail (s, FJ_ETRUNCATED, s->end);
+        if (n == 0)
+            return fail (s, FJ_EESCAPE, s->p);
+        s->p += n;
     }
     span->off = (uint32_t)(open + 1 - s->start);
     span->len = (uint32_t)(s->p - open - 1);
@@ -336,22 +346,10 @@ static const unsigned char *fast_string (const unsigned char *p,
             return NULL;
         if (*p == '"')
             return p + 1;
-        if (*p != '\\' || end - p < 2)
+        int n = *p == '\\' ? escape_length (p, end) : 0;
+        if (n <= 0)
             return NULL;
-        switch (p[1]) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                p += 2;
-                break;
-            case 'u':
-                if (end - p < 6 || hexval (p[2]) < 0 || hexval (p[3]) < 0
-                    || hexval (p[4]) < 0 || hexval (p[5]) < 0)
-                    return NULL;
-                p += 6;
-                break;
-            default:
-                return NULL;
-        }
+        p += n;
     }
 }
 
@@ -758,10 +756,10 @@ static int entry_key (const char *buf, fj_span_t key, int escaped)
 
 /* The fast path for an entry in the layout the services write:
  * {"timestamp":<fraction>,"name":"<plain>"} with ,"context":<value> before
- * the closing brace, no white space.  Returns 0 with *e filled and s->p
- * past the entry, or -1 with the scanner untouched: scan_entry() then
- * does it all (another layout, an escaped name, an integer timestamp, a
- * context the fast path leaves, an error). */
+ * the closing brace, no white space.  Returns 0 with *e (zeroed by the
+ * caller) filled and s->p past the entry, or -1 with the scanner
+ * untouched: scan_entry() then does it all (another layout, an escaped
+ * name, an integer timestamp, a context the fast path leaves, an error). */
 static int fast_entry (struct scanner *s, fj_entry_t *e)
 {
     static const char ts_key[] = "{\"timestamp\":";
@@ -788,7 +786,6 @@ static int fast_entry (struct scanner *s, fj_entry_t *e)
     e->name.off = (uint32_t)(name - s->start);
     e->name.len = (uint32_t)(p - name);
     p++;
-    e->flags = 0;
     if ((size_t)(end - p) >= sizeof (context_key) - 1
         && memcmp (p, context_key, sizeof (context_key) - 1) == 0) {
         p += sizeof (context_key) - 1;
@@ -812,8 +809,6 @@ static int fast_entry (struct scanner *s, fj_entry_t *e)
         e->context.len = (uint32_t)(p - s->start) - e->context.off;
         e->flags = FJ_ENTRY_HAS_CONTEXT;
     }
-    else
-        e->context.off = e->context.len = 0;
     if (p >= end || *p != '}') {
         s->max_depth = deepest;
         return -1;
@@ -1014,7 +1009,8 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
         if (s->p >= s->end)
             return fail (s, FJ_ETRUNCATED, s->p);
         const unsigned char *vstart = s->p;
-        if (KEY_IS (buf, m.key, escaped, "events")) {
+        int is_events = KEY_IS (buf, m.key, escaped, "events");
+        if (is_events) {
             if (scan_events (s, pl) < 0)
                 return -1;
             m.value.off = (uint32_t)(vstart - s->start);
@@ -1038,7 +1034,7 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
                   sizeof (fj_member_t)) < 0)
             return fail (s, FJ_ENOMEM, s->p);
         /* the last occurrence of a member counts */
-        if (KEY_IS (buf, m.key, escaped, "events"))
+        if (is_events)
             pl->events_member = (int)pl->nmembers;
         else if (KEY_IS (buf, m.key, escaped, "jobspec"))
             pl->jobspec_member = (int)pl->nmembers;
