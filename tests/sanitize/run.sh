@@ -55,15 +55,10 @@ if [ ! -e "$ASAN_RT" ]; then
 fi
 ASAN_RT=$(readlink -f "$ASAN_RT")
 
-# No "python" in the directory name: lsan-python.supp matches module paths.
-TMP=$(mktemp -d /tmp/fj-sanitize.XXXXXX)
-if [ "${SANITIZE_KEEP:-0}" = 1 ]; then echo "sanitize: keeping $TMP"; else trap 'rm -rf "$TMP"' EXIT; fi
-mkdir -p "$TMP/main" "$TMP/reports"
-tar -C "$REPO" --exclude=./.git --exclude=./build --exclude='*.so' --exclude='*.o' \
-    --exclude=__pycache__ --exclude=./.hypothesis --exclude=./.benchmarks \
-    --exclude=./.cache --exclude=./venv --exclude=./flux_journal/_core_cffi.c \
-    -cf - . | tar -C "$TMP/main" -xf -
-if [ -d "$REPO/../shared" ]; then ln -s "$(cd "$REPO/../shared" && pwd)" "$TMP/shared"; fi
+# shellcheck source=tests/sanitize/checkout.sh
+. "$HERE/checkout.sh"
+copy_checkout sanitize
+mkdir -p "$TMP/reports"
 
 t0=$(date +%s)
 FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -g -O1"

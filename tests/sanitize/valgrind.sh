@@ -53,14 +53,9 @@ if ! command -v valgrind >/dev/null; then
     exit 2
 fi
 
-TMP=$(mktemp -d /tmp/fj-valgrind.XXXXXX)
-if [ "${SANITIZE_KEEP:-0}" = 1 ]; then echo "valgrind: keeping $TMP"; else trap 'rm -rf "$TMP"' EXIT; fi
-mkdir -p "$TMP/main"
-tar -C "$REPO" --exclude=./.git --exclude=./build --exclude='*.so' --exclude='*.o' \
-    --exclude=__pycache__ --exclude=./.hypothesis --exclude=./.benchmarks \
-    --exclude=./.cache --exclude=./venv --exclude=./flux_journal/_core_cffi.c \
-    -cf - . | tar -C "$TMP/main" -xf -
-if [ -d "$REPO/../shared" ]; then ln -s "$(cd "$REPO/../shared" && pwd)" "$TMP/shared"; fi
+# shellcheck source=tests/sanitize/checkout.sh
+. "$HERE/checkout.sh"
+copy_checkout valgrind
 
 t0=$(date +%s)
 echo "valgrind: building with FLUX_JOURNAL_CFLAGS=-g in $TMP/main"
