@@ -126,6 +126,8 @@ uint32_t fj_name_flags (const char *raw, uint32_t len)
         return FJ_NAME_SUBMIT;
     if (fj_raw_string_equals (raw, len, "alloc"))
         return FJ_NAME_ALLOC;
+    if (fj_raw_string_equals (raw, len, "clean"))
+        return FJ_NAME_CLEAN;
     return 0;
 }
 

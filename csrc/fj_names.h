@@ -19,6 +19,7 @@
 #define FJ_NAME_ALLOC  0x2u
 #define FJ_NAME_DROP   0x4u   /* set by the stream: filtered out by name */
 #define FJ_NAME_CHECKED 0x8u  /* the stream has decided FJ_NAME_DROP */
+#define FJ_NAME_CLEAN  0x10u  /* a job's final event (RFC 21) */
 
 typedef struct {
     char *raw;

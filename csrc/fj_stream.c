@@ -236,6 +236,10 @@ static size_t pick (fj_stream_t *s, const fj_payload_t *p,
     if (e->flags & FJ_ENTRY_ISOLATE)
         out->flags |= FJ_EV_ISOLATE;
     out->flags |= attachments (s, p, out->name, e);
+    /* Python keeps one JobID per job while the job may still have events */
+    if (!(out->flags & FJ_EV_IRREGULAR) && (s->flags & FJ_STREAM_JOB)
+        && (s->names.names[name].flags & FJ_NAME_CLEAN))
+        out->flags |= FJ_EV_FINAL;
     return (out->flags & FJ_EV_IRREGULAR) ? e->entry.len : e->context.len;
 }
 

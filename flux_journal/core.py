@@ -69,6 +69,7 @@ IRREGULAR = lib.FJ_EV_IRREGULAR
 WITH_JOBSPEC = lib.FJ_EV_JOBSPEC
 WITH_R = lib.FJ_EV_R
 TIE = lib.FJ_EV_TIE
+FINAL = lib.FJ_EV_FINAL
 
 
 def payload_error(err):

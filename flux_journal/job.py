@@ -191,7 +191,13 @@ class JournalConsumer(JournalConsumerBase):
             event["context"] = item
             event.jobid = jobid
             if flags:
-                if flags & core.WITH_JOBSPEC:
+                if flags & core.FINAL:
+                    # The job's last event: forget its JobID, so that
+                    # the cache holds only jobs still running.  Kept,
+                    # ids of finished jobs would outlive the collector's
+                    # young generations and set off full collections.
+                    jobids.pop(ident, None)
+                elif flags & core.WITH_JOBSPEC:
                     event._jobspec_json = next(attached)
                 else:
                     event._R_json = next(attached)

@@ -167,6 +167,31 @@ def test_jobspec_only_on_submit_and_R_only_on_alloc(fixtures_dir):
             assert e.R is None
 
 
+def test_events_of_a_job_share_its_jobid_until_its_clean_event():
+    # One JobID object serves all events of a job, live ones too; after
+    # the job's last event ("clean", RFC 21) the consumer no longer holds
+    # it, so ids of finished jobs are not kept alive.
+    h = SimFlux(jobs=Workload(njobs=300, seed=4), autolive=False)
+    consumer = JournalConsumer(h, include_sentinel=True).start()
+    history = []
+    while (event := consumer.poll(10.0)) is not SENTINEL_EVENT:
+        history.append(event)
+    by_job = {}
+    for event in history:
+        by_job.setdefault(int(event.jobid), []).append(event)
+    finished = {job for job, events in by_job.items() if events[-1].name == "clean"}
+    assert finished and len(finished) < len(by_job)  # some jobs still active
+    for events in by_job.values():
+        assert all(e.jobid is events[0].jobid for e in events)
+    assert not finished & set(consumer._jobids)
+    assert set(by_job) - finished <= set(consumer._jobids)
+    active = min(set(by_job) - finished)
+    h.post_job_event(active, "memo", {"note": 1})
+    event = consumer.poll(10.0)
+    assert (event.name, event.jobid) == ("memo", active)
+    assert event.jobid is by_job[active][0].jobid
+
+
 def test_event_dict_contents_and_str(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
     events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())

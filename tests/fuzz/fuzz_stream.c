@@ -511,6 +511,9 @@ static int model_feed (struct ctx *c, const char *buf)
         ev->id = p->id_kind == FJ_ID_INT ? p->id : 0;
         ev->name = irregular ? -1 : idx;
         ev->flags = (irregular ? FJ_EV_IRREGULAR : 0) | attach;
+        if ((m->flags & FJ_STREAM_JOB) && !irregular
+            && decoded_equals (raw, e->name.len, "clean"))
+            ev->flags |= FJ_EV_FINAL;
         ev->item = item.s;
         ev->item_len = item.len;
         GROW (m->all, m->all_n, m->all_cap);
