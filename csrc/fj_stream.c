@@ -568,6 +568,15 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
     fj_run_t *top = fj_heap_top (&s->history);
     fj_record_t *rec = top->record;
 
+    /* The next event comes from this run or, usually, from one of the
+     * top's children: start loading theirs (records are far apart in a
+     * large history, so each would be a cache miss) while this one is
+     * written out. */
+    for (size_t i = 1; i <= 2 && i < s->history.count; i++) {
+        const fj_run_t *next = &s->history.runs[i];
+        __builtin_prefetch (&next->record->events[next->pos]);
+    }
+
     if (emit (s, b, rec, &rec->events[top->pos]) < 0)
         return -1;
     fj_heap_advance_top (&s->history);
