@@ -647,30 +647,16 @@ static int slow_number_value (const unsigned char *text, size_t len,
  * precision, mantissa (< 2^64) and 10^k (k <= 27) are exact, so one
  * correctly rounded multiply or divide gives the value to 64 bits; rounding
  * that to 53 bits is correct unless it landed exactly on a midpoint
- * between two doubles, which we detect and leave to strtod. */
-static int fast_number_value (const unsigned char *p, const unsigned char *end,
-                              double *out)
+ * between two doubles, which we detect and leave to strtod.
+ * mantissa / 10^scale into *out, or -1 for such a midpoint. */
+static int x87_quotient (uint64_t mantissa, int scale, int neg, double *out)
 {
     static const long double pow10[] = {
         1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L,
         1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L,
         1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L,
     };
-    uint64_t mantissa = 0;
-    int digits = 0, exp10 = 0, neg = 0;
-
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
-        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-    if (p < end && *p == '.')
-        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
-            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-    if (p != end || digits > 19 || exp10 < -27)
-        return -1;   /* exponent part, too many digits or too small */
-    long double q = (long double)mantissa / pow10[-exp10];
+    long double q = (long double)mantissa / pow10[scale];
     /* x87 layout: 64-bit significand (explicit leading bit), then a 15-bit
      * biased exponent.  Rounding to a double drops the low 11 significand
      * bits (results far from the subnormal range): exactly 0x400 there
@@ -685,6 +671,26 @@ static int fast_number_value (const unsigned char *p, const unsigned char *end,
     *out = neg ? -d : d;
     return 0;
 }
+
+static int fast_number_value (const unsigned char *p, const unsigned char *end,
+                              double *out)
+{
+    uint64_t mantissa = 0;
+    int digits = 0, exp10 = 0, neg = 0;
+
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
+            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+    if (p != end || digits > 19 || exp10 < -27)
+        return -1;   /* exponent part, too many digits or too small */
+    return x87_quotient (mantissa, -exp10, neg, out);
+}
 #endif
 
 static int number_value (const unsigned char *text, size_t len, double *out)
@@ -695,6 +701,90 @@ static int number_value (const unsigned char *text, size_t len, double *out)
 #endif
     return slow_number_value (text, len, out);
 }
+
+#if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Nonzero if the eight bytes of x are all ASCII digits: each byte's high
+ * nibble is 3, and adding 6 to its low nibble does not carry. */
+static int eight_digits (uint64_t x)
+{
+    const uint64_t high = 0xF0F0F0F0F0F0F0F0ull;
+    return ((x & high) | (((x + 0x0606060606060606ull) & high) >> 4))
+           == 0x3333333333333333ull;
+}
+
+/* The value of eight ASCII digits, the first in the lowest byte: pairs,
+ * then quads, then the whole, each step one multiply. */
+static uint32_t eight_digits_value (uint64_t x)
+{
+    x = ((x & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+    return (uint32_t)(((x & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32);
+}
+
+/* Append the digits from p on to *mantissa, counting them in *count and
+ * stopping once it passes 19 (the caller then gives up).  Returns past the
+ * digits taken. */
+static const unsigned char *add_digits (const unsigned char *p,
+                                        const unsigned char *end,
+                                        uint64_t *mantissa, int *count)
+{
+    uint64_t x;
+
+    while (end - p >= 8 && *count <= 19) {
+        memcpy (&x, p, 8);
+        if (!eight_digits (x))
+            break;
+        *mantissa = *mantissa * 100000000u + eight_digits_value (x);
+        *count += 8;
+        p += 8;
+    }
+    for (; p < end && *p >= '0' && *p <= '9' && *count <= 19; p++, (*count)++)
+        *mantissa = *mantissa * 10 + (uint64_t)(*p - '0');
+    return p;
+}
+
+/* A timestamp as the services write it, <digits>.<digits> without sign,
+ * leading zero or exponent and with at most 19 digits, validated and
+ * converted in one pass.  Returns past it with *out set, or NULL for any
+ * other form, which the general path then reads. */
+static const unsigned char *fast_timestamp (const unsigned char *p,
+                                            const unsigned char *end,
+                                            double *out)
+{
+    const unsigned char *first = p, *fraction;
+    uint64_t mantissa = 0;
+    int digits = 0;
+
+    if (p >= end || *p < '1' || *p > '9')
+        return NULL;
+    p = add_digits (p, end, &mantissa, &digits);
+    if (p >= end || *p != '.')
+        return NULL;
+    fraction = ++p;
+    p = add_digits (p, end, &mantissa, &digits);
+    if (p == fraction || digits > 19)
+        return NULL;
+    if (x87_quotient (mantissa, (int)(p - fraction), 0, out) < 0
+        && slow_number_value (first, (size_t)(p - first), out) < 0)
+        return NULL;
+    return p;
+}
+#else
+/* A timestamp with a fraction part: past it with *out set, or NULL. */
+static const unsigned char *fast_timestamp (const unsigned char *p,
+                                            const unsigned char *end,
+                                            double *out)
+{
+    const unsigned char *first = p;
+
+    if (!(p = fast_number (p, end))
+        || !memchr (first, '.', (size_t)(p - first))
+        || number_value (first, (size_t)(p - first), out) < 0)
+        return NULL;
+    return p;
+}
+#endif
 
 /* Parse an int64 from a validated integer literal; 0 if out of range. */
 static int integer_value (const unsigned char *text, size_t len, int64_t *out)
@@ -766,19 +856,17 @@ static int fast_entry (struct scanner *s, fj_entry_t *e)
     static const char name_key[] = ",\"name\":\"";
     static const char context_key[] = ",\"context\":";
     const unsigned char *first = s->p, *end = s->end, *p = first;
-    const unsigned char *ts_text, *name;
+    const unsigned char *name;
     int depth = s->depth, deepest = s->max_depth;
 
     if ((size_t)(end - p) < sizeof (ts_key) - 1
         || memcmp (p, ts_key, sizeof (ts_key) - 1) != 0)
         return -1;
-    ts_text = p += sizeof (ts_key) - 1;
-    if (!(p = fast_number (p, end))
-        || !memchr (ts_text, '.', (size_t)(p - ts_text))
+    p += sizeof (ts_key) - 1;
+    if (!(p = fast_timestamp (p, end, &e->timestamp))
         || (size_t)(end - p) < sizeof (name_key) - 1
         || memcmp (p, name_key, sizeof (name_key) - 1) != 0)
         return -1;   /* an integer timestamp is irregular: Python's int */
-    size_t ts_len = (size_t)(p - ts_text);
     name = p += sizeof (name_key) - 1;
     p = plain_end (p, end);
     if (p >= end || *p != '"')
@@ -814,8 +902,6 @@ static int fast_entry (struct scanner *s, fj_entry_t *e)
         return -1;
     }
     p++;
-    if (number_value (ts_text, ts_len, &e->timestamp) < 0)
-        return fail (s, FJ_ENOMEM, ts_text);
     if (s->max_depth < depth + 1)
         s->max_depth = depth + 1;
     e->entry.off = (uint32_t)(first - s->start);

@@ -71,6 +71,53 @@ def test_timestamps_bit_identical_to_json(literal):
         assert math.copysign(1, found) == -1
 
 
+# The services' timestamps (<digits>.<digits>) are read in one pass, eight
+# digits at a time where possible; anything else takes the general path.
+FAST_TIMESTAMPS = [
+    "1795812829.7204976",
+    "12345678.1",  # one whole block of eight
+    "1234567812345678.125",  # two blocks before the point
+    "1.2345678912345678",  # two after it
+    "123456789012345678.9",  # 19 digits: the most the fast path takes
+    "1234567890123456789.0",  # 20: general path
+    "9007199254740993.0",  # halfway between two doubles: strtod decides
+    "9007199254740995.0",
+    "4503599627370497.5",
+    "1.0",
+    "99999999.99999999",
+    "0.5",  # leading zero: general path
+]
+
+
+@pytest.mark.parametrize("literal", FAST_TIMESTAMPS)
+def test_service_timestamps_read_in_one_pass_equal_float(literal):
+    payload = f'{{"events":[{{"timestamp":{literal},"name":"x"}}]}}'.encode()
+    assert bits(parse(payload).entries[0]["timestamp"]) == bits(float(literal))
+
+
+def test_random_service_timestamps_equal_float():
+    rng = __import__("random").Random(1907)
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 21)))
+        digits = rng.choice("123456789") + digits[1:]
+        point = rng.randint(1, len(digits) - 1)
+        literal = f"{digits[:point]}.{digits[point:]}"
+        payload = f'{{"events":[{{"timestamp":{literal},"name":"x"}}]}}'.encode()
+        assert bits(parse(payload).entries[0]["timestamp"]) == bits(float(literal)), literal
+
+
+@pytest.mark.parametrize("literal", ["1.", "1.e5", "01.5", "1..5", "1.5.5", "1.5e", "1.x", "1a.5"])
+def test_malformed_timestamps_fail_as_in_the_general_path(literal):
+    compact = f'{{"events":[{{"timestamp":{literal},"name":"x"}}]}}'.encode()
+    spaced = f'{{"events":[{{ "timestamp":{literal},"name":"x"}}]}}'.encode()
+    with pytest.raises(PayloadError) as fast:
+        parse(compact)
+    with pytest.raises(PayloadError) as general:
+        parse(spaced)
+    assert fast.value.offset == general.value.offset - 1  # the added space
+    assert str(fast.value).split(": ")[1:] == str(general.value).split(": ")[1:]
+
+
 def test_escapes_and_unicode_in_values():
     payload = (
         '{"id":1,"events":[{"timestamp":1.5,"name":"sub\\u006dit",'
