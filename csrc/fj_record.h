@@ -4,7 +4,7 @@
  * the payload into one allocation: each kept event's timestamp, interned
  * name and context text, plus "jobspec"/"R" text when a kept event will
  * carry it.  Events dropped by the `since` filter cost nothing.  The record
- * is freed when its last event has been delivered.
+ * is released when its last event has been delivered.
  */
 #ifndef FJ_RECORD_H
 #define FJ_RECORD_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "fj_payload.h"
+#include "fj_slab.h"
 
 /* fj_rec_event_t.flags and fj_batch_t.flags */
 #define FJ_EV_IRREGULAR 0x1u  /* text is the whole entry, to decode fully */
@@ -51,6 +52,9 @@ struct fj_record {
     fj_span_t R;
     fj_rec_event_t *events; /* nevents, inside the same allocation */
     char *data;             /* copied text, inside the same allocation */
+    fj_slab_t *slab;        /* the block it was carved from (fj_slab.h),
+                               NULL for a marker or a record of its own */
+    size_t size;            /* bytes allocated */
 };
 
 #endif /* FJ_RECORD_H */

@@ -7,6 +7,7 @@
 #include "fj_heap.h"
 #include "fj_names.h"
 #include "fj_record.h"
+#include "fj_slab.h"
 #include "fj_stream.h"
 
 struct queue {
@@ -35,6 +36,7 @@ struct fj_stream {
     double check_lo, check_hi;
     struct pick *picks;   /* scratch for record_build() */
     size_t picks_cap;
+    fj_slabs_t slabs;     /* where event records are carved */
     fj_stats_t stats;
 };
 
@@ -69,11 +71,20 @@ static void queue_splice (struct queue *dst, struct queue *src)
     src->head = src->tail = NULL;
 }
 
+/* Give back a record (events or marker) once done with it. */
+static void record_free (fj_record_t *rec)
+{
+    if (rec->kind == FJ_RECORD_EVENTS)
+        fj_slab_release (rec->slab, rec, rec->size);
+    else
+        free (rec);
+}
+
 static void queue_free (struct queue *q)
 {
     fj_record_t *rec;
     while ((rec = queue_pop (q)))
-        free (rec);
+        record_free (rec);
 }
 
 fj_stream_t *fj_stream_create (unsigned flags, double since)
@@ -89,6 +100,7 @@ fj_stream_t *fj_stream_create (unsigned flags, double since)
     fj_names_init (&s->names);
     fj_names_init (&s->allow);
     fj_names_init (&s->deny);
+    fj_slabs_init (&s->slabs);
     return s;
 }
 
@@ -108,6 +120,7 @@ void fj_stream_destroy (fj_stream_t *s)
     }
     queue_free (&s->ready);
     queue_free (&s->deferred);
+    fj_slabs_close (&s->slabs);
     fj_heap_release (&s->history);
     fj_payload_release (&s->scratch);
     fj_names_release (&s->names);
@@ -287,10 +300,13 @@ static fj_record_t *record_build (fj_stream_t *s, const fj_payload_t *p,
         data += p->members[p->jobspec_member].value.len;
     if (attach & FJ_EV_R)
         data += p->members[p->R_member].value.len;
-    rec = malloc (sizeof (*rec) + nkept * sizeof (fj_rec_event_t) + data);
-    if (!rec)
+    size_t size = sizeof (*rec) + nkept * sizeof (fj_rec_event_t) + data;
+    fj_slab_t *slab;
+    if (!(rec = fj_slab_alloc (&s->slabs, size, &slab)))
         return NULL;
     memset (rec, 0, sizeof (*rec));
+    rec->slab = slab;
+    rec->size = size;
     rec->kind = FJ_RECORD_EVENTS;
     rec->id = p->id_kind == FJ_ID_INT ? p->id : 0;
     rec->nevents = rec->remaining = nkept;
@@ -360,7 +376,7 @@ int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
     }
     if (s->in_history && (s->flags & FJ_STREAM_ORDERED)) {
         if (fj_heap_add_record (&s->history, rec) < 0) {
-            free (rec);
+            record_free (rec);
             goto nomem;
         }
     }
@@ -581,7 +597,7 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
         return -1;
     fj_heap_advance_top (&s->history);
     if (--rec->remaining == 0)
-        free (rec);
+        record_free (rec);
     return 0;
 }
 
@@ -592,7 +608,7 @@ static int pop_ready (fj_stream_t *s, fj_batch_t *b, fj_record_t *rec)
         return -1;
     rec->cursor++;
     if (--rec->remaining == 0)
-        free (queue_pop (&s->ready));
+        record_free (queue_pop (&s->ready));
     return 0;
 }
 
@@ -636,7 +652,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
         else if (rec->kind == FJ_RECORD_MARKER) {
             if (b->count == 0) {
                 b->marker = rec->marker;
-                free (queue_pop (&s->ready));
+                record_free (queue_pop (&s->ready));
             }
             break;
         }

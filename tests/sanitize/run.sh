@@ -73,6 +73,18 @@ SO=$(ls "$TMP"/main/flux_journal/_core*.so)
 # pass every test and prove nothing).
 nm -D "$SO" | grep -q __asan_ || { echo "sanitize: $SO has no ASan instrumentation" >&2; exit 2; }
 nm -D "$SO" | grep -q __ubsan_ || { echo "sanitize: $SO has no UBSan instrumentation" >&2; exit 2; }
+
+# Records carved from one block must stay fenced (tests/sanitize/slab_check.c).
+"$CC" -fsanitize=address -g -I"$TMP/main/csrc" "$HERE/slab_check.c" \
+    "$TMP/main/csrc/fj_slab.c" -o "$TMP/slab_check"
+"$TMP/slab_check" ok || { echo "sanitize: slab_check failed" >&2; exit 2; }
+for mode in overrun released; do
+    if ASAN_OPTIONS=detect_leaks=0 "$TMP/slab_check" $mode >/dev/null 2>&1; then
+        echo "sanitize: ASan missed a record $mode in a slab" >&2
+        exit 1
+    fi
+done
+echo "sanitize: slab records fenced (overrun and use after release reported)"
 t1=$(date +%s)
 
 # halt_on_error / abort_on_error: the first report stops the run;
