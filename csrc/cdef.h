@@ -124,6 +124,8 @@ fj_stream_t *fj_stream_create (unsigned flags, double since);
 void fj_stream_destroy (fj_stream_t *s);
 int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
                     fj_error_t *err);
+int fj_stream_feed_many (fj_stream_t *s, const char *buf, const size_t *lens,
+                         size_t n, fj_error_t *err, size_t *fed);
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err);
 int fj_stream_filter (fj_stream_t *s, const char *name, size_t len, int deny);
 void fj_stream_check_range (fj_stream_t *s, double lo, double hi);

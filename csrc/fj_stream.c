@@ -408,6 +408,21 @@ void fj_stream_check_range (fj_stream_t *s, double lo, double hi)
     s->check_hi = hi;
 }
 
+int fj_stream_feed_many (fj_stream_t *s, const char *buf, const size_t *lens,
+                         size_t n, fj_error_t *err, size_t *fed)
+{
+    *fed = 0;
+    while (*fed < n) {
+        size_t len = lens[*fed];
+        int rc = fj_stream_feed (s, buf, len, err);
+        buf += len;
+        (*fed)++;
+        if (rc != FJ_FED)
+            return rc;
+    }
+    return FJ_FED;
+}
+
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err)
 {
     return fj_stream_feed (s, str, strlen (str), err);

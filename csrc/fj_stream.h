@@ -109,6 +109,15 @@ void fj_stream_check_range (fj_stream_t *s, double lo, double hi);
 int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
                     fj_error_t *err);
 
+/* Feed payloads laid end to end in buf, lens[i] bytes each, as that many
+ * calls of fj_stream_feed() would: one call from Python for a burst of
+ * responses.  Stops after the sentinel or at a payload refused, setting
+ * *fed to the number of payloads consumed (the refused one included) and
+ * returning that payload's result: FJ_FED (all n consumed), FJ_FED_SENTINEL,
+ * or -1 with *err set. */
+int fj_stream_feed_many (fj_stream_t *s, const char *buf, const size_t *lens,
+                         size_t n, fj_error_t *err, size_t *fed);
+
 /* Same for a NUL-terminated payload, e.g. flux_rpc_get()'s pointer. */
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err);
 

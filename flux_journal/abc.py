@@ -754,34 +754,40 @@ class JournalConsumerBase(ABC):
 
     def _take_arrived_text(self, rpc, limit):
         """_take_arrived() for responses read with get_str() into C: the
-        common case of a burst of live responses, kept to a few Python
-        operations per response.  A response that is an error, has no
-        payload or is not UTF-8 is left to _take_response(), which reads
-        it again and reports it; a payload C refuses is reported here."""
+        common case of a burst of responses, kept to a few Python
+        operations each.  ASCII payloads (their length in characters is
+        their length in bytes) are gathered and fed to C together, in one
+        call; any other response (an error, no payload, non-ASCII text)
+        is left to _take_response(), which reads it again, after those
+        before it."""
         is_ready, get_str, reset = rpc.is_ready, rpc.get_str, rpc.reset
-        core_stream = self._core
-        feed, stream, err = core_stream.raw_feed()
+        texts = []
         taken = 0
         while taken < limit and is_ready():
             taken += 1
             try:
-                payload = get_str().encode("utf-8", "surrogatepass")
-            except (OSError, UnicodeDecodeError, AttributeError):
-                # An error response, undecodable text, or None (no
-                # payload): the general path tells which.
-                self._take_response(rpc)
-                if self._over:
-                    break
+                text = get_str()
+            except (OSError, UnicodeDecodeError):
+                text = None
+            if text is not None and text.isascii():
+                texts.append(text)
+                reset()
                 continue
-            rc = feed(stream, payload, len(payload), err)
-            reset()
-            if rc:
-                try:
-                    core_stream.fed(rc)
-                except PayloadError as exc:
-                    self._fail_response(exc)
-        core_stream.fed(0)
+            self._feed_texts(texts)
+            texts = []
+            self._take_response(rpc)
+            if self._over:
+                break
+        self._feed_texts(texts)
         return taken
+
+    def _feed_texts(self, texts):
+        """Feed ASCII payloads (str) to C, one call for them all; report a
+        payload C refuses at its place."""
+        if texts:
+            self._core.feed_many(
+                "".join(texts).encode("ascii"), [len(text) for text in texts], self._fail_response
+            )
 
     def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
         """Register *batch_cb(events, *args, **kwargs)*, called from the

@@ -118,6 +118,7 @@ class CoreStream:
         self._stream = ffi.gc(stream, lib.fj_stream_destroy)
         self._batch = ffi.gc(batch, lib.fj_batch_destroy)
         self._err = ffi.new("fj_error_t *")
+        self._consumed = ffi.new("size_t *")  # fj_stream_feed_many()'s count
         # The batch's fixed arrays, looked up once: every cffi attribute
         # access costs about as much as a small C call.
         self._columns = (batch.timestamp, batch.id, batch.name, batch.flags)
@@ -146,16 +147,35 @@ class CoreStream:
     def feed(self, payload):
         """Feed one response payload (bytes).  Raises PayloadError if it
         cannot be used."""
-        self.fed(lib.fj_stream_feed(self._stream, payload, len(payload), self._err))
+        self._account(lib.fj_stream_feed(self._stream, payload, len(payload), self._err))
 
-    def raw_feed(self):
-        """(function, stream, error) such that function(stream, payload,
-        len(payload), error), then :meth:`fed` of its result, does what
-        :meth:`feed` does.  For loops over many responses, which may call
-        fed() only for a nonzero result, and once with 0 after the loop."""
-        return lib.fj_stream_feed, self._stream, self._err
+    def feed_many(self, payloads, lengths, refused):
+        """Feed payloads laid end to end in *payloads* (bytes), lengths[i]
+        bytes each, in one call into C where possible: as feed() of each
+        would, except that a payload C refuses is passed to
+        refused(PayloadError), at its place in the stream, and the rest
+        are fed after it."""
+        count = len(lengths)
+        lens = ffi.new("size_t[]", lengths)
+        buf = ffi.from_buffer(payloads)
+        consumed = self._consumed
+        first = offset = 0
+        while True:
+            # C stops after the sentinel or a payload it refuses
+            rc = lib.fj_stream_feed_many(
+                self._stream, buf + offset, lens + first, count - first, self._err, consumed
+            )
+            try:
+                self._account(rc)
+            except PayloadError as exc:
+                refused(exc)
+            done = consumed[0]
+            if first + done >= count:
+                return
+            offset += sum(lengths[first : first + done])
+            first += done
 
-    def fed(self, rc):
+    def _account(self, rc):
         """Account for the result of a feed: raise PayloadError for a
         payload that could not be used; note the sentinel."""
         if rc:
@@ -169,7 +189,7 @@ class CoreStream:
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
         the pointer flux_rpc_get() returns: no Python copy is made."""
-        self.fed(
+        self._account(
             lib.fj_stream_feed_cstr(
                 self._stream, ffi.cast("const char *", address), self._err
             )

@@ -477,6 +477,46 @@ def test_malformed_payload_raises_at_its_place_and_stream_goes_on():
     assert consumer.poll() is None
 
 
+@pytest.mark.parametrize("mode", ["poll", "callback"])
+def test_burst_of_mixed_responses_keeps_stream_order(mode):
+    # Arrived responses are fed to C in groups; non-ASCII ones, errors
+    # and bad payloads go one by one.  Order must not change.
+    lines = [
+        '{"id":1,"events":[{"timestamp":1.0,"name":"submit","context":{"n":"café"}}]}',
+        '{"id":2,"events":[{"timestamp":2.0,"name":"submit"}]}',
+        '{"id":3,"events":[{"timestamp":3.0,"name":"sub\\x"}]}',
+        '{"id":-1,"events":[]}',
+        '{"id":4,"events":[{"timestamp":4.0,"name":"start"}]}',
+        '{"id":5,"events":[{"timestamp":5.0,"name":"start","context":{"n":"日本"}}]}',
+        '{"id":6,"events":[{"timestamp":6.0,"name":"start"}]}',
+        '{"id":7}',
+        '{"id":8,"events":[{"timestamp":8.0,"name":"start"}]}',
+    ]
+    handle = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
+    consumer = JournalConsumer(handle, include_sentinel=True)
+    seen = []
+    if mode == "poll":
+        consumer.start()
+        while True:
+            try:
+                event = consumer.poll(10.0)
+            except PayloadError as exc:
+                seen.append(("error", exc.offset))
+                continue
+            seen.append(event if event is None else int(event.jobid))
+            if event is None:
+                break
+    else:
+        consumer.set_callback(lambda e: seen.append(e if e is None else int(e.jobid))).start()
+        while True:
+            try:
+                handle.reactor_run()
+                break
+            except PayloadError as exc:
+                seen.append(("error", exc.offset))
+    assert seen == [1, 2, ("error", lines[2].index("\\x")), -1, 4, 5, 6, ("error", 0), 8, None]
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -1,12 +1,11 @@
 /* fuzz_stream.c - libFuzzer target for one fj_stream_t (csrc/fj_stream.c,
- * fj_heap.c, fj_names.c) driven by a program read from the input.
+ * fj_heap.c, fj_names.c, fj_slab.c) driven by a program read from the input.
  *
  * Build and run through tests/fuzz/run.sh, which does (roughly):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *         -fno-sanitize-recover=undefined -Icsrc tests/fuzz/fuzz_stream.c \
- *         csrc/fj_payload.c csrc/fj_names.c csrc/fj_heap.c csrc/fj_stream.c \
- *         -o fuzz_stream
+ *         csrc/*.c -o fuzz_stream
  *   ./fuzz_stream -max_len=65536 CORPUS_DIR
  *
  * To replay one input (a crash file, a regression): ./fuzz_stream FILE
@@ -547,6 +546,12 @@ static void feed (struct ctx *c, const char *buf, size_t len, int cstr,
     if (cstr) {
         len = strlen (buf);
         rc = fj_stream_feed_cstr (c->s, buf, &err);
+    }
+    else if (m->responses % 2) {
+        /* every other response through the batched entry point */
+        size_t fed = 0;
+        rc = fj_stream_feed_many (c->s, buf, &len, 1, &err, &fed);
+        CHECK (fed == 1);
     }
     else
         rc = fj_stream_feed (c->s, buf, len, &err);

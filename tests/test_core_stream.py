@@ -1,0 +1,84 @@
+"""The Python side of the C stream (flux_journal.core.CoreStream).
+
+feed_many() is what a burst of arrived responses goes through: one call
+into C for many payloads.  It must leave the stream exactly as feeding
+them one by one would, errors reported at their places.
+"""
+
+import pytest
+
+from flux_journal import core
+from flux_journal.core import CoreStream, PayloadError
+
+HISTORY = [
+    b'{"id":%d,"events":[{"timestamp":%d.5,"name":"submit","context":{"n":%d}}],"jobspec":{"j":%d}}'
+    % (i, 100 - i, i, i)
+    for i in range(1, 6)
+]
+SENTINEL = b'{"id":-1,"events":[]}'
+LIVE = [b'{"id":%d,"events":[{"timestamp":%d.25,"name":"finish"}]}' % (i, 200 + i) for i in range(1, 6)]
+BAD = [b'{"id":7,"events":[{"timestamp":1.0,"name":"x\\q"}]}', b'{"id":8}', b"[", b""]
+
+
+def one_by_one(payloads, kind):
+    stream = CoreStream(kind, 0.0)
+    errors = []
+    for payload in payloads:
+        try:
+            stream.feed(payload)
+        except PayloadError as exc:
+            errors.append(exc)
+            stream.mark(core.FIRST_USER_MARK + len(errors) - 1)
+    return stream, errors
+
+
+def together(payloads, kind):
+    stream = CoreStream(kind, 0.0)
+    errors = []
+
+    def refused(exc):
+        errors.append(exc)
+        stream.mark(core.FIRST_USER_MARK + len(errors) - 1)
+
+    stream.feed_many(b"".join(payloads), [len(p) for p in payloads], refused)
+    return stream, errors
+
+
+def drained(stream):
+    """Everything the stream delivers: events and markers, in order."""
+    stream.end()
+    out = []
+    while True:
+        batch = stream.pop()
+        if batch is None:
+            return out
+        if batch.marker:
+            out.append(("marker", batch.marker))
+            if batch.marker == core.END:
+                return out
+            continue
+        names = [stream.names[n] for n in batch.names]
+        out.extend(zip(batch.timestamps, batch.ids, names, batch.items))
+        out.append(("attached", tuple(batch.attached)))
+
+
+@pytest.mark.parametrize("kind", [core.JOB | core.HISTORY | core.ORDERED, core.JOB])
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        HISTORY + [SENTINEL] + LIVE,
+        [BAD[0]] + HISTORY + [SENTINEL] + LIVE,
+        HISTORY[:2] + [BAD[1]] + HISTORY[2:] + [SENTINEL, BAD[2]] + LIVE + [BAD[3]],
+        [SENTINEL, BAD[0], BAD[1], SENTINEL] + LIVE,
+        BAD,
+        [],
+    ],
+    ids=["clean", "bad-first", "bad-middle-and-last", "sentinel-twice", "all-bad", "none"],
+)
+def test_feed_many_equals_feeding_one_by_one(payloads, kind):
+    single, single_errors = one_by_one(payloads, kind)
+    many, many_errors = together(payloads, kind)
+    assert [(str(e), e.offset) for e in many_errors] == [(str(e), e.offset) for e in single_errors]
+    assert len(many_errors) == sum(p in BAD for p in payloads)
+    assert many.stats() == single.stats()
+    assert drained(many) == drained(single)
