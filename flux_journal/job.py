@@ -1,13 +1,23 @@
 """The job-manager journal consumer, interface-compatible with
 ``flux.job.JournalConsumer`` (``flux.job.journal``)."""
 
+import functools
+
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
 from flux_journal.abc import JournalConsumerBase
 from flux_journal.events import DecodedOnAccess, JournalEventBase
+from flux_journal.jobid import JobID as _OwnJobID
 
 #: flux.job.JobID when flux-core's bindings import, else flux-journal's own
 JobID = jobid_class()
+
+# JobID(value) for an int value by the quickest route: flux-journal's own
+# class keeps ints as they are, so int.__new__ makes one without running
+# its Python __new__ (flux-core's class is always called).
+_jobid_of_int = (
+    functools.partial(int.__new__, JobID) if JobID is _OwnJobID else JobID
+)
 
 _new_dict = dict.__new__
 
@@ -149,13 +159,6 @@ class JournalConsumer(JournalConsumerBase):
         """Return True for the sentinel response (id -1)"""
         return resp.get("id") == -1
 
-    def _jobid(self, value):
-        jobids = self._jobids
-        if len(jobids) >= _JOBID_CACHE_SIZE:
-            jobids.clear()
-        jobid = jobids[value] = JobID(value)
-        return jobid
-
     def _events_from_batch(self, batch):
         """Generate a batch's JournalEvents, each built when taken.
 
@@ -165,6 +168,9 @@ class JournalConsumer(JournalConsumerBase):
         events checked against a resume cursor take the slow path."""
         names = self._core.names
         jobids = self._jobids
+        if len(jobids) >= _JOBID_CACHE_SIZE:
+            jobids.clear()  # bounded to a batch more than this
+        jobid_of_int = _jobid_of_int
         attached = iter(batch.attached)
         new_event = _new_dict
         cls = JournalEvent
@@ -174,7 +180,7 @@ class JournalConsumer(JournalConsumerBase):
         ):
             jobid = jobids.get(ident)
             if jobid is None:
-                jobid = self._jobid(ident)
+                jobid = jobids[ident] = jobid_of_int(ident)
             if flags & _SLOW:
                 unusual = self._unusual_event(ts, names, name, flags, item)
                 unusual.jobid = jobid

@@ -559,3 +559,30 @@ def test_jobid_class_prefers_flux_core(monkeypatch):
     monkeypatch.setitem(sys.modules, "flux", flux)
     monkeypatch.setitem(sys.modules, "flux.job", flux_job)
     assert jobid_class() is FluxJobID
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 542692605952, 2**63 - 1, 2**64 - 1, 2**64])
+def test_journal_consumers_quick_jobid_is_jobid_of_the_int(value):
+    # The job consumer makes its JobIDs from ints without the Python-level
+    # constructor when the class is flux-journal's own: same object in
+    # every way that shows.
+    from flux_journal import job
+
+    quick, made = job._jobid_of_int(value), job.JobID(value)
+    assert type(quick) is type(made)
+    assert quick == made == value
+    assert vars(quick) == vars(made)
+    assert quick.orig_str == made.orig_str
+    assert pickle.loads(pickle.dumps(quick)) == made
+    if 0 <= value < 2**64:
+        assert (repr(quick), str(quick), quick.f58, quick.dothex) == (
+            repr(made),
+            str(made),
+            made.f58,
+            made.dothex,
+        )
+    else:  # ids outside 64 bits fail only when encoded, both the same way
+        with pytest.raises(OverflowError):
+            repr(quick)
+        with pytest.raises(OverflowError):
+            repr(made)
