@@ -648,7 +648,22 @@ static int slow_number_value (const unsigned char *text, size_t len,
  * correctly rounded multiply or divide gives the value to 64 bits; rounding
  * that to 53 bits is correct unless it landed exactly on a midpoint
  * between two doubles, which we detect and leave to strtod.
- * mantissa / 10^scale into *out, or -1 for such a midpoint. */
+ *
+ * All of which holds only if long double arithmetic really keeps 64 bits:
+ * an FPU set to round to 53 bits, or valgrind (which emulates the x87 with
+ * doubles), would give wrong answers.  That is checked once. */
+static pthread_once_t x87_once = PTHREAD_ONCE_INIT;
+static int x87_precise;
+
+static void x87_check (void)
+{
+    volatile long double big = 9223372036854775808.0L;   /* 2^63 */
+    volatile long double one = 1.0L;
+    x87_precise = (big + one) - big == one;
+}
+
+/* mantissa / 10^scale into *out, or -1 if it must be left to strtod (a
+ * midpoint, or an FPU that is not precise enough). */
 static int x87_quotient (uint64_t mantissa, int scale, int neg, double *out)
 {
     static const long double pow10[] = {
@@ -656,6 +671,9 @@ static int x87_quotient (uint64_t mantissa, int scale, int neg, double *out)
         1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L,
         1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L,
     };
+    pthread_once (&x87_once, x87_check);
+    if (!x87_precise)
+        return -1;
     long double q = (long double)mantissa / pow10[scale];
     /* x87 layout: 64-bit significand (explicit leading bit), then a 15-bit
      * biased exponent.  Rounding to a double drops the low 11 significand
