@@ -28,10 +28,9 @@
 # one glibc over-read; errors and leaks in our code are never suppressed.
 #
 # valgrind runs the x87 unit at 64-bit precision, not 80 (a documented
-# limitation), so csrc/fj_payload.c's extended-precision timestamp path can
-# round differently under valgrind only; the tests that compare timestamp
-# bits with json's are therefore deselected here (they run natively and
-# under ASan/UBSan in run.sh).  Set VALGRIND_KEEP_X87=1 to run them anyway.
+# limitation): csrc/fj_payload.c notices and reads timestamps with strtod
+# instead of its extended-precision path, so every test runs here too (the
+# x87 path itself is exercised natively and under ASan/UBSan in run.sh).
 #
 # Environment: PYTHON (default python3), SANITIZE_KEEP=1 keeps the copy.
 # Exit status: 0 with zero errors and zero definite leaks, else non-zero.
@@ -43,10 +42,6 @@ PY=${PYTHON:-python3}
 # The interpreter itself, not a wrapper script (pyenv's shims are bash).
 PY=$("$PY" -c 'import sys; print(sys.executable)')
 if [ $# -eq 0 ]; then set -- tests/test_payload.py tests/test_fuzz_regressions.py; fi
-DESELECT=()
-if [ "${VALGRIND_KEEP_X87:-0}" != 1 ]; then
-    DESELECT=(-k "not timestamps_bit_identical and not fixture_payloads_indexed_like_json")
-fi
 
 if ! command -v valgrind >/dev/null; then
     echo "valgrind: not installed; on Debian: apt-get install valgrind" >&2
@@ -80,7 +75,7 @@ for pass in ${VALGRIND_PASSES:-malloc pymalloc}; do
     else
         unset PYTHONMALLOC
     fi
-    echo "valgrind: [$pass] pytest $* ${DESELECT[*]:-}"
+    echo "valgrind: [$pass] pytest $*"
     (
         cd "$TMP/main"
         "$PY" -c 'import flux_journal._core as m, sys; assert m.__file__.startswith(sys.argv[1]), m.__file__' "$TMP/main"
@@ -89,7 +84,7 @@ for pass in ${VALGRIND_PASSES:-malloc pymalloc}; do
             --leak-check=full --errors-for-leak-kinds=definite \
             --show-leak-kinds=definite --num-callers=30 "${supp[@]}" \
             --log-file="$TMP/valgrind-$pass.%p.log" \
-            "$PY" -m pytest -q -p no:cacheprovider "$@" "${DESELECT[@]}"
+            "$PY" -m pytest -q -p no:cacheprovider "$@"
     ) || rc=$?
 done
 t2=$(date +%s)
