@@ -160,9 +160,11 @@ static int is_sentinel (const fj_stream_t *s, const fj_payload_t *p)
     return p->nentries == 0;
 }
 
-/* Which attachments an event with this raw name carries (FJ_EV_* bits). */
-static uint32_t attachments (fj_stream_t *s, const fj_payload_t *p,
-                             int32_t name, const fj_entry_t *e)
+/* What an event's raw name earns it (FJ_EV_* bits): the attachment it
+ * carries, and for a regular job event named "clean" FJ_EV_FINAL (Python
+ * keeps one JobID per job while the job may still have events). */
+static uint32_t name_flags (fj_stream_t *s, const fj_payload_t *p,
+                            int32_t name, const fj_entry_t *e, int irregular)
 {
     uint32_t meaning;
 
@@ -176,6 +178,8 @@ static uint32_t attachments (fj_stream_t *s, const fj_payload_t *p,
         return FJ_EV_JOBSPEC;
     if ((meaning & FJ_NAME_ALLOC) && p->R_member >= 0)
         return FJ_EV_R;
+    if ((meaning & FJ_NAME_CLEAN) && !irregular)
+        return FJ_EV_FINAL;
     return 0;
 }
 
@@ -248,11 +252,8 @@ static size_t pick (fj_stream_t *s, const fj_payload_t *p,
         out->flags |= FJ_EV_WIDE_INT;
     if (e->flags & FJ_ENTRY_ISOLATE)
         out->flags |= FJ_EV_ISOLATE;
-    out->flags |= attachments (s, p, out->name, e);
-    /* Python keeps one JobID per job while the job may still have events */
-    if (!(out->flags & FJ_EV_IRREGULAR) && (s->flags & FJ_STREAM_JOB)
-        && (s->names.names[name].flags & FJ_NAME_CLEAN))
-        out->flags |= FJ_EV_FINAL;
+    out->flags |= name_flags (s, p, out->name, e,
+                              (out->flags & FJ_EV_IRREGULAR) != 0);
     return (out->flags & FJ_EV_IRREGULAR) ? e->entry.len : e->context.len;
 }
 

@@ -470,20 +470,22 @@ static int model_feed (struct ctx *c, const char *buf)
         struct mev *ev = calloc (1, sizeof (*ev));
         CHECK (ev);
         int irregular = (e->flags & FJ_ENTRY_IRREGULAR) || idx < 0;
-        uint32_t attach = 0;
+        uint32_t from_name = 0;   /* as fj_stream.c's name_flags() */
         if (m->flags & FJ_STREAM_RESOURCE) {
             if (p->R_member >= 0)
-                attach = FJ_EV_R;
+                from_name = FJ_EV_R;
         }
         else if (m->flags & FJ_STREAM_JOB) {
             if (decoded_equals (raw, e->name.len, "submit")) {
                 if (p->jobspec_member >= 0)
-                    attach = FJ_EV_JOBSPEC;
+                    from_name = FJ_EV_JOBSPEC;
             }
             else if (decoded_equals (raw, e->name.len, "alloc")) {
                 if (p->R_member >= 0)
-                    attach = FJ_EV_R;
+                    from_name = FJ_EV_R;
             }
+            else if (decoded_equals (raw, e->name.len, "clean") && !irregular)
+                from_name = FJ_EV_FINAL;
         }
         struct str item = { 0 };
         if (irregular)
@@ -493,9 +495,9 @@ static int model_feed (struct ctx *c, const char *buf)
         else
             puts_ (&item, "{}");
         /* The jobspec or R rides in the batch's attach buffer. */
-        int member = (attach & FJ_EV_JOBSPEC) ? p->jobspec_member
-                     : (attach & FJ_EV_R)     ? p->R_member
-                                              : -1;
+        int member = (from_name & FJ_EV_JOBSPEC) ? p->jobspec_member
+                     : (from_name & FJ_EV_R)     ? p->R_member
+                                                 : -1;
         if (member >= 0) {
             fj_span_t v = p->members[member].value;
             ev->attach = malloc (v.len);
@@ -509,10 +511,7 @@ static int model_feed (struct ctx *c, const char *buf)
         ev->seq = m->seq++;
         ev->id = p->id_kind == FJ_ID_INT ? p->id : 0;
         ev->name = irregular ? -1 : idx;
-        ev->flags = (irregular ? FJ_EV_IRREGULAR : 0) | attach;
-        if ((m->flags & FJ_STREAM_JOB) && !irregular
-            && decoded_equals (raw, e->name.len, "clean"))
-            ev->flags |= FJ_EV_FINAL;
+        ev->flags = (irregular ? FJ_EV_IRREGULAR : 0) | from_name;
         ev->item = item.s;
         ev->item_len = item.len;
         GROW (m->all, m->all_n, m->all_cap);
