@@ -642,6 +642,49 @@ static int slow_number_value (const unsigned char *text, size_t len,
 }
 
 #if LDBL_MANT_DIG == 64
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Nonzero if the eight bytes of x are all ASCII digits: each byte's high
+ * nibble is 3, and adding 6 to its low nibble does not carry. */
+static int eight_digits (uint64_t x)
+{
+    const uint64_t high = 0xF0F0F0F0F0F0F0F0ull;
+    return ((x & high) | (((x + 0x0606060606060606ull) & high) >> 4))
+           == 0x3333333333333333ull;
+}
+
+/* The value of eight ASCII digits, the first in the lowest byte: pairs,
+ * then quads, then the whole, each step one multiply. */
+static uint32_t eight_digits_value (uint64_t x)
+{
+    x = ((x & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
+    return (uint32_t)(((x & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32);
+}
+#endif
+
+/* Append the digits from p on to *mantissa, counting them in *count and
+ * stopping once it passes 19 (the caller then gives up).  Returns past the
+ * digits taken. */
+static const unsigned char *add_digits (const unsigned char *p,
+                                        const unsigned char *end,
+                                        uint64_t *mantissa, int *count)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8 && *count <= 19) {
+        uint64_t x;
+        memcpy (&x, p, 8);
+        if (!eight_digits (x))
+            break;
+        *mantissa = *mantissa * 100000000u + eight_digits_value (x);
+        *count += 8;
+        p += 8;
+    }
+#endif
+    for (; p < end && *p >= '0' && *p <= '9' && *count <= 19; p++, (*count)++)
+        *mantissa = *mantissa * 10 + (uint64_t)(*p - '0');
+    return p;
+}
+
 /* Timestamps have 16-17 significant digits, beyond the exact-double fast
  * path, and glibc then takes a multiprecision route.  With x87 extended
  * precision, mantissa (< 2^64) and 10^k (k <= 27) are exact, so one
@@ -694,20 +737,21 @@ static int fast_number_value (const unsigned char *p, const unsigned char *end,
                               double *out)
 {
     uint64_t mantissa = 0;
-    int digits = 0, exp10 = 0, neg = 0;
+    int digits = 0, scale = 0, neg = 0;
 
     if (*p == '-') {
         neg = 1;
         p++;
     }
-    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
-        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-    if (p < end && *p == '.')
-        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, exp10--)
-            mantissa = mantissa * 10 + (uint64_t)(*p - '0');
-    if (p != end || digits > 19 || exp10 < -27)
-        return -1;   /* exponent part, too many digits or too small */
-    return x87_quotient (mantissa, -exp10, neg, out);
+    p = add_digits (p, end, &mantissa, &digits);
+    if (p < end && *p == '.') {
+        const unsigned char *fraction = ++p;
+        p = add_digits (p, end, &mantissa, &digits);
+        scale = (int)(p - fraction);
+    }
+    if (p != end || digits > 19)
+        return -1;   /* an exponent part, or too many digits */
+    return x87_quotient (mantissa, scale, neg, out);
 }
 #endif
 
@@ -720,48 +764,7 @@ static int number_value (const unsigned char *text, size_t len, double *out)
     return slow_number_value (text, len, out);
 }
 
-#if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) \
-    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Nonzero if the eight bytes of x are all ASCII digits: each byte's high
- * nibble is 3, and adding 6 to its low nibble does not carry. */
-static int eight_digits (uint64_t x)
-{
-    const uint64_t high = 0xF0F0F0F0F0F0F0F0ull;
-    return ((x & high) | (((x + 0x0606060606060606ull) & high) >> 4))
-           == 0x3333333333333333ull;
-}
-
-/* The value of eight ASCII digits, the first in the lowest byte: pairs,
- * then quads, then the whole, each step one multiply. */
-static uint32_t eight_digits_value (uint64_t x)
-{
-    x = ((x & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
-    x = ((x & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
-    return (uint32_t)(((x & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32);
-}
-
-/* Append the digits from p on to *mantissa, counting them in *count and
- * stopping once it passes 19 (the caller then gives up).  Returns past the
- * digits taken. */
-static const unsigned char *add_digits (const unsigned char *p,
-                                        const unsigned char *end,
-                                        uint64_t *mantissa, int *count)
-{
-    uint64_t x;
-
-    while (end - p >= 8 && *count <= 19) {
-        memcpy (&x, p, 8);
-        if (!eight_digits (x))
-            break;
-        *mantissa = *mantissa * 100000000u + eight_digits_value (x);
-        *count += 8;
-        p += 8;
-    }
-    for (; p < end && *p >= '0' && *p <= '9' && *count <= 19; p++, (*count)++)
-        *mantissa = *mantissa * 10 + (uint64_t)(*p - '0');
-    return p;
-}
-
+#if LDBL_MANT_DIG == 64
 /* A timestamp as the services write it, <digits>.<digits> without sign,
  * leading zero or exponent and with at most 19 digits, validated and
  * converted in one pass.  Returns past it with *out set, or NULL for any
@@ -945,9 +948,7 @@ static int scan_entry (struct scanner *s, fj_entry_t *e)
     memset (e, 0, sizeof (*e));
     if (fast_entry (s, e) == 0)
         return 0;
-    if (s->err->code != FJ_OK)
-        return -1;   /* out of memory */
-    memset (e, 0, sizeof (*e));
+    memset (e, 0, sizeof (*e));   /* the fast path may have filled some */
     if (*s->p != '{') {
         fj_span_t ignored;
         shape (s, FJ_EENTRY_TYPE, first);
