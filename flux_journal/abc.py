@@ -18,15 +18,18 @@ Behaviour follows flux-core's documentation of ``flux.abc``; where flux-core
 0.88's code differs from its docs, the docs win:
 
 * The callback is called with None when the stream ends, exactly once,
-  whether the service ended it (ENODATA after ``stop()``) or otherwise.
+  whether the service ended it (ENODATA after ``stop()``) or otherwise
+  (not by the classes ``install()`` puts in place: see
+  :mod:`flux_journal.dropin`).
 * ``stop()`` before ``start()`` raises RuntimeError.
 * If the stream ends during history (ENODATA, or an error such as the
   service being unloaded), the history gathered so far is delivered in
   time order, then the stream ends (None).
 * ``poll(timeout)`` bounds the whole call, not each wait for a response.
-* A callback that raises propagates to the caller of ``reactor_run()`` and
-  leaves the consumer usable: running the reactor again resumes with the
-  next event; nothing is lost or delivered twice.
+* A callback that raises ends the ``reactor_run()`` during which it
+  happened with its exception, and leaves the consumer usable: running
+  the reactor again resumes with the next event; nothing is lost or
+  delivered twice.
 
 Errors are delivered in stream order: events received before a failing
 response come first.  A service error (any errno but ENODATA) is raised
@@ -125,6 +128,10 @@ class JournalConsumerBase(ABC):
     _CORE_KIND = 0
     _EVENT_CLASS = JournalEventBase
 
+    # flux-core documents a call of the callback with None at the end of
+    # the stream but never makes it; install()'s classes turn this off.
+    _CALLBACK_SEES_END = True
+
     def __init__(
         self,
         flux_handle,
@@ -169,7 +176,7 @@ class JournalConsumerBase(ABC):
         self._cancelled = False
         self._then_set = False
         self._resume = None  # timer watcher re-entering delivery
-        self._raise_later = None  # callback exception to raise from it
+        self._cb_sees_end = True  # the callback is called with None at the end
         self._errors = {}  # marker tag -> exception, fast path
         self._next_tag = core.FIRST_USER_MARK
         self._sentinel_reached = False
@@ -296,6 +303,7 @@ class JournalConsumerBase(ABC):
         self.cb = event_cb
         self.cb_args = args
         self.cb_kwargs = kwargs
+        self._cb_sees_end = self._CALLBACK_SEES_END
         self._set_then_cb()
         if self.rpc is not None and (self._ready or self._core is not None):
             # events taken by poll() earlier wait for delivery
@@ -804,7 +812,9 @@ class JournalConsumerBase(ABC):
             self._extend_batch(events, max_events)
             batch_cb(events, *args, **kwargs)
 
-        return self.set_callback(deliver_batches)
+        self.set_callback(deliver_batches)
+        self._cb_sees_end = True  # batch lists always end with None
+        return self
 
     def events(self, timeout=None, until_sentinel=False):
         """Generate events until the stream ends.
@@ -903,27 +913,38 @@ class JournalConsumerBase(ABC):
             future.reset()
             return
         self._take_response(future)
-        if self._raise_later is not None:
-            return  # an exception must reach the caller before more events
         if self._core is not None and self._core.gathering and not self._ready:
             return  # ordered history still coming in: nothing to deliver
-        if getattr(self.handle, "timer_watcher_create", None) is None:
-            self._dispatch()
-            return
+        self._deliver_in_reactor()
+
+    def _deliver_in_reactor(self):
+        """Call the callback for everything deliverable, from the reactor.
+
+        An exception (the callback's, or an error the stream raises) must
+        end the reactor_run() during which it happened, as flux does for
+        its own callbacks, but without what flux's wrapper also does to
+        a then-callback that raises: stop its future for good, so that
+        the rest of the stream would never arrive.  So it is caught here
+        and handed to the handle's own mechanism: ``set_exception()``,
+        which reactor_run() raises at its end (even if the callback had
+        called reactor_stop() first), and ``reactor_stop_error()``.  A
+        handle without them gets the exception raised to its caller.
+        """
         try:
             self._dispatch()
         except Exception as exc:  # pylint: disable=broad-except
-            # Raised from here, flux would stop this future for good (its
-            # continuation_callback does), and the rest of the stream would
-            # never arrive.  Raise it from a timer on the reactor's next
-            # turn instead: it still ends reactor_run() in the caller.
-            self._raise_later = exc
-            self._arm_resume()
+            handle = self.handle
+            set_exception = getattr(type(handle), "set_exception", None)
+            stop_error = getattr(handle, "reactor_stop_error", None)
+            if set_exception is None or stop_error is None:
+                raise
+            set_exception(exc)
+            stop_error()
 
     def _dispatch(self):
         """Call the callback for everything deliverable.  If the callback
         (or a queued error) raises, arrange to resume when the reactor
-        runs again, and let the exception reach reactor_run()'s caller."""
+        runs again, and let the exception propagate."""
         ready = self._ready
         while True:
             try:
@@ -940,7 +961,8 @@ class JournalConsumerBase(ABC):
                     item = ready.popleft()
                     if item.__class__ is _Raise:
                         raise item.exc
-                    self.cb(item, *self.cb_args, **self.cb_kwargs)
+                    if item is not None or self._cb_sees_end:
+                        self.cb(item, *self.cb_args, **self.cb_kwargs)
                     continue
             except BaseException:
                 self._arm_resume()
@@ -962,9 +984,5 @@ class JournalConsumerBase(ABC):
         del handle, revents, args
         watcher.stop()
         self._resume = None
-        exc, self._raise_later = self._raise_later, None
-        if exc is not None:
-            self._arm_resume()  # deliver what follows on the next run
-            raise exc
         if self.cb is not None:
-            self._dispatch()
+            self._deliver_in_reactor()
