@@ -44,25 +44,6 @@ __all__ = [
 # 1795812828.9 (November 2026), so generated timestamps look alike.
 DEFAULT_START = 1795812828.9
 
-JOB_KINDS = (
-    "success",
-    "failed",
-    "long",
-    "held",
-    "released",
-    "expedited",
-    "cancel-pending",
-    "cancel-running",
-    "timeout",
-    "exception",
-    "unsatisfiable",
-    "afterok",
-    "afterany",
-    "afternotok",
-    "memo",
-    "multinode",
-)
-
 # Relative frequency of each kind; mostly ordinary successful jobs,
 # with every unusual path present even in a few hundred jobs.
 DEFAULT_MIX = {
@@ -95,9 +76,6 @@ _RLIMIT = {
     "rss": -1,
     "nproc": 96365,
 }
-
-# flux job priorities: held jobs get the minimum, expedited the maximum.
-_PRIORITY_MAX = 4294967295
 
 _UNICODE_ECHO = ["echo", "héllo ☃ ∑ 日本語"]
 _UNICODE_NOTE = 'héllo ☃ "quoted" \\ back'
@@ -200,6 +178,302 @@ class ActiveJob:
         self.names = names
         self.jobspec = jobspec
         self.R = R
+
+
+# -- job kinds -------------------------------------------------------------
+#
+# A finish event's "status" is a wait(2) status, as flux-core's job shell
+# reports it and its tools decode it: WIFEXITED/WEXITSTATUS for an exit
+# code (second byte), WIFSIGNALED/WTERMSIG for a terminating signal (low
+# seven bits).  A task killed by a signal makes the shell exit with
+# 128 + the signal number.
+
+_SIGALRM = 14  # Linux signal numbers, as a broker's events carry them
+_SIGTERM = 15
+
+
+def _exited(code):
+    """The wait status of a process that exited with *code*."""
+    return code << 8
+
+
+def _killed_by(signum):
+    """The wait status of a process terminated by signal *signum*."""
+    return signum
+
+
+_STATUS_SUCCESS = _exited(0)
+# `false` and `sh -c "exit 3"`
+_STATUS_EXIT_1 = _exited(1)
+_STATUS_EXIT_3 = _exited(3)
+# At the time limit job-exec sends the tasks SIGALRM: exit 142.
+_STATUS_TIMED_OUT = _exited(128 + _SIGALRM)
+# A running job's cancel exception makes job-exec send SIGTERM: exit 143.
+_STATUS_CANCELED = _exited(128 + _SIGTERM)
+# A fatal exception of another type: the job shell itself gets SIGTERM.
+_STATUS_SHELL_TERMINATED = _killed_by(_SIGTERM)
+
+# Urgencies (RFC 21 / flux job urgency): held jobs wait at 0, the
+# default is 16 and expedited jobs get 31, which the priority plugin
+# maps to the maximum priority.
+_URGENCY_HOLD = 0
+_URGENCY_DEFAULT = 16
+_URGENCY_EXPEDITE = 31
+_PRIORITY_MAX = 4294967295
+
+# The dependency kinds are named after flux's dependency schemes; this
+# is how a dependency-add event describes each.
+_AFTER_DESC = {"afterok": "after-success", "afterany": "after-finish", "afternotok": "after-failure"}
+
+
+class _Program:
+    """What a job runs and asks for: its jobspec's inputs, how long it
+    runs and the wait status it exits with."""
+
+    __slots__ = ("runtime", "command", "status", "duration", "restype", "count", "exclusive",
+                 "note", "nodes")
+
+    def __init__(self, runtime, command=("true",), status=_STATUS_SUCCESS, *, duration=0,
+                 restype="core", count=1, exclusive=False, note=None, nodes=1):
+        self.runtime = runtime
+        self.command = command
+        self.status = status
+        self.duration = duration
+        self.restype = restype
+        self.count = count
+        self.exclusive = exclusive
+        self.note = note
+        self.nodes = nodes
+
+
+class _JobLife:
+    """A job being generated: its events so far and its clock ``t``."""
+
+    __slots__ = ("rng", "kind", "jobid", "userid", "submit_time", "jobspec", "events", "t")
+
+    def __init__(self, rng, kind, jobid, userid, submit_time, jobspec):
+        self.rng = rng
+        self.kind = kind
+        self.jobid = jobid
+        self.userid = userid
+        self.submit_time = submit_time
+        self.jobspec = jobspec
+        self.events = []
+        self.t = submit_time
+
+    def post(self, ts, name, context=None, commit=True):
+        """Add event *name* at *ts*; *context* is JSON text or None (no
+        context member); *commit* is false for journal-only events."""
+        if context is None:
+            entry = '{"timestamp":%s,"name":"%s"}' % (_real(ts), name)
+        else:
+            entry = '{"timestamp":%s,"name":"%s","context":%s}' % (_real(ts), name, context)
+        self.events.append((ts, name, entry, commit))
+
+    def raise_exception(self, ts, exc_type, note, userid):
+        """Post a fatal (severity 0) exception event."""
+        context = {"type": exc_type, "severity": 0, "note": note, "userid": userid}
+        self.post(ts, "exception", dumps(context))
+
+    def job(self, R=None):
+        """The :class:`GeneratedJob` lived so far."""
+        return GeneratedJob(
+            self.jobid, self.kind, self.userid, self.submit_time, self.jobspec, R, self.events
+        )
+
+
+# What each kind runs: (factory, rng, a drawn default run time) -> _Program.
+
+
+def _runs_true(factory, rng, runtime):
+    del factory, rng
+    return _Program(runtime)
+
+
+def _runs_ordinary(factory, rng, runtime):
+    del factory
+    draw = rng.random()
+    if draw < 0.55:
+        return _Program(runtime)
+    if draw < 0.75:
+        return _Program(rng.uniform(0.02, 0.08), ("hostname",))
+    if draw < 0.9:
+        return _Program(1.0 + rng.uniform(0.01, 0.03), ("sleep", "1"))
+    if draw < 0.97:
+        return _Program(10.0 + rng.uniform(0.01, 0.03), ("sleep", "10"))
+    return _Program(rng.uniform(0.03, 0.09), tuple(_UNICODE_ECHO), note=_UNICODE_NOTE)
+
+
+def _runs_failing(factory, rng, runtime):
+    del factory
+    if rng.random() < 0.6:
+        return _Program(runtime, ("false",), _STATUS_EXIT_1)
+    return _Program(runtime, ("sh", "-c", "exit 3"), _STATUS_EXIT_3)
+
+
+def _runs_long(factory, rng, runtime):
+    del factory, runtime
+    return _Program(300.0 + rng.uniform(0.01, 0.03), ("sleep", "300"))
+
+
+def _runs_until_stopped(factory, rng, runtime):
+    del factory, rng, runtime
+    return _Program(30.0, ("sleep", "30"))
+
+
+def _runs_past_limit(factory, rng, runtime):
+    del factory, runtime
+    # Time limits shorter than the 30 s sleep, so they expire.
+    return _Program(30.0, ("sleep", "30"), duration=rng.choice((0.3, 1.0, 5.0, 10.0)))
+
+
+def _asks_too_much(factory, rng, runtime):
+    del rng
+    return _Program(runtime, restype="node", count=factory.nnodes * 16, exclusive=True)
+
+
+def _runs_on_nodes(factory, rng, runtime):
+    del runtime
+    nodes = min(2, factory.nnodes)
+    runtime = rng.uniform(0.02, 0.06)
+    if nodes > 1:
+        return _Program(runtime, ("hostname",), restype="node", count=nodes, nodes=nodes)
+    return _Program(runtime, ("hostname",))
+
+
+# What happens in the queue, after the first priority event: (factory,
+# life, program) -> true if the job's life ends there (with clean, or
+# held for good), false when it goes on to be scheduled.
+
+
+def _stays_held(factory, life, program):
+    del factory, life, program
+    return True
+
+
+def _canceled_pending(factory, life, program):
+    del factory, program
+    uniform = life.rng.uniform
+    t = life.t + uniform(0.05, 2.0)
+    life.raise_exception(t, "cancel", "", life.userid)
+    life.post(t + uniform(0.00005, 0.0001), "clean")
+    return True
+
+
+def _urgency_set(urgency, priority):
+    def queue(factory, life, program):
+        del factory, program
+        uniform = life.rng.uniform
+        life.t += uniform(0.02, 5.0)
+        life.post(life.t, "urgency", '{"userid":%d,"urgency":%d}' % (life.userid, urgency))
+        life.t += uniform(0.0001, 0.0002)
+        life.post(life.t, "priority", '{"priority":%d}' % priority)
+        return False
+
+    return queue
+
+
+def _unsatisfiable(factory, life, program):
+    uniform = life.rng.uniform
+    t = life.t + uniform(0.001, 0.003)
+    note = (
+        f"unsatisfiable request: need {program.count} exclusive node(s), "
+        f"only {factory.nnodes} eligible"
+    )
+    life.raise_exception(t, "alloc", note, factory.owner)
+    life.post(t + uniform(0.00003, 0.0001), "clean")
+    return True
+
+
+# How a started job ends: (factory, life, program, expiration) -> the
+# wait status of its finish event, with life.t moved to that event.
+
+
+def _exits(factory, life, program, expiration):
+    del expiration
+    t = life.t + program.runtime
+    if life.events[-1][0] > t:  # a memo posted late in a short job
+        t = life.events[-1][0] + factory.rng.uniform(0.001, 0.005)
+    life.t = t
+    return program.status
+
+
+def _posts_memo(factory, life, program, expiration):
+    rng = factory.rng
+    when = life.t + rng.uniform(0.001, 0.01)
+    life.post(when, "memo", '{"progress":"checkpoint %d"}' % rng.randrange(1, 10))
+    return _exits(factory, life, program, expiration)
+
+
+def _times_out(factory, life, program, expiration):
+    del program
+    uniform = factory.rng.uniform
+    t = max(life.t, expiration) + uniform(0.0015, 0.003)
+    context = {"type": "timeout", "severity": 0, "userid": factory.owner,
+               "note": "resource allocation expired"}
+    life.post(t, "exception", dumps(context))
+    life.t = t + uniform(0.003, 0.006)
+    return _STATUS_TIMED_OUT
+
+
+def _canceled_running(factory, life, program, expiration):
+    del program, expiration
+    uniform = factory.rng.uniform
+    t = life.t + uniform(0.05, 3.0)
+    life.raise_exception(t, "cancel", "", life.userid)
+    life.t = t + uniform(0.003, 0.006)
+    return _STATUS_CANCELED
+
+
+def _fails_by_exception(factory, life, program, expiration):
+    del program, expiration
+    uniform = factory.rng.uniform
+    t = life.t + uniform(0.02, 1.0)
+    life.raise_exception(t, "test", "injected failure", life.userid)
+    life.t = t + uniform(0.001, 0.003)
+    return _STATUS_SHELL_TERMINATED
+
+
+class _JobKind:
+    """One kind of job: what it runs, its submit urgency, what happens in
+    the queue (None: scheduled as soon as possible) and how it ends
+    once started (None: it never starts)."""
+
+    __slots__ = ("program", "urgency", "queue", "ending")
+
+    def __init__(self, program, urgency=_URGENCY_DEFAULT, queue=None, ending=_exits):
+        self.program = program
+        self.urgency = urgency
+        self.queue = queue
+        self.ending = ending
+
+
+_KINDS = {
+    "success": _JobKind(_runs_ordinary),
+    "failed": _JobKind(_runs_failing),
+    "long": _JobKind(_runs_long),
+    "held": _JobKind(_runs_true, _URGENCY_HOLD, _stays_held, None),
+    "released": _JobKind(
+        _runs_ordinary, _URGENCY_HOLD, _urgency_set(_URGENCY_DEFAULT, _URGENCY_DEFAULT)
+    ),
+    "expedited": _JobKind(
+        _runs_ordinary, _URGENCY_HOLD, _urgency_set(_URGENCY_EXPEDITE, _PRIORITY_MAX)
+    ),
+    "cancel-pending": _JobKind(_runs_true, _URGENCY_HOLD, _canceled_pending, None),
+    "cancel-running": _JobKind(_runs_until_stopped, ending=_canceled_running),
+    "timeout": _JobKind(_runs_past_limit, ending=_times_out),
+    "exception": _JobKind(_runs_until_stopped, ending=_fails_by_exception),
+    "unsatisfiable": _JobKind(_asks_too_much, queue=_unsatisfiable, ending=None),
+    # Dependency kinds: their target is picked by the factory.
+    "afterok": _JobKind(_runs_true),
+    "afterany": _JobKind(_runs_true),
+    "afternotok": _JobKind(_runs_true),
+    "memo": _JobKind(_runs_ordinary, ending=_posts_memo),
+    "multinode": _JobKind(_runs_on_nodes),
+}
+
+#: Every job kind a :class:`JobFactory` can make.
+JOB_KINDS = tuple(_KINDS)
 
 
 class JobFactory:
@@ -345,13 +619,12 @@ class JobFactory:
         first two events onto exactly those timestamps.
         """
         rng = self.rng
-        uniform = rng.uniform
         if kind is None:
             kind = self.pick_kind()
         elif kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         dep = None
-        if kind in ("afterok", "afterany", "afternotok"):
+        if kind in _AFTER_DESC:
             dep = self._pick_dependency(kind)
             if dep is None:
                 kind = "success"
@@ -360,182 +633,96 @@ class JobFactory:
         # Ids are minted by job-ingest a moment before the submit event.
         jobid = self.fluid.generate(submit_time - 0.0005)
         user = rng.randrange(len(self.users)) if len(self.users) > 1 else 0
-        userid = self.users[user][0]
         flags = 4 if rng.random() < 0.3 else 0
-        held = kind in ("held", "released", "expedited", "cancel-pending")
-        urgency = 0 if held else 16
-
-        command, runtime, status = ("true",), uniform(0.02, 0.12), 0
-        duration = 0
-        restype, count, exclusive, note = "core", 1, False, None
-        nodes = 1
-        if kind == "success" or kind == "memo" or kind == "released" or kind == "expedited":
-            draw = rng.random()
-            if draw < 0.55:
-                pass
-            elif draw < 0.75:
-                command, runtime = ("hostname",), uniform(0.02, 0.08)
-            elif draw < 0.9:
-                command, runtime = ("sleep", "1"), 1.0 + uniform(0.01, 0.03)
-            elif draw < 0.97:
-                command, runtime = ("sleep", "10"), 10.0 + uniform(0.01, 0.03)
-            else:
-                command, runtime, note = tuple(_UNICODE_ECHO), uniform(0.03, 0.09), _UNICODE_NOTE
-        elif kind == "failed":
-            if rng.random() < 0.6:
-                command, status = ("false",), 256
-            else:
-                command, status = ("sh", "-c", "exit 3"), 768
-        elif kind == "long":
-            command, runtime = ("sleep", "300"), 300.0 + uniform(0.01, 0.03)
-        elif kind in ("timeout", "cancel-running", "exception"):
-            command, runtime = ("sleep", "30"), 30.0
-            if kind == "timeout":
-                # Time limits shorter than the 30 s sleep, so they expire.
-                duration = rng.choice((0.3, 1.0, 5.0, 10.0))
-        elif kind == "unsatisfiable":
-            restype, count, exclusive = "node", self.nnodes * 16, True
-        elif kind == "multinode":
-            nodes = min(2, self.nnodes)
-            command, runtime = ("hostname",), uniform(0.02, 0.06)
-            if nodes > 1:
-                restype, count = "node", nodes
-        deps = None
-        if dep is not None:
-            # The kind names are flux's dependency schemes.
-            deps = (kind, f58(dep[0]))
-        jobspec = self._jobspec(command, duration, restype, count, exclusive, user, note, deps)
-
-        events = []
-        add = events.append
-        t = submit_time
-        add((t, "submit", '{"timestamp":%s,"name":"submit","context":{"userid":%d,"urgency":%d,"flags":%d,"version":1}}' % (_real(t), userid, urgency, flags), True))
-
-        def simple(ts, name):
-            add((ts, name, '{"timestamp":%s,"name":"%s"}' % (_real(ts), name), True))
-
-        def ctx(ts, name, context, commit=True):
-            add((ts, name, '{"timestamp":%s,"name":"%s","context":%s}' % (_real(ts), name, context), commit))
-
+        job_kind = _KINDS[kind]
+        program = job_kind.program(self, rng, rng.uniform(0.02, 0.12))
+        deps = None if dep is None else (kind, f58(dep[0]))
+        jobspec = self._jobspec(
+            program.command, program.duration, program.restype, program.count,
+            program.exclusive, user, program.note, deps,
+        )
+        life = _JobLife(rng, kind, jobid, self.users[user][0], submit_time, jobspec)
+        life.post(submit_time, "submit", '{"userid":%d,"urgency":%d,"flags":%d,"version":1}'
+                  % (life.userid, job_kind.urgency, flags))
         second = tie[1] if tie is not None else None
-
-        if dep is not None:
-            desc = dumps({"description": f"{_AFTER_DESC[kind]}={deps[1]}"})
-            t = second if second is not None else t + uniform(0.0120, 0.0130)
-            ctx(t, "dependency-add", desc)
-            dep_done = dep[1]
-            if kind == "afternotok":
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t = max(t, dep_done) + uniform(0.0002, 0.0008)
-                ctx(t, "exception", dumps({
-                    "type": "dependency",
-                    "severity": 0,
-                    "note": f"dependency after-failure={deps[1]} can never be satisfied",
-                    "userid": self.owner,
-                }))
-                t += uniform(0.00005, 0.0001)
-                simple(t, "clean")
-                job = GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events)
-                return self._finish(job, False)
-            if dep_done <= t:
-                # Target already finished: the dependency goes as it comes.
-                t += uniform(0.00002, 0.00005)
-                ctx(t, "dependency-remove", desc)
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t += uniform(0.0110, 0.0125)
-                simple(t, "depend")
-            else:
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t = max(t, dep_done) + uniform(0.0002, 0.0008)
-                ctx(t, "dependency-remove", desc)
-                t += uniform(0.00001, 0.00003)
-                simple(t, "depend")
+        if deps is not None:
+            if not self._depend(life, deps, dep[1], second):
+                return self._finish(life.job(), False)
         else:
-            t = second if second is not None else t + uniform(0.0105, 0.0250)
-            simple(t, "validate")
+            life.t = second if second is not None else life.t + rng.uniform(0.0105, 0.0250)
+            life.post(life.t, "validate")
+            life.t += rng.uniform(0.0110, 0.0125)
+            life.post(life.t, "depend")
+        life.t += rng.uniform(0.00001, 0.0003)
+        life.post(life.t, "priority", '{"priority":%d}' % job_kind.urgency)
+        if job_kind.queue is not None and job_kind.queue(self, life, program):
+            job = life.job()
+            # A held job is still pending: not a dependency target.
+            return self._finish(job, False) if job.complete else job
+        return self._run(life, job_kind, program)
+
+    def _depend(self, life, deps, done, second):
+        """Post a dependency on a job that finished at *done*; return
+        false if it can never be satisfied (the job then ends)."""
+        uniform = self.rng.uniform
+        scheme, target = deps
+        desc = dumps({"description": f"{_AFTER_DESC[scheme]}={target}"})
+        t = second if second is not None else life.t + uniform(0.0120, 0.0130)
+        life.post(t, "dependency-add", desc)
+        if scheme == "afternotok":
+            # The target succeeded (see _pick_dependency).
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
+            t = max(t, done) + uniform(0.0002, 0.0008)
+            note = f"dependency after-failure={target} can never be satisfied"
+            life.raise_exception(t, "dependency", note, self.owner)
+            life.post(t + uniform(0.00005, 0.0001), "clean")
+            return False
+        if done <= t:
+            # Target already finished: the dependency goes as it comes.
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "dependency-remove", desc)
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
             t += uniform(0.0110, 0.0125)
-            simple(t, "depend")
-        t += uniform(0.00001, 0.0003)
-        ctx(t, "priority", '{"priority":%d}' % urgency)
+        else:
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
+            t = max(t, done) + uniform(0.0002, 0.0008)
+            life.post(t, "dependency-remove", desc)
+            t += uniform(0.00001, 0.00003)
+        life.post(t, "depend")
+        life.t = t
+        return True
 
-        if kind == "held":
-            return GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events)
-        if kind == "cancel-pending":
-            t += uniform(0.05, 2.0)
-            ctx(t, "exception", dumps({"type": "cancel", "severity": 0, "note": "", "userid": userid}))
-            t += uniform(0.00005, 0.0001)
-            simple(t, "clean")
-            return self._finish(GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events), False)
-        if kind in ("released", "expedited"):
-            t += uniform(0.02, 5.0)
-            new_urgency = 16 if kind == "released" else 31
-            ctx(t, "urgency", '{"userid":%d,"urgency":%d}' % (userid, new_urgency))
-            t += uniform(0.0001, 0.0002)
-            ctx(t, "priority", '{"priority":%d}' % (16 if kind == "released" else _PRIORITY_MAX))
-        if kind == "unsatisfiable":
-            t += uniform(0.001, 0.003)
-            ctx(t, "exception", dumps({
-                "type": "alloc",
-                "severity": 0,
-                "note": f"unsatisfiable request: need {count} exclusive node(s), only {self.nnodes} eligible",
-                "userid": self.owner,
-            }))
-            t += uniform(0.00003, 0.0001)
-            simple(t, "clean")
-            return self._finish(GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events), False)
-
+    def _run(self, life, job_kind, program):
+        """Schedule, start and end a job that left the queue."""
+        uniform = self.rng.uniform
         # Scheduling: the scheduler annotates, then allocates.
-        queued = t
-        t += uniform(0.003, 0.2)
-        ranks, cores, rank_list, summary = self._allocate(nodes)
+        queued = life.t
+        t = queued + uniform(0.003, 0.2)
+        ranks, cores, rank_list, summary = self._allocate(program.nodes)
         annotation = '{"annotations":{"sched":{"resource_summary":"%s"}}}' % summary
-        ctx(t - uniform(0.00001, 0.00007), "annotations", annotation, False)
+        life.post(t - uniform(0.00001, 0.00007), "annotations", annotation, False)
         # R's starttime is set when the scheduler decides, between the
         # job entering the queue and the alloc event.
         starttime = t - uniform(0.0005, min(0.03, (t - queued) * 0.9))
-        expiration = starttime + duration if duration else 0.0
-        R = self._R(ranks, cores, len(rank_list) if nodes > 1 else 1, rank_list, starttime, expiration)
-        ctx(t, "alloc", annotation)
-        t += uniform(0.004, 0.03)
-        simple(t, "start")
-        if kind == "memo":
-            ctx(t + uniform(0.001, 0.01), "memo", '{"progress":"checkpoint %d"}' % rng.randrange(1, 10))
-        if kind == "timeout":
-            t = max(t, expiration) + uniform(0.0015, 0.003)
-            ctx(t, "exception", dumps({
-                "type": "timeout",
-                "severity": 0,
-                "userid": self.owner,
-                "note": "resource allocation expired",
-            }))
-            status = 36352
-            t += uniform(0.003, 0.006)
-        elif kind == "cancel-running":
-            t += uniform(0.05, 3.0)
-            ctx(t, "exception", dumps({"type": "cancel", "severity": 0, "note": "", "userid": userid}))
-            status = 36608
-            t += uniform(0.003, 0.006)
-        elif kind == "exception":
-            t += uniform(0.02, 1.0)
-            ctx(t, "exception", dumps({"type": "test", "severity": 0, "note": "injected failure", "userid": userid}))
-            status = 15
-            t += uniform(0.001, 0.003)
-        else:
-            t += runtime
-            if events[-1][0] > t:  # a memo posted late in a short job
-                t = events[-1][0] + uniform(0.001, 0.005)
-        ctx(t, "finish", '{"status":%d}' % status)
+        expiration = starttime + program.duration if program.duration else 0.0
+        nslots = len(rank_list) if program.nodes > 1 else 1
+        R = self._R(ranks, cores, nslots, rank_list, starttime, expiration)
+        life.post(t, "alloc", annotation)
+        life.t = t + uniform(0.004, 0.03)
+        life.post(life.t, "start")
+        status = job_kind.ending(self, life, program, expiration)
+        t = life.t
+        life.post(t, "finish", '{"status":%d}' % status)
         t += uniform(0.002, 0.006)
-        ctx(t, "release", '{"ranks":"all","final":true}')
+        life.post(t, "release", '{"ranks":"all","final":true}')
         t += uniform(0.00002, 0.00006)
-        simple(t, "free")
+        life.post(t, "free")
         t += uniform(0.000008, 0.00002)
-        simple(t, "clean")
-        job = GeneratedJob(jobid, kind, userid, submit_time, jobspec, R, events)
-        return self._finish(job, status == 0 and kind not in ("timeout", "cancel-running", "exception"))
+        life.post(t, "clean")
+        return self._finish(life.job(R), status == _STATUS_SUCCESS)
 
     def _finish(self, job, succeeded):
         finished = self._finished
@@ -550,9 +737,6 @@ class JobFactory:
             if succeeded or not want_success:
                 return jobid, done
         return None
-
-
-_AFTER_DESC = {"afterok": "after-success", "afterany": "after-finish", "afternotok": "after-failure"}
 
 
 def generate_jobs(njobs, seed=0, *, rate=20.0, start=DEFAULT_START, kinds=None, **factory_args):
@@ -635,7 +819,6 @@ class Workload:
             mix=mix,
         )
         self.factory = factory
-        rng = factory.rng
         # A separate stream for arrivals keeps submit times independent
         # of how many draws each job's lifecycle makes.
         arrivals = random.Random(f"{seed}-arrivals")
@@ -645,8 +828,30 @@ class Workload:
             t += arrivals.expovariate(rate)
             submits.append(t)
         # The snapshot is taken a moment after the last submission.
-        self.now = now = t + 0.05
-        self.inactive = []
+        self.now = t + 0.05
+        live, seq, prev = self._snapshot(submits)
+        # Later jobs arrive after the snapshot.
+        self._submit_clock = self.now
+        self._arrivals = arrivals
+        self._seq = seq
+        self._prev = prev
+        if live_events is not None:
+            live = self._extend_live(live, live_events)
+        else:
+            for _ in range(live_jobs):
+                seq = self._add_live_job(live)
+            live.sort()
+        self.live = live
+
+    def _snapshot(self, submits):
+        """Make the jobs submitted at *submits*; sort them into
+        ``inactive`` and ``active`` at ``now``.  Returns the live events
+        after ``now`` (unsorted), the next event sequence number and the
+        last job made."""
+        now = self.now
+        factory = self.factory
+        rng = factory.rng
+        ties = self.ties
         self.active = []
         live = []
         seq = 0
@@ -678,18 +883,7 @@ class Workload:
             self.active.append(ActiveJob(job.id, entries, names, job.jobspec, R))
         finished.sort(key=lambda item: item[0])
         self.inactive = [(jobid, payload) for _, jobid, payload in finished]
-        # Later jobs arrive after the snapshot.
-        self._submit_clock = now
-        self._arrivals = arrivals
-        self._seq = seq
-        self._prev = prev
-        if live_events is not None:
-            live = self._extend_live(live, live_events)
-        else:
-            for _ in range(live_jobs):
-                seq = self._add_live_job(live)
-            live.sort()
-        self.live = live
+        return live, seq, prev
 
     def _add_live_job(self, live):
         self._submit_clock += self._arrivals.expovariate(self.rate)
