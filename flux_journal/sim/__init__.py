@@ -95,10 +95,10 @@ sends held lines), all built on ``SimService``.  ``SimError(errnum,
 errstr=None)`` is an error response in replay scripts.  Constants:
 ``JOB_SENTINEL``, ``RESOURCE_SENTINEL``, ``FLUX_REACTOR_NOWAIT``,
 ``FLUX_REACTOR_ONCE``.  ``encode.dumps`` writes JSON the way jansson
-does (``%.17g`` reals), ``encode.f58`` encodes job ids.
+does (``%.17g`` reals).
 """
 
-from flux_journal.sim.encode import dumps, f58
+from flux_journal.sim.encode import dumps
 from flux_journal.sim.handle import (
     FLUX_REACTOR_NOWAIT,
     FLUX_REACTOR_ONCE,
@@ -157,5 +157,4 @@ __all__ = [
     "FLUX_REACTOR_ONCE",
     "hash_order",
     "dumps",
-    "f58",
 ]

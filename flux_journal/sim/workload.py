@@ -25,7 +25,8 @@ broker restarts, online/offline, drain/undrain, torpid/lively and
 import bisect
 import random
 
-from flux_journal.sim.encode import dumps, encode_hostlist, encode_idset, f58, format_real
+from flux_journal.jobid import f58_utf8
+from flux_journal.sim.encode import dumps, encode_hostlist, encode_idset, format_real
 
 __all__ = [
     "DEFAULT_START",
@@ -636,7 +637,7 @@ class JobFactory:
         flags = 4 if rng.random() < 0.3 else 0
         job_kind = _KINDS[kind]
         program = job_kind.program(self, rng, rng.uniform(0.02, 0.12))
-        deps = None if dep is None else (kind, f58(dep[0]))
+        deps = None if dep is None else (kind, f58_utf8(dep[0]))
         jobspec = self._jobspec(
             program.command, program.duration, program.restype, program.count,
             program.exclusive, user, program.note, deps,
