@@ -24,7 +24,6 @@ malformed responses were skipped; 2 for a usage error; 130 after Ctrl-C
 import argparse
 import errno
 import os
-import random
 import select
 import signal
 import sqlite3
@@ -467,60 +466,6 @@ class _Source:
             self._feeder.stop()
 
 
-class _SimFeeder:
-    """Feeds a simulated instance live events at a steady rate, from a
-    thread, so that ``--sim --follow`` looks like a running instance."""
-
-    def __init__(self, handle, journal, rate, seed):
-        self._handle = handle
-        self._journal = journal
-        self._period = 1.0 / rate
-        self._rng = random.Random(seed)
-        self._drained = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sim-feeder", daemon=True)
-
-    def start(self):
-        """Start feeding."""
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop feeding and wait for the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-
-    def _run(self):
-        while not self._stop.wait(self._period):
-            try:
-                self._post()
-            except Exception as exc:  # pylint: disable=broad-except
-                # Say why the "instance" went quiet rather than hang mutely.
-                print(f"{PROG}: simulated live events stopped: {exc}", file=sys.stderr)
-                return
-
-    def _post(self):
-        handle = self._handle
-        if self._journal == "jobs":
-            # First the rest of the jobs active at the snapshot, then new
-            # jobs (each posts its whole lifecycle at once).
-            if handle.jobs.pending_live:
-                handle.post_live(1)
-            else:
-                handle.inject_job(self._rng.choice(("success",) * 8 + ("failed", "timeout")))
-            return
-        rank = self._rng.randrange(_SIM_NODES)
-        if rank in self._drained:
-            self._drained.discard(rank)
-            context = {"idset": str(rank), "nodelist": "vm", "overwrite": 0}
-            handle.post_resource_event("undrain", context)
-        else:
-            self._drained.add(rank)
-            context = {"idset": str(rank), "nodelist": "vm", "reason": "sim", "overwrite": 0}
-            handle.post_resource_event("drain", context)
-
-
 _NO_FLUX = (
     "no Flux instance to read: FLUX_URI is not set (run inside a Flux instance "
     "or pass --uri URI); use --sim to read a simulated instance, or --replay FILE "
@@ -574,9 +519,14 @@ def simulated_instance(journal, size=None, seed=0):
     )
 
 
+def _feeder_stopped(exc):
+    print(f"{PROG}: simulated live events stopped: {exc}", file=sys.stderr)
+
+
 def _open_source(args, journal):
     """Open what ``args`` names: a replay, a simulation or a real Flux."""
-    from flux_journal.sim import SimFlux  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from flux_journal.sim import LiveFeeder, SimFlux
 
     if args.replay is not None:
         if not os.path.isfile(args.replay):
@@ -590,7 +540,9 @@ def _open_source(args, journal):
         handle, label = simulated_instance(journal, args.sim or None, args.seed)
         feeder = None
         if args.follow:
-            feeder = _SimFeeder(handle, journal, args.sim_rate, args.seed)
+            feeder = LiveFeeder(
+                handle, journal, args.sim_rate, args.seed, on_error=_feeder_stopped
+            )
         return _Source(handle, label, feeder)
     uri = args.uri or os.environ.get("FLUX_URI")
     if not uri:
