@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flux_journal import JournalConsumer
-from flux_journal.archive import Archive, ArchiveError
+from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
 from journal_helpers import journal_events
@@ -369,7 +369,7 @@ def test_two_writers_are_refused(tmp_path):
     first = Archive(db)
     other = Archive(db)
     events = journal_events("jobs", simulated_instance("jobs", 5, 1)[0])
-    from flux_journal.checkpoint import Position
+    from flux_journal.cli.checkpoint import Position
 
     position = Position()
     position.advance(events[-1].cursor, len(events))

@@ -1002,7 +1002,7 @@ def test_main_in_process(capsys):
 
 
 def test_formatters_on_unusual_values():
-    from flux_journal.format import JsonFormatter, TextFormatter
+    from flux_journal.cli.format import JsonFormatter, TextFormatter
     from flux_journal.job import JournalEvent
     from flux_journal.resource import ResourceJournalEvent
 

@@ -33,10 +33,10 @@ import threading
 import time
 from datetime import datetime
 
-from flux_journal.archive import Archive, ArchiveError
-from flux_journal.checkpoint import Checkpoint, CheckpointError, Position
+from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.cli.checkpoint import Checkpoint, CheckpointError, Position
 from flux_journal.errors import PayloadError
-from flux_journal.format import COLOR_CHOICES, TIME_FORMATS, make_formatter, use_color
+from flux_journal.cli.format import COLOR_CHOICES, TIME_FORMATS, make_formatter, use_color
 
 __all__ = ["main", "build_parser", "parse_time", "simulated_instance", "CliError"]
 
@@ -688,7 +688,7 @@ class _Output:
 
 
 class _ArchiveSink:
-    """Events into an :class:`~flux_journal.archive.Archive`, committed
+    """Events into an :class:`~flux_journal.cli.archive.Archive`, committed
     with their resume position every *batch_size* events or
     *batch_time* seconds."""
 
