@@ -417,22 +417,20 @@ def _times_out(factory, life, program, expiration):
     return _STATUS_TIMED_OUT
 
 
-def _canceled_running(factory, life, program, expiration):
-    del program, expiration
-    uniform = factory.rng.uniform
-    t = life.t + uniform(0.05, 3.0)
-    life.raise_exception(t, "cancel", "", life.userid)
-    life.t = t + uniform(0.003, 0.006)
-    return _STATUS_CANCELED
+def _ended_by_exception(exc_type, note, after, wind_down, status):
+    """An ending: the job's owner raises a fatal *exc_type* exception
+    *after* (low, high) seconds of running; the finish event, with
+    *status*, follows *wind_down* (low, high) seconds later."""
 
+    def ending(factory, life, program, expiration):
+        del program, expiration
+        uniform = factory.rng.uniform
+        t = life.t + uniform(*after)
+        life.raise_exception(t, exc_type, note, life.userid)
+        life.t = t + uniform(*wind_down)
+        return status
 
-def _fails_by_exception(factory, life, program, expiration):
-    del program, expiration
-    uniform = factory.rng.uniform
-    t = life.t + uniform(0.02, 1.0)
-    life.raise_exception(t, "test", "injected failure", life.userid)
-    life.t = t + uniform(0.001, 0.003)
-    return _STATUS_SHELL_TERMINATED
+    return ending
 
 
 class _JobKind:
@@ -461,9 +459,17 @@ _KINDS = {
         _runs_ordinary, _URGENCY_HOLD, _urgency_set(_URGENCY_EXPEDITE, _PRIORITY_MAX)
     ),
     "cancel-pending": _JobKind(_runs_true, _URGENCY_HOLD, _canceled_pending, None),
-    "cancel-running": _JobKind(_runs_until_stopped, ending=_canceled_running),
+    "cancel-running": _JobKind(
+        _runs_until_stopped,
+        ending=_ended_by_exception("cancel", "", (0.05, 3.0), (0.003, 0.006), _STATUS_CANCELED),
+    ),
     "timeout": _JobKind(_runs_past_limit, ending=_times_out),
-    "exception": _JobKind(_runs_until_stopped, ending=_fails_by_exception),
+    "exception": _JobKind(
+        _runs_until_stopped,
+        ending=_ended_by_exception(
+            "test", "injected failure", (0.02, 1.0), (0.001, 0.003), _STATUS_SHELL_TERMINATED
+        ),
+    ),
     "unsatisfiable": _JobKind(_asks_too_much, queue=_unsatisfiable, ending=None),
     # Dependency kinds: their target is picked by the factory.
     "afterok": _JobKind(_runs_true),
