@@ -204,6 +204,7 @@ def _count(db):
         return 0  # not created yet, or locked for a moment
 
 
+@pytest.mark.slow
 def test_archive_survives_sigkill_at_random_points(tmp_path):
     """Kill the archiver at random instants, restart it each time: the
     final database holds every event exactly once, in stream order.  The

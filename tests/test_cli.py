@@ -666,6 +666,7 @@ def _kill_and_resume(tmp_path, full, ck, args, next_target, *, kills_wanted, env
     return resumed_from
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_sigkill_at_random_points(tmp_path, fixtures_dir, big_jobs_json):
     """Kill runs reading a big history at random points, with checkpoints
     after every write or every 50 ms."""
