@@ -20,7 +20,6 @@ def isatty(stream):
         return False
 
 
-
 class Progress:
     """A one-line ``N events`` indicator on stderr while history is read,
     when stderr is a terminal."""
