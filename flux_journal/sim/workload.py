@@ -248,19 +248,15 @@ class _Program:
 
 
 class _JobLife:
-    """A job being generated: its events so far and its clock ``t``."""
+    """A job being generated: the :class:`GeneratedJob` so far (``job``)
+    and its clock ``t``."""
 
-    __slots__ = ("rng", "kind", "jobid", "userid", "submit_time", "jobspec", "events", "t")
+    __slots__ = ("rng", "job", "t")
 
-    def __init__(self, rng, kind, jobid, userid, submit_time, jobspec):
+    def __init__(self, rng, job):
         self.rng = rng
-        self.kind = kind
-        self.jobid = jobid
-        self.userid = userid
-        self.submit_time = submit_time
-        self.jobspec = jobspec
-        self.events = []
-        self.t = submit_time
+        self.job = job
+        self.t = job.submit_time
 
     def post(self, ts, name, context=None, commit=True):
         """Add event *name* at *ts*; *context* is JSON text or None (no
@@ -269,18 +265,12 @@ class _JobLife:
             entry = '{"timestamp":%s,"name":"%s"}' % (_real(ts), name)
         else:
             entry = '{"timestamp":%s,"name":"%s","context":%s}' % (_real(ts), name, context)
-        self.events.append((ts, name, entry, commit))
+        self.job.events.append((ts, name, entry, commit))
 
     def raise_exception(self, ts, exc_type, note, userid):
         """Post a fatal (severity 0) exception event."""
         context = {"type": exc_type, "severity": 0, "note": note, "userid": userid}
         self.post(ts, "exception", dumps(context))
-
-    def job(self, R=None):
-        """The :class:`GeneratedJob` lived so far."""
-        return GeneratedJob(
-            self.jobid, self.kind, self.userid, self.submit_time, self.jobspec, R, self.events
-        )
 
 
 # What each kind runs: (factory, rng, a drawn default run time) -> _Program.
@@ -356,7 +346,7 @@ def _canceled_pending(factory, life, program):
     del factory, program
     uniform = life.rng.uniform
     t = life.t + uniform(0.05, 2.0)
-    life.raise_exception(t, "cancel", "", life.userid)
+    life.raise_exception(t, "cancel", "", life.job.userid)
     life.post(t + uniform(0.00005, 0.0001), "clean")
     return True
 
@@ -366,7 +356,7 @@ def _urgency_set(urgency, priority):
         del factory, program
         uniform = life.rng.uniform
         life.t += uniform(0.02, 5.0)
-        life.post(life.t, "urgency", '{"userid":%d,"urgency":%d}' % (life.userid, urgency))
+        life.post(life.t, "urgency", '{"userid":%d,"urgency":%d}' % (life.job.userid, urgency))
         life.t += uniform(0.0001, 0.0002)
         life.post(life.t, "priority", '{"priority":%d}' % priority)
         return False
@@ -393,8 +383,8 @@ def _unsatisfiable(factory, life, program):
 def _exits(factory, life, program, expiration):
     del expiration
     t = life.t + program.runtime
-    if life.events[-1][0] > t:  # a memo posted late in a short job
-        t = life.events[-1][0] + factory.rng.uniform(0.001, 0.005)
+    if life.job.events[-1][0] > t:  # a memo posted late in a short job
+        t = life.job.events[-1][0] + factory.rng.uniform(0.001, 0.005)
     life.t = t
     return program.status
 
@@ -426,7 +416,7 @@ def _ended_by_exception(exc_type, note, after, wind_down, status):
         del program, expiration
         uniform = factory.rng.uniform
         t = life.t + uniform(*after)
-        life.raise_exception(t, exc_type, note, life.userid)
+        life.raise_exception(t, exc_type, note, life.job.userid)
         life.t = t + uniform(*wind_down)
         return status
 
@@ -648,13 +638,14 @@ class JobFactory:
             program.command, program.duration, program.restype, program.count,
             program.exclusive, user, program.note, deps,
         )
-        life = _JobLife(rng, kind, jobid, self.users[user][0], submit_time, jobspec)
+        userid = self.users[user][0]
+        life = _JobLife(rng, GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, []))
         life.post(submit_time, "submit", '{"userid":%d,"urgency":%d,"flags":%d,"version":1}'
-                  % (life.userid, job_kind.urgency, flags))
+                  % (userid, job_kind.urgency, flags))
         second = tie[1] if tie is not None else None
         if deps is not None:
             if not self._depend(life, deps, dep[1], second):
-                return self._finish(life.job(), False)
+                return self._finish(life.job, False)
         else:
             life.t = second if second is not None else life.t + rng.uniform(0.0105, 0.0250)
             life.post(life.t, "validate")
@@ -663,7 +654,7 @@ class JobFactory:
         life.t += rng.uniform(0.00001, 0.0003)
         life.post(life.t, "priority", '{"priority":%d}' % job_kind.urgency)
         if job_kind.queue is not None and job_kind.queue(self, life, program):
-            job = life.job()
+            job = life.job
             # A held job is still pending: not a dependency target.
             return self._finish(job, False) if job.complete else job
         return self._run(life, job_kind, program)
@@ -729,7 +720,8 @@ class JobFactory:
         life.post(t, "free")
         t += uniform(0.000008, 0.00002)
         life.post(t, "clean")
-        return self._finish(life.job(R), status == _STATUS_SUCCESS)
+        life.job.R = R
+        return self._finish(life.job, status == _STATUS_SUCCESS)
 
     def _finish(self, job, succeeded):
         finished = self._finished
