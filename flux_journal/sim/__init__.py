@@ -19,7 +19,8 @@ Usage::
 This package re-exports the public names of its modules, where each is
 documented: :mod:`.handle` (the handle, its futures and timers),
 :mod:`.services` (the journal services), :mod:`.replay` (captured
-streams), :mod:`.workload` (generated job and resource timelines),
+streams), :mod:`.workload` (generated job and resource timelines, with
+the job kinds of :mod:`.jobkinds`),
 :mod:`.feeder` (live events at a steady rate) and :mod:`.encode` (JSON
 as a broker writes it).
 """
