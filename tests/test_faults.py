@@ -78,6 +78,7 @@ def test_duplicate_keys_behave_like_json():
     assert dict(event) == {"timestamp": 1.0, "name": "a", "context": json.loads(line)["events"][0]["context"]}
 
 
+@pytest.mark.slow
 def test_gigantic_payload():
     """One response of ~200 MB (a huge context) goes through intact."""
     blob = "x" * (200 * 1024 * 1024)
@@ -241,6 +242,7 @@ def test_two_consumers_in_two_threads_do_not_interfere():
     assert all(r == expected for r in results)
 
 
+@pytest.mark.slow
 def test_memory_returns_to_baseline_after_a_million_events():
     """C heap in use (glibc mallinfo2) after a 1M-event history has been
     consumed and the consumer dropped, against before it was created."""

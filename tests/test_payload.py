@@ -22,6 +22,7 @@ def span_text(payload, span):
     return payload[off : off + length]
 
 
+@pytest.mark.slow
 def test_fixture_payloads_indexed_like_json(fixtures_dir):
     for path in sorted(fixtures_dir.glob("*.jsonl")):
         for line in path.read_bytes().splitlines():

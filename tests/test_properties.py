@@ -15,6 +15,7 @@ import json
 import math
 import struct
 
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -167,6 +168,7 @@ def test_timestamp_literals_bit_identical(value, style):
     assert struct.pack("<d", found) == struct.pack("<d", float(literal))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.dictionaries(st.text(max_size=6), json_values, max_size=6))
 def test_decoder_matches_json_module(value):
