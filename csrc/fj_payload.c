@@ -20,14 +20,7 @@
 #include <string.h>
 
 #include "fj_payload.h"
-
-/* For the few helpers of the innermost loops, where a call per string
- * costs more than the work. */
-#if defined(__GNUC__)
-#define FJ_HOT_INLINE inline __attribute__ ((always_inline))
-#else
-#define FJ_HOT_INLINE inline
-#endif
+#include "fj_port.h"
 
 struct scanner {
     const unsigned char *start;
@@ -174,8 +167,8 @@ static FJ_HOT_INLINE const unsigned char *plain_end (
         uint64_t x, special;
         memcpy (&x, p, 8);
         if ((special = special_bytes (x))) {
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return p + __builtin_ctzll (special) / 8;
+#if defined(FJ_LITTLE_ENDIAN) && defined(FJ_CTZ64)
+            return p + FJ_CTZ64 (special) / 8;
 #else
             break;
 #endif
@@ -642,7 +635,7 @@ static int slow_number_value (const unsigned char *text, size_t len,
 }
 
 #if LDBL_MANT_DIG == 64
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(FJ_LITTLE_ENDIAN)
 /* Nonzero if the eight bytes of x are all ASCII digits: each byte's high
  * nibble is 3, and adding 6 to its low nibble does not carry. */
 static int eight_digits (uint64_t x)
@@ -669,7 +662,7 @@ static const unsigned char *add_digits (const unsigned char *p,
                                         const unsigned char *end,
                                         uint64_t *mantissa, int *count)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(FJ_LITTLE_ENDIAN)
     while (end - p >= 8 && *count <= 19) {
         uint64_t x;
         memcpy (&x, p, 8);

@@ -6,6 +6,7 @@
 
 #include "fj_heap.h"
 #include "fj_names.h"
+#include "fj_port.h"
 #include "fj_record.h"
 #include "fj_slab.h"
 #include "fj_stream.h"
@@ -606,7 +607,7 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
      * written out. */
     for (size_t i = 1; i <= 2 && i < s->history.count; i++) {
         const fj_run_t *next = &s->history.runs[i];
-        __builtin_prefetch (&next->record->events[next->pos]);
+        FJ_PREFETCH (&next->record->events[next->pos]);
     }
 
     if (emit (s, b, rec, &rec->events[top->pos]) < 0)
