@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FJ_MAX_NAMES 4096
+#include "fj_limits.h"
 
 /* fj_name_t.flags: what the name means to delivery */
 #define FJ_NAME_SUBMIT 0x1u

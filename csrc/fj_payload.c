@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fj_limits.h"
 #include "fj_payload.h"
 #include "fj_port.h"
 
@@ -30,7 +31,8 @@ struct scanner {
                                on: scan it all recursively */
     int depth;
     int max_depth;          /* deepest depth reached (per entry) */
-    int wide_int;           /* an integer literal of 19+ digits was seen */
+    int wide_int;           /* an integer literal of FJ_WIDE_INT_DIGITS or
+                               more digits was seen */
     int long_int;           /* one of more than FJ_PY_SAFE_DIGITS digits */
     int shape_code;         /* first shape error of the current "events" */
     size_t shape_offset;
@@ -283,7 +285,7 @@ static int scan_number (struct scanner *s, int *is_int)
     }
     else if (scan_digits (s) < 0)
         return -1;
-    if (s->p - first >= 19 + (*first == '-')) {
+    if (s->p - first >= FJ_WIDE_INT_DIGITS + (*first == '-')) {
         s->wide_int = 1;
         if (s->p - first > FJ_PY_SAFE_DIGITS)
             s->long_int = 1;
@@ -347,7 +349,8 @@ static const unsigned char *fast_string (const unsigned char *p,
 }
 
 /* Past a number starting at p, or NULL if invalid or if its integer part
- * has 19 digits or more (scan_number() flags those for Python). */
+ * has FJ_WIDE_INT_DIGITS digits or more (scan_number() flags those for
+ * Python). */
 static const unsigned char *fast_number (const unsigned char *p,
                                          const unsigned char *end)
 {
@@ -358,7 +361,7 @@ static const unsigned char *fast_number (const unsigned char *p,
     digits = p;
     if (p < end && *p == '0')
         p++;
-    else if (!(p = fast_digits (p, end)) || p - digits >= 19)
+    else if (!(p = fast_digits (p, end)) || p - digits >= FJ_WIDE_INT_DIGITS)
         return NULL;
     if (p < end && *p >= '0' && *p <= '9')
         return NULL;   /* leading zero */
@@ -400,7 +403,7 @@ static const unsigned char *fast_scalar (const unsigned char *p,
 /* Validate the object or array at s->p as one loop.  Returns 0 with s->p
  * past it and s->max_depth updated, or -1 with the scanner untouched when
  * it finds anything it leaves to the recursive scanner: any error, a
- * non-ASCII byte, a 19-digit integer, nesting beyond FAST_MAX_LEVELS. */
+ * non-ASCII byte, a wide integer, nesting beyond FAST_MAX_LEVELS. */
 static int skip_container (struct scanner *s)
 {
     const unsigned char *p = s->p, *end = s->end;
@@ -635,6 +638,18 @@ static int slow_number_value (const unsigned char *text, size_t len,
 }
 
 #if LDBL_MANT_DIG == 64
+/* x87 extended precision: a 64-bit significand with an explicit leading
+ * bit, then a 15-bit exponent biased by X87_BIAS. */
+#define X87_BIAS 16383
+/* Binary exponents below this are near double's subnormal range
+ * (-1022), where rounding the x87 result to 53 bits is not the plain
+ * dropping of 11 bits checked below: left to strtod. */
+#define X87_MIN_EXPONENT (-1000)
+/* A double keeps 53 of the 64 significand bits: the low 11 are dropped,
+ * and exactly half of them set is a midpoint between two doubles. */
+#define X87_DROPPED_MASK 0x7FFu
+#define X87_MIDPOINT 0x400u
+
 #if defined(FJ_LITTLE_ENDIAN)
 /* Nonzero if the eight bytes of x are all ASCII digits: each byte's high
  * nibble is 3, and adding 6 to its low nibble does not carry. */
@@ -656,14 +671,14 @@ static uint32_t eight_digits_value (uint64_t x)
 #endif
 
 /* Append the digits from p on to *mantissa, counting them in *count and
- * stopping once it passes 19 (the caller then gives up).  Returns past the
- * digits taken. */
+ * stopping once it passes FJ_MANTISSA_DIGITS (the caller then gives up).
+ * Returns past the digits taken. */
 static const unsigned char *add_digits (const unsigned char *p,
                                         const unsigned char *end,
                                         uint64_t *mantissa, int *count)
 {
 #if defined(FJ_LITTLE_ENDIAN)
-    while (end - p >= 8 && *count <= 19) {
+    while (end - p >= 8 && *count <= FJ_MANTISSA_DIGITS) {
         uint64_t x;
         memcpy (&x, p, 8);
         if (!eight_digits (x))
@@ -673,7 +688,8 @@ static const unsigned char *add_digits (const unsigned char *p,
         p += 8;
     }
 #endif
-    for (; p < end && *p >= '0' && *p <= '9' && *count <= 19; p++, (*count)++)
+    for (; p < end && *p >= '0' && *p <= '9' && *count <= FJ_MANTISSA_DIGITS;
+         p++, (*count)++)
         *mantissa = *mantissa * 10 + (uint64_t)(*p - '0');
     return p;
 }
@@ -711,15 +727,12 @@ static int x87_quotient (uint64_t mantissa, int scale, int neg, double *out)
     if (!x87_precise)
         return -1;
     long double q = (long double)mantissa / pow10[scale];
-    /* x87 layout: 64-bit significand (explicit leading bit), then a 15-bit
-     * biased exponent.  Rounding to a double drops the low 11 significand
-     * bits (results far from the subnormal range): exactly 0x400 there
-     * is a midpoint. */
     uint64_t significand;
     uint16_t exponent;
     memcpy (&significand, &q, sizeof (significand));
     memcpy (&exponent, (const char *)&q + 8, sizeof (exponent));
-    if ((significand & 0x7FF) == 0x400 || (exponent & 0x7FFF) < 16383 - 1000)
+    if ((significand & X87_DROPPED_MASK) == X87_MIDPOINT
+        || (exponent & 0x7FFF) < X87_BIAS + X87_MIN_EXPONENT)
         return -1;
     double d = (double)q;
     *out = neg ? -d : d;
@@ -742,7 +755,7 @@ static int fast_number_value (const unsigned char *p, const unsigned char *end,
         p = add_digits (p, end, &mantissa, &digits);
         scale = (int)(p - fraction);
     }
-    if (p != end || digits > 19)
+    if (p != end || digits > FJ_MANTISSA_DIGITS)
         return -1;   /* an exponent part, or too many digits */
     return x87_quotient (mantissa, scale, neg, out);
 }
@@ -759,7 +772,8 @@ static int number_value (const unsigned char *text, size_t len, double *out)
 
 #if LDBL_MANT_DIG == 64
 /* A timestamp as the services write it, <digits>.<digits> without sign,
- * leading zero or exponent and with at most 19 digits, validated and
+ * leading zero or exponent and with at most FJ_MANTISSA_DIGITS digits,
+ * validated and
  * converted in one pass.  Returns past it with *out set, or NULL for any
  * other form, which the general path then reads. */
 static const unsigned char *fast_timestamp (const unsigned char *p,
@@ -777,7 +791,7 @@ static const unsigned char *fast_timestamp (const unsigned char *p,
         return NULL;
     fraction = ++p;
     p = add_digits (p, end, &mantissa, &digits);
-    if (p == fraction || digits > 19)
+    if (p == fraction || digits > FJ_MANTISSA_DIGITS)
         return NULL;
     if (x87_quotient (mantissa, (int)(p - fraction), 0, out) < 0
         && slow_number_value (first, (size_t)(p - first), out) < 0)
@@ -1256,7 +1270,8 @@ const char *fj_strerror (int code)
         case FJ_EESCAPE: return "invalid escape in string";
         case FJ_EUTF8: return "invalid UTF-8";
         case FJ_ENUMBER: return "invalid number";
-        case FJ_EDEPTH: return "nesting deeper than 2048 levels";
+        case FJ_EDEPTH:
+            return "nesting deeper than " FJ_STR (FJ_MAX_DEPTH) " levels";
         case FJ_ETRAILING: return "trailing data after the payload";
         case FJ_ENOT_OBJECT: return "payload is not a JSON object";
         case FJ_ENO_EVENTS: return "payload has no \"events\" member";

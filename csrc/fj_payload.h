@@ -22,21 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Deepest nesting of arrays and objects accepted (the payload object
- * itself is depth 1): jansson's limit, so every payload a broker can send
- * is accepted.  Real payloads are under 10 deep. */
-#define FJ_MAX_DEPTH 2048
-
-/* An entry nested deeper than this below itself, or holding an integer
- * literal longer than this many digits, may be more than Python's json
- * can decode (its recursion limit; int max_str_digits, 4300): such an
- * entry is delivered in a batch of its own (FJ_ENTRY_ISOLATE), so that a
- * decoding failure concerns it alone. */
-#define FJ_PY_SAFE_DEPTH 400
-#define FJ_PY_SAFE_DIGITS 4000
-
-/* Largest payload indexed: spans are 32-bit. */
-#define FJ_MAX_PAYLOAD 0xFFFFFFF0u
+#include "fj_limits.h"
 
 enum fj_errnum {
     FJ_OK = 0,
@@ -84,8 +70,8 @@ typedef struct {
                                     * full JSON decode of the entry gives
                                     * Python's exact dict */
 #define FJ_ENTRY_NAME_ESCAPED 0x4u /* the name string holds a backslash */
-#define FJ_ENTRY_WIDE_INT    0x8u  /* an integer literal of 19+ digits: may
-                                    * not fit 64 bits, where decoders differ */
+#define FJ_ENTRY_WIDE_INT    0x8u  /* an integer literal of
+                                    * FJ_WIDE_INT_DIGITS or more digits */
 #define FJ_ENTRY_ISOLATE     0x10u /* beyond FJ_PY_SAFE_DEPTH / _DIGITS */
 
 typedef struct {

@@ -33,4 +33,8 @@
 #define FJ_CTZ64(x) __builtin_ctzll (x)
 #endif
 
+/* A macro's value as a string literal: FJ_STR(FJ_MAX_DEPTH) is "2048". */
+#define FJ_STR_(x) #x
+#define FJ_STR(x) FJ_STR_ (x)
+
 #endif /* FJ_PORT_H */

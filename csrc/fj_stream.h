@@ -75,7 +75,8 @@ typedef struct {
                                whole entry if irregular */
     size_t text_len;
     size_t text_cap;
-    int text_wide_int;      /* text has an integer literal of 19+ digits */
+    int text_wide_int;      /* text has an integer literal of
+                               FJ_WIDE_INT_DIGITS or more digits */
     /* The jobspec or R of each event that carries one (FJ_EV_JOBSPEC /
      * FJ_EV_R), in batch order: `nattach` (offset, size) pairs of JSON
      * text in `attach`, decoded by Python only if asked for.  Listing

@@ -20,8 +20,8 @@ import orjson
 
 
 # orjson turns integers beyond 64 bits into floats, where json keeps them
-# exact; any run of 19 digits may be one.
-_WIDE_INT = re.compile(rb"\d{19}")
+# exact; any run of FJ_WIDE_INT_DIGITS digits may be one.
+_WIDE_INT = re.compile(rb"\d{%d}" % lib.FJ_WIDE_INT_DIGITS)
 
 
 def decode_json(text, wide_int=None):

@@ -559,7 +559,8 @@ static void oracle_shape (const uint8_t *b, size_t n, struct oracle *o)
 }
 
 /* True if the valid JSON text b[off..off+len) holds a number whose
- * integer part has 19 or more digits (one that may not fit 64 bits). */
+ * integer part has FJ_WIDE_INT_DIGITS or more digits (one that may not
+ * fit 64 bits). */
 static int has_wide_int (const uint8_t *b, size_t off, size_t len)
 {
     for (size_t i = off, end = off + len; i < end;) {
@@ -575,7 +576,7 @@ static int has_wide_int (const uint8_t *b, size_t off, size_t len)
                 i++;
             for (; i < end && is_digit (b[i]); i++)
                 digits++;
-            if (digits >= 19)
+            if (digits >= FJ_WIDE_INT_DIGITS)
                 return 1;
             while (i < end && (is_digit (b[i]) || b[i] == '.' || b[i] == 'e'
                                || b[i] == 'E' || b[i] == '+' || b[i] == '-'))
