@@ -10,7 +10,15 @@ import os
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["fj_payload.c", "fj_names.c", "fj_heap.c", "fj_slab.c", "fj_stream.c"]
+SOURCES = [
+    "fj_error.c",
+    "fj_grow.c",
+    "fj_payload.c",
+    "fj_names.c",
+    "fj_heap.c",
+    "fj_slab.c",
+    "fj_stream.c",
+]
 
 # Extra compiler flags, e.g. for a sanitizer build:
 #   FLUX_JOURNAL_CFLAGS="-fsanitize=address,undefined -O1 -g" pip install .

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fj_error.h"
+#include "fj_grow.h"
 #include "fj_names.h"
 #include "fj_payload.h"
 
@@ -137,7 +139,7 @@ static int rehash (fj_names_t *t)
     uint32_t nslots = t->nslots ? t->nslots * 2 : 64;
     int32_t *slots = malloc (nslots * sizeof (*slots));
     if (!slots)
-        return -1;
+        return -FJ_ENOMEM;
     memset (slots, 0xff, nslots * sizeof (*slots));
     for (uint32_t i = 0; i < t->count; i++) {
         uint32_t j = t->names[i].hash & (nslots - 1);
@@ -154,17 +156,13 @@ static int rehash (fj_names_t *t)
 static int32_t add (fj_names_t *t, const char *raw, uint32_t len,
                     uint32_t hash, uint32_t slot)
 {
-    if (t->count == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 32;
-        fj_name_t *names = realloc (t->names, cap * sizeof (*names));
-        if (!names)
-            return -1;
-        t->names = names;
-        t->cap = cap;
-    }
+    int rc = fj_reserve ((void **)&t->names, &t->cap, t->count + 1,
+                         sizeof (fj_name_t), 32);
+    if (rc < 0)
+        return rc;
     fj_name_t *n = &t->names[t->count];
     if (!(n->raw = malloc (len ? len : 1)))
-        return -1;
+        return -FJ_ENOMEM;
     memcpy (n->raw, raw, len);
     n->len = len;
     n->hash = hash;
@@ -176,13 +174,15 @@ static int32_t add (fj_names_t *t, const char *raw, uint32_t len,
 int32_t fj_names_intern (fj_names_t *t, const char *raw, uint32_t len)
 {
     uint32_t hash = hash_bytes (raw, len);
+    int rc;
 
-    if ((t->count + 1) * 2 > t->nslots && rehash (t) < 0)
-        return -1;
+    if ((t->count + 1) * 2 > t->nslots && (rc = rehash (t)) < 0)
+        return rc;
     for (uint32_t j = hash & (t->nslots - 1);; j = (j + 1) & (t->nslots - 1)) {
         int32_t i = t->slots[j];
         if (i < 0)
-            return t->count < FJ_MAX_NAMES ? add (t, raw, len, hash, j) : -1;
+            return t->count < FJ_MAX_NAMES ? add (t, raw, len, hash, j)
+                                           : -FJ_EFULL;
         const fj_name_t *n = &t->names[i];
         if (n->hash == hash && n->len == len && memcmp (n->raw, raw, len) == 0)
             return i;

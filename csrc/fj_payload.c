@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fj_grow.h"
 #include "fj_limits.h"
 #include "fj_payload.h"
 #include "fj_port.h"
@@ -41,8 +42,7 @@ struct scanner {
 
 static int fail (struct scanner *s, int code, const unsigned char *at)
 {
-    s->err->code = code;
-    s->err->offset = (size_t)(at - s->start);
+    fj_fail (s->err, code, (size_t)(at - s->start));
     return -1;
 }
 
@@ -830,21 +830,6 @@ static int integer_value (const unsigned char *text, size_t len, int64_t *out)
     return 1;
 }
 
-static int grow (void **array, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 16;
-    while (n < need)
-        n *= 2;
-    void *a = realloc (*array, n * size);
-    if (!a)
-        return -1;
-    *array = a;
-    *cap = n;
-    return 0;
-}
-
 /* True if the raw string contents (escaped or not) equal literal. */
 static int key_is (const char *buf, fj_span_t key, int escaped,
                    const char *literal, size_t literal_len)
@@ -1073,8 +1058,8 @@ static int scan_events (struct scanner *s, fj_payload_t *pl)
     if (empty_container (s, ']'))
         return 0;
     do {
-        if (grow ((void **)&pl->entries, &pl->entries_cap, pl->nentries + 1,
-                  sizeof (fj_entry_t)) < 0)
+        if (fj_reserve ((void **)&pl->entries, &pl->entries_cap,
+                        pl->nentries + 1, sizeof (fj_entry_t), 16) < 0)
             return fail (s, FJ_ENOMEM, s->p);
         if (scan_entry (s, &pl->entries[pl->nentries]) < 0)
             return -1;
@@ -1142,8 +1127,8 @@ static int scan_payload (struct scanner *s, fj_payload_t *pl)
         }
         else if (scan_value (s, &m.value) < 0)
             return -1;
-        if (grow ((void **)&pl->members, &pl->members_cap, pl->nmembers + 1,
-                  sizeof (fj_member_t)) < 0)
+        if (fj_reserve ((void **)&pl->members, &pl->members_cap,
+                        pl->nmembers + 1, sizeof (fj_member_t), 16) < 0)
             return fail (s, FJ_ENOMEM, s->p);
         /* the last occurrence of a member counts */
         if (is_events)
@@ -1188,26 +1173,17 @@ int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
     p->id_kind = FJ_ID_ABSENT;
     p->id = 0;
     p->events_member = p->jobspec_member = p->R_member = -1;
-    if (len > FJ_MAX_PAYLOAD) {
-        fail (&s, FJ_ETOOBIG, s.start);
-        return err->code;
-    }
+    if (len > FJ_MAX_PAYLOAD)
+        return fj_fail (err, FJ_ETOOBIG, 0);
     if (scan_payload (&s, p) < 0)
-        return err->code;
+        return -err->code;
     skip_ws (&s);
-    if (s.p != s.end) {
-        fail (&s, FJ_ETRAILING, s.p);
-        return err->code;
-    }
-    if (s.shape_code) {   /* valid JSON, not a journal response */
-        err->code = s.shape_code;
-        err->offset = s.shape_offset;
-        return err->code;
-    }
-    if (p->events_member < 0) {
-        fail (&s, FJ_ENO_EVENTS, s.start);
-        return err->code;
-    }
+    if (s.p != s.end)
+        return fj_fail (err, FJ_ETRAILING, (size_t)(s.p - s.start));
+    if (s.shape_code)   /* valid JSON, not a journal response */
+        return fj_fail (err, s.shape_code, s.shape_offset);
+    if (p->events_member < 0)
+        return fj_fail (err, FJ_ENO_EVENTS, 0);
     return FJ_OK;
 }
 
@@ -1256,30 +1232,4 @@ int fj_raw_string_equals (const char *raw, size_t len, const char *literal)
             return 0;
     }
     return i == len;
-}
-
-const char *fj_strerror (int code)
-{
-    switch (code) {
-        case FJ_OK: return "success";
-        case FJ_ENOMEM: return "out of memory";
-        case FJ_ETOOBIG: return "payload larger than 4 GiB";
-        case FJ_ETRUNCATED: return "unexpected end of payload";
-        case FJ_ESYNTAX: return "unexpected character";
-        case FJ_ESTRING_CTRL: return "control character in string";
-        case FJ_EESCAPE: return "invalid escape in string";
-        case FJ_EUTF8: return "invalid UTF-8";
-        case FJ_ENUMBER: return "invalid number";
-        case FJ_EDEPTH:
-            return "nesting deeper than " FJ_STR (FJ_MAX_DEPTH) " levels";
-        case FJ_ETRAILING: return "trailing data after the payload";
-        case FJ_ENOT_OBJECT: return "payload is not a JSON object";
-        case FJ_ENO_EVENTS: return "payload has no \"events\" member";
-        case FJ_EEVENTS_TYPE: return "\"events\" is not an array";
-        case FJ_EENTRY_TYPE: return "event entry is not an object";
-        case FJ_ETIMESTAMP: return "event entry has no numeric \"timestamp\"";
-        case FJ_ENAME: return "event entry has no string \"name\"";
-        case FJ_EID: return "response has no integer \"id\"";
-    }
-    return "unknown error";
 }

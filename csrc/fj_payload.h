@@ -22,39 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fj_error.h"
 #include "fj_limits.h"
-
-enum fj_errnum {
-    FJ_OK = 0,
-    /* resources */
-    FJ_ENOMEM = 1,
-    FJ_ETOOBIG = 2,
-    /* JSON syntax (RFC 8259) */
-    FJ_ETRUNCATED = 10,
-    FJ_ESYNTAX = 11,
-    FJ_ESTRING_CTRL = 12,
-    FJ_EESCAPE = 13,
-    FJ_EUTF8 = 14,
-    FJ_ENUMBER = 15,
-    FJ_EDEPTH = 16,
-    FJ_ETRAILING = 17,
-    /* journal response shape */
-    FJ_ENOT_OBJECT = 30,
-    FJ_ENO_EVENTS = 31,
-    FJ_EEVENTS_TYPE = 32,
-    FJ_EENTRY_TYPE = 33,
-    FJ_ETIMESTAMP = 34,
-    FJ_ENAME = 35,
-    FJ_EID = 36,
-};
-
-/* First error code that concerns shape rather than syntax. */
-#define FJ_FIRST_SHAPE_ERROR 30
-
-typedef struct {
-    int code;        /* enum fj_errnum */
-    size_t offset;   /* byte offset in the payload where it was detected */
-} fj_error_t;
 
 typedef struct {
     uint32_t off;
@@ -115,8 +84,8 @@ typedef struct {
 void fj_payload_init (fj_payload_t *p);
 void fj_payload_release (fj_payload_t *p);
 
-/* Parse buf[0..len) into p (reusing its arrays).  Returns FJ_OK or an
- * fj_errnum, with err->offset set; on error p holds nothing usable. */
+/* Parse buf[0..len) into p (reusing its arrays).  Returns FJ_OK, or a
+ * negated fj_errnum with *err set; on error p holds nothing usable. */
 int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
                       fj_error_t *err);
 
@@ -127,8 +96,5 @@ int fj_payload_member (const fj_payload_t *p, const char *key);
 /* True if the raw JSON string contents span equals the NUL-terminated
  * ASCII literal once escapes are decoded. */
 int fj_raw_string_equals (const char *raw, size_t len, const char *literal);
-
-/* A short description of an fj_errnum. */
-const char *fj_strerror (int code);
 
 #endif /* FJ_PAYLOAD_H */

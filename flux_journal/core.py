@@ -72,11 +72,30 @@ TIE = lib.FJ_EV_TIE
 FINAL = lib.FJ_EV_FINAL
 
 
+def core_error(code, context):
+    """The exception for fj_errnum *code* (positive) raised by the C core
+    while doing *context*: MemoryError when out of memory, ValueError for
+    a limit reached (a full name table names FJ_MAX_NAMES)."""
+    reason = ffi.string(lib.fj_strerror(code)).decode()
+    if code == lib.FJ_ENOMEM:
+        return MemoryError(f"flux-journal: {reason} {context}")
+    return ValueError(f"flux-journal: {context}: {reason}")
+
+
+def check(rc, context):
+    """Return a C result *rc*, or raise core_error() for a negative one
+    (the C core's convention: a negated fj_errnum)."""
+    if rc < 0:
+        raise core_error(-rc, context)
+    return rc
+
+
 def payload_error(err):
-    """The PayloadError for a C fj_error_t."""
+    """The PayloadError for a C fj_error_t (MemoryError when out of
+    memory)."""
     code = err.code
     if code == lib.FJ_ENOMEM:
-        return MemoryError("flux-journal: out of memory parsing a response")
+        return core_error(code, "parsing a response")
     reason = ffi.string(lib.fj_strerror(code)).decode()
     return PayloadError(reason, err.offset, shape=code >= lib.FJ_FIRST_SHAPE_ERROR)
 
@@ -136,8 +155,10 @@ class CoreStream:
         """Before the first feed: deliver only allowed names (once any name
         is allowed), never denied ones."""
         raw = name.encode("utf-8", "surrogatepass")
-        if lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(
+            lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0),
+            "adding a name to the deny list" if deny else "adding a name to the allow list",
+        )
 
     def check_range(self, lo, hi):
         """Flag events with timestamps in [lo, hi] for the slow path, where
@@ -198,15 +219,13 @@ class CoreStream:
     def mark(self, tag):
         """Queue marker `tag` (>= FIRST_USER_MARK) at this point."""
         self.maybe_ready = True
-        if lib.fj_stream_mark(self._stream, tag) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(lib.fj_stream_mark(self._stream, tag), "queueing a marker")
 
     def end(self):
         """The service ended the stream: release history, then END."""
         self.maybe_ready = True
         self.gathering = False
-        if lib.fj_stream_end(self._stream) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(lib.fj_stream_end(self._stream), "ending the stream")
 
     @property
     def backlog(self):
@@ -252,9 +271,7 @@ class CoreStream:
         if not self.maybe_ready:
             return None
         b = self._batch
-        n = lib.fj_stream_pop(self._stream, b, max_events)
-        if n < 0:
-            raise MemoryError("flux-journal: out of memory")
+        n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
         self.maybe_ready = b.more
         if n == 0:
             marker = b.marker
@@ -310,7 +327,7 @@ class PayloadIndex:
 
 def _parse_into(index, payload):
     err = ffi.new("fj_error_t *")
-    if lib.fj_payload_parse(index, payload, len(payload), err) != lib.FJ_OK:
+    if lib.fj_payload_parse(index, payload, len(payload), err) < 0:
         raise payload_error(err)
 
 

@@ -827,7 +827,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         initialised = 1;
     }
     int rc = fj_payload_parse (&index, (const char *)data, size, &err);
-    CHECK (rc == err.code);
+    CHECK (rc == -err.code);
+    rc = err.code;
 
     int valid = oracle_validate (data, size);
     if (rc != FJ_OK) {

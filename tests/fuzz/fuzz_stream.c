@@ -559,12 +559,13 @@ static void feed (struct ctx *c, const char *buf, size_t len, int cstr,
     if (m->ended) {
         CHECK (rc == FJ_FED);   /* ignored after end(), not even parsed */
     }
-    else if (fj_payload_parse (&c->pl, buf, len, &perr) != FJ_OK) {
+    else if (fj_payload_parse (&c->pl, buf, len, &perr) < 0) {
         CHECK (!generated);
-        CHECK (rc == -1 && err.code == perr.code && err.offset == perr.offset);
+        CHECK (rc == -perr.code && err.code == perr.code
+               && err.offset == perr.offset);
     }
     else if ((m->flags & FJ_STREAM_JOB) && c->pl.id_kind != FJ_ID_INT) {
-        CHECK (rc == -1 && err.code == FJ_EID && err.offset == 0);
+        CHECK (rc == -FJ_EID && err.code == FJ_EID && err.offset == 0);
     }
     else {
         if (generated) {
@@ -716,7 +717,7 @@ static void pop (struct ctx *c, size_t max)
      * one value per event. */
     fj_error_t err;
     CHECK (fj_payload_parse (&c->pl, b->text, b->text_len, &err)
-           == FJ_ENOT_OBJECT && err.offset == 0);
+           == -FJ_ENOT_OBJECT && err.offset == 0);
     CHECK (count_elements (b->text, b->text_len) == n);
     free (want.s);
     check_stats (c->s, m);
