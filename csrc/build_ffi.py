@@ -10,15 +10,17 @@ import os
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = [
+# The payload scanner (JSON, strings, numbers, the response's shape) and
+# what it needs; then the stream built on it.
+SCANNER_SOURCES = [
     "fj_error.c",
     "fj_grow.c",
+    "fj_string.c",
+    "fj_json.c",
+    "fj_number.c",
     "fj_payload.c",
-    "fj_names.c",
-    "fj_heap.c",
-    "fj_slab.c",
-    "fj_stream.c",
 ]
+SOURCES = SCANNER_SOURCES + ["fj_names.c", "fj_heap.c", "fj_slab.c", "fj_stream.c"]
 
 # Extra compiler flags, e.g. for a sanitizer build:
 #   FLUX_JOURNAL_CFLAGS="-fsanitize=address,undefined -O1 -g" pip install .

@@ -7,9 +7,10 @@
  *
  * fj_payload_parse() validates the whole text against RFC 8259 (strictly:
  * UTF-8 checked, no NaN/Infinity, no leading zeros, no trailing bytes, no
- * byte order mark, nesting at most FJ_MAX_DEPTH) and records byte spans of
- * the top-level members and of each element of "events".  Nothing is
- * copied: spans refer to the caller's buffer, which must outlive the index.
+ * byte order mark, nesting at most FJ_MAX_DEPTH; see fj_json.h) and
+ * records byte spans of the top-level members and of each element of
+ * "events".  Nothing is copied: spans refer to the caller's buffer, which
+ * must outlive the index.
  *
  * The shape is checked too: the payload is an object with an "events"
  * array whose elements are objects with a numeric "timestamp" and a string
@@ -23,12 +24,8 @@
 #include <stdint.h>
 
 #include "fj_error.h"
+#include "fj_json.h"
 #include "fj_limits.h"
-
-typedef struct {
-    uint32_t off;
-    uint32_t len;
-} fj_span_t;
 
 /* fj_entry_t.flags */
 #define FJ_ENTRY_HAS_CONTEXT 0x1u  /* "context" member present */
@@ -88,13 +85,5 @@ void fj_payload_release (fj_payload_t *p);
  * negated fj_errnum with *err set; on error p holds nothing usable. */
 int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
                       fj_error_t *err);
-
-/* Index of the last top-level member named key (decoded comparison), or -1.
- */
-int fj_payload_member (const fj_payload_t *p, const char *key);
-
-/* True if the raw JSON string contents span equals the NUL-terminated
- * ASCII literal once escapes are decoded. */
-int fj_raw_string_equals (const char *raw, size_t len, const char *literal);
 
 #endif /* FJ_PAYLOAD_H */
