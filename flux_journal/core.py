@@ -307,80 +307,16 @@ class CoreStream:
         return batch
 
 
-class PayloadIndex:
-    """What the C scanner found in one payload (for inspection and tests).
-
-    Attributes:
-        members (dict): top-level member name -> (offset, length) of its
-            value; the last occurrence wins
-        entries (list): per element of "events", a dict with timestamp,
-            name (str), entry and context spans ((offset, length); context
-            None when absent) and flags (FJ_ENTRY_* bits, csrc/fj_payload.h)
-        id (int or None): the "id" member when it is an int64 integer
-    """
-
-    def __init__(self, members, entries, ident):
-        self.members = members
-        self.entries = entries
-        self.id = ident
-
-
-def _parse_into(index, payload):
-    err = ffi.new("fj_error_t *")
-    if lib.fj_payload_parse(index, payload, len(payload), err) < 0:
-        raise payload_error(err)
-
-
-def _scratch_index():
-    index = ffi.new("fj_payload_t *")
-    lib.fj_payload_init(index)
-    return ffi.gc(index, lib.fj_payload_release)
-
-
-_validate_index = threading.local()
+_validate_state = threading.local()
 
 
 def validate(payload):
     """Check a payload (bytes) as the fast path would; raise PayloadError."""
-    index = getattr(_validate_index, "index", None)
+    state = _validate_state
+    index = getattr(state, "index", None)
     if index is None:
-        index = _validate_index.index = _scratch_index()
-    _parse_into(index, payload)
-
-
-def parse(payload):
-    """Index a raw response payload (bytes) with the C scanner.
-
-    Returns:
-        PayloadIndex
-    Raises:
-        PayloadError: the payload is not valid JSON, or not a journal
-            response (no "events" array, an entry without a numeric
-            timestamp or a string name, ...)
-    """
-    index = _scratch_index()
-    _parse_into(index, payload)
-
-    def text(span):
-        return payload[span.off : span.off + span.len]
-
-    members = {}
-    for i in range(index.nmembers):
-        m = index.members[i]
-        key = json.loads(b'"' + text(m.key) + b'"')
-        members[key] = (m.value.off, m.value.len)
-    entries = []
-    for i in range(index.nentries):
-        e = index.entries[i]
-        has_ctx = e.flags & lib.FJ_ENTRY_HAS_CONTEXT
-        entries.append(
-            {
-                "timestamp": e.timestamp,
-                "name": json.loads(b'"' + text(e.name) + b'"'),
-                "entry": (e.entry.off, e.entry.len),
-                "context": (e.context.off, e.context.len) if has_ctx else None,
-                "flags": e.flags,
-            }
-        )
-    ident = index.id if index.id_kind == lib.FJ_ID_INT else None
-    return PayloadIndex(members, entries, ident)
+        index = ffi.gc(ffi.new("fj_payload_t *"), lib.fj_payload_release)
+        lib.fj_payload_init(index)
+        state.index, state.err = index, ffi.new("fj_error_t *")
+    if lib.fj_payload_parse(index, payload, len(payload), state.err) < 0:
+        raise payload_error(state.err)
