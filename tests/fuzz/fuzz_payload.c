@@ -30,13 +30,15 @@
  *       - a journal response                  -> FJ_OK, and then members,
  *         id, entries, timestamps (bit for bit against strtod), names,
  *         contexts and the entry flags (FJ_ENTRY_WIDE_INT: a number in the
- *         entry has an integer part of 19+ digits; FJ_ENTRY_ISOLATE: the
- *         entry nests over FJ_PY_SAFE_DEPTH or has an integer part over
- *         FJ_PY_SAFE_DIGITS) must match the oracle.
+ *         entry has an integer part of FJ_WIDE_INT_DIGITS or more digits;
+ *         FJ_ENTRY_ISOLATE: the entry nests over FJ_PY_SAFE_DEPTH or has
+ *         an integer part over FJ_PY_SAFE_DIGITS) must match the oracle.
  *     Shape, as the scanner defines it (Python's json semantics): the
  *     payload is an object whose last "events" member is an array, each
  *     element of it an object whose last "timestamp" is a number and last
- *     "name" a string.
+ *     "name" a string.  The core's escape decoder (fj_string_equals())
+ *     must agree with the oracle's (oracle_string.h, from RFC 8259) on
+ *     every name, for ASCII and non-ASCII probes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -803,8 +805,20 @@ static void check_against_oracle (const fj_payload_t *p, const uint8_t *b,
         double want = oracle_number (b + oe->ts_off, oe->ts_len);
         CHECK (memcmp (&want, &e->timestamp, sizeof (double)) == 0);
         /* The core's decoder (fj_string_equals()) agrees with the
-         * oracle's on a validated name. */
-        static const char *probe[] = { "submit", "alloc", "", "a" };
+         * oracle's on a validated name: it equals the oracle's decoding,
+         * and it equals a probe, ASCII or beyond (U+00E9, a pair, a lone
+         * surrogate as surrogatepass encodes it), just when the oracle's
+         * decoding does. */
+        size_t dlen;
+        unsigned char *decoded = oracle_decode (b + oe->name_off,
+                                                oe->name_len, &dlen);
+        CHECK (fj_string_equals ((const char *)b + e->name.off, e->name.len,
+                                 (const char *)decoded, dlen));
+        free (decoded);
+        static const char *probe[] = {
+            "submit", "alloc", "", "a", "caf\xc3\xa9", "\xf0\x9f\x98\x80",
+            "\xed\xa0\x80", "\xed\xb0\x80" "a",
+        };
         for (size_t k = 0; k < sizeof (probe) / sizeof (probe[0]); k++)
             CHECK (fj_string_equals ((const char *)b + e->name.off,
                                      e->name.len, probe[k], strlen (probe[k]))
