@@ -86,7 +86,7 @@ class JournalEvent(JournalEventBase):
 JournalEvent.jobspec = DecodedOnAccess("jobspec")
 JournalEvent.R = DecodedOnAccess("R")
 
-# Flags that need more than the common path of _events_from_batch().
+# Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
 
 #: The empty event delivered at the sentinel when include_sentinel is True.

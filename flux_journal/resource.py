@@ -37,7 +37,7 @@ class ResourceJournalEvent(JournalEventBase):
 # attribute set there still wins over this).
 ResourceJournalEvent.R = DecodedOnAccess("R")
 
-# Flags that need more than the common path of _events_from_batch().
+# Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
 
 

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from flux_journal import JournalConsumer, PayloadError
-from flux_journal.core import parse
 from flux_journal.sim import SimFlux
+
+from payload_index import parse
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
