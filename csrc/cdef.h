@@ -1,6 +1,6 @@
 /* What Python sees of the C core, in cffi's cdef dialect.  Kept apart from
  * the build script (csrc/build_ffi.py) so both read plainly; every name
- * here is declared in fj_payload.h or fj_stream.h, which the compiler
+ * here is declared in fj_payload.h, fj_stream.h or fj_flux.h, which the compiler
  * checks against this text. */
 
 #define FJ_MAX_DEPTH ...
@@ -137,3 +137,25 @@ int32_t fj_stream_name_count (const fj_stream_t *s);
 const char *fj_stream_name (const fj_stream_t *s, int32_t i, size_t *len);
 fj_batch_t *fj_batch_create (size_t cap);
 void fj_batch_destroy (fj_batch_t *b);
+
+/* fj_flux.h: responses straight from libflux, looked up at run time */
+#define FJ_DRAIN_IDLE ...
+#define FJ_DRAIN_LIMIT ...
+#define FJ_DRAIN_SENTINEL ...
+#define FJ_DRAIN_REFUSED ...
+#define FJ_DRAIN_NO_PAYLOAD ...
+#define FJ_DRAIN_ERROR ...
+
+typedef struct {
+    size_t taken;
+    int errnum;
+    const char *errstr;
+    fj_error_t err;
+} fj_drain_t;
+
+int fj_flux_bind (const char *path, char *errbuf, size_t errlen);
+int fj_flux_bound (void);
+int fj_flux_drain (fj_stream_t *s, void *future, size_t limit, fj_drain_t *d);
+int fj_flux_wait (void *future, double timeout, int sigint_default, int *errnum);
+void fj_flux_reset (void *future);
+int fj_flux_is_ready (void *future);

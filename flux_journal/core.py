@@ -9,6 +9,7 @@ with one call into C and one JSON decode.
 """
 
 import json
+import os
 import re
 import sys
 import threading
@@ -119,6 +120,7 @@ class CoreStream:
         self._batch = ffi.gc(batch, lib.fj_batch_destroy)
         self._err = ffi.new("fj_error_t *")
         self._consumed = ffi.new("size_t *")  # fj_stream_feed_many()'s count
+        self._drain = None  # fj_flux_drain()'s result, made at first use
         # The batch's fixed arrays, looked up once: every cffi attribute
         # access costs about as much as a small C call.
         self._columns = (batch.timestamp, batch.id, batch.name, batch.flags)
@@ -185,6 +187,53 @@ class CoreStream:
                 self.gathering = False
         if not self.gathering:
             self.maybe_ready = True
+
+    def drain_future(self, future, limit, refused):
+        """Take up to *limit* responses that have already arrived at a
+        flux-core RPC future, in C, straight from libflux (see
+        flux_journal.libflux, which must be bound first): read, feed and
+        reset each, as feed_address() and flux's reset() one by one would.
+
+        *future* is the flux_future_t * as an int or a cdata pointer.  A
+        payload C refuses, or a response without one, is passed to
+        refused(PayloadError) at its place, and the rest follow it.  Stops
+        early after the sentinel, or at an error response, which is left
+        unreset (its message lives in the future): the caller resets it.
+
+        Returns:
+            (taken, error): responses consumed, and None or the error
+            response as the OSError flux-core would raise for it
+        """
+        d = self._drain
+        if d is None:
+            d = self._drain = ffi.new("fj_drain_t *")
+        if isinstance(future, int):
+            future = ffi.cast("void *", future)
+        taken = 0
+        while taken < limit:
+            rc = lib.fj_flux_drain(self._stream, future, limit - taken, d)
+            taken += d.taken
+            if d.taken and not self.gathering:
+                self.maybe_ready = True
+            if rc == lib.FJ_DRAIN_SENTINEL:
+                self.gathering = False
+                self.maybe_ready = True
+                return taken, None
+            if rc == lib.FJ_DRAIN_REFUSED:
+                refused(payload_error(d.err))
+            elif rc == lib.FJ_DRAIN_NO_PAYLOAD:
+                refused(PayloadError("response has no payload", 0, shape=True))
+            elif rc == lib.FJ_DRAIN_ERROR:
+                errnum = d.errnum
+                text = os.strerror(errnum) if d.errstr == ffi.NULL else ffi.string(d.errstr)
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8")
+                return taken, OSError(errnum, text)
+            elif rc < 0:
+                raise RuntimeError("flux-journal: libflux is not bound")
+            else:  # FJ_DRAIN_IDLE, FJ_DRAIN_LIMIT
+                return taken, None
+        return taken, None
 
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
