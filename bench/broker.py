@@ -1,7 +1,9 @@
 """Journal readers on a real Flux broker, side by side (issue 13's table).
 
-    python bench/broker.py                 # live 1,000 jobs, history 2,000 jobs (~4 min)
-    python bench/broker.py --quick         # live 200 jobs, history 500 jobs (~1 min)
+    python bench/broker.py                 # live 300 jobs, history 2,000 jobs (~5 min)
+    python bench/broker.py --quick         # live 100 jobs, history 500 jobs (~2 min)
+    python bench/broker.py --jobs 1000     # the issue's live size (~15 min on a busy machine)
+    python bench/broker.py --readers floor,poll   # only readers whose name holds one of these
     python bench/broker.py --variant main=/work/main   # also time another checkout
     python bench/broker.py --flux-prefix /opt/flux --json out.json
 
@@ -264,6 +266,9 @@ def readers(args, floor_why):
     names += [f"flux-journal:{c}" for c in CONSUMERS]
     for label, _ in args.variant:
         names += [f"flux-journal:{c}@{label}" for c in CONSUMERS]
+    if args.readers:
+        wanted = args.readers.split(",")
+        names = [n for n in names if any(w in n for w in wanted)]
     return names
 
 
@@ -290,13 +295,14 @@ def table(live, history, floor_why):
              " history CPU s | wall × get_str | CPU × flux-core poll |", "|---" * 8 + "|"]
     floor = live.get("floor")
     floor_us = 1e6 * median(floor, "cpu") / median(floor, "responses") if floor else None
-    raw_wall = median(history["raw:get_str"], "wall")
-    fc_cpu = median(history["flux-core:poll"], "cpu")
+    nan = float("nan")
+    raw_wall = median(history["raw:get_str"], "wall") if "raw:get_str" in history else nan
+    fc_cpu = median(history["flux-core:poll"], "cpu") if "flux-core:poll" in history else nan
     for name in live:
         lv, hs = live[name], history[name]
         us = 1e6 * median(lv, "cpu") / median(lv, "responses")
         lines.append(
-            f"| {name} | {us:.1f} | {us / floor_us if floor_us else float('nan'):.2f} "
+            f"| {name} | {us:.1f} | {us / floor_us if floor_us else nan:.2f} "
             f"| {median(hs, 'wall'):.3f} | {median(hs, 'first'):.3f} | {median(hs, 'cpu'):.3f} "
             f"| {median(hs, 'wall') / raw_wall:.2f} | {median(hs, 'cpu') / fc_cpu:.2f} |"
         )
@@ -362,8 +368,8 @@ def outside(args):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="live 200 jobs, history 500")
-    p.add_argument("--jobs", type=int, help="live jobs per reader (1000)")
+    p.add_argument("--quick", action="store_true", help="live 100 jobs, history 500")
+    p.add_argument("--jobs", type=int, help="live jobs per reader (300)")
     p.add_argument("--history", type=int, help="jobs in the history (2000)")
     p.add_argument("--reps", type=int, default=3, help="history runs per reader")
     p.add_argument("--live-reps", type=int, default=1, help="live runs per reader")
@@ -371,12 +377,13 @@ def parse_args():
                    type=lambda v: tuple(v.split("=", 1)), help="another checkout to time")
     p.add_argument("--flux-prefix", help="flux-core's install prefix (default: from PATH)")
     p.add_argument("--json", help="write every run's figures here")
+    p.add_argument("--readers", help="comma-separated parts of reader names to run")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--reader", help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=["live", "history"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.jobs is None:
-        args.jobs = 200 if args.quick else 1000
+        args.jobs = 100 if args.quick else 300
     if args.history is None:
         args.history = 500 if args.quick else 2000
     return args
