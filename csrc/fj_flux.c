@@ -18,6 +18,8 @@ struct libflux {
     void (*reset) (void *f);
     int (*wait_for) (void *f, double timeout);
     const char *(*error_string) (void *f);
+    int (*then) (void *f, double timeout, void (*cb) (void *f, void *arg),
+                 void *arg);
 };
 
 static struct libflux flux;
@@ -56,7 +58,8 @@ int fj_flux_bind (const char *path, char *errbuf, size_t errlen)
         || !(*(void **)&f.reset = lookup (lib, "flux_future_reset", errbuf, errlen))
         || !(*(void **)&f.wait_for = lookup (lib, "flux_future_wait_for", errbuf, errlen))
         || !(*(void **)&f.error_string = lookup (lib, "flux_future_error_string",
-                                                 errbuf, errlen)))
+                                                 errbuf, errlen))
+        || !(*(void **)&f.then = lookup (lib, "flux_future_then", errbuf, errlen)))
         return -1;
     flux = f;
     bound = 1;
@@ -139,4 +142,25 @@ void fj_flux_reset (void *future)
 int fj_flux_is_ready (void *future)
 {
     return bound && flux.is_ready (future);
+}
+
+/* The continuation: drain in C, enter Python only when it has something
+ * to do (an ordered history still gathering has nothing to deliver). */
+static void then_cb (void *f, void *arg)
+{
+    fj_flux_then_t *t = arg;
+    int rc = fj_flux_drain (t->s, f, (size_t)-1, &t->d);
+
+    if (rc == FJ_DRAIN_IDLE && fj_stream_in_history (t->s))
+        return;
+    t->deliver (t->arg, rc);
+}
+
+int fj_flux_then (void *future, fj_flux_then_t *t)
+{
+    if (!bound) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return flux.then (future, -1.0, then_cb, t);
 }

@@ -11,6 +11,7 @@
  * It stops where Python has something to do: at the sentinel, at a payload
  * the stream refuses, at an error response (left unreset, so its message
  * stays readable), when no response is ready, or after `limit` responses.
+ * fj_flux_then() does the same from the reactor, as a C continuation.
  */
 #ifndef FJ_FLUX_H
 #define FJ_FLUX_H
@@ -63,5 +64,18 @@ int fj_flux_wait (void *future, double timeout, int sigint_default,
 /* flux_future_reset(future), flux_future_is_ready(future). */
 void fj_flux_reset (void *future);
 int fj_flux_is_ready (void *future);
+
+/* A C continuation: on each fulfillment, drain every ready response into
+ * s, then call deliver(arg, drain result) unless there is nothing for the
+ * caller (no stop, and an ordered history still gathering). */
+typedef void (*fj_flux_deliver_f) (void *arg, int rc);
+typedef struct {
+    fj_stream_t *s;
+    fj_flux_deliver_f deliver;
+    void *arg;
+    fj_drain_t d;
+} fj_flux_then_t;
+
+int fj_flux_then (void *future, fj_flux_then_t *t);
 
 #endif /* FJ_FLUX_H */

@@ -213,27 +213,55 @@ class CoreStream:
         while taken < limit:
             rc = lib.fj_flux_drain(self._stream, future, limit - taken, d)
             taken += d.taken
-            if d.taken and not self.gathering:
-                self.maybe_ready = True
-            if rc == lib.FJ_DRAIN_SENTINEL:
-                self.gathering = False
-                self.maybe_ready = True
-                return taken, None
-            if rc == lib.FJ_DRAIN_REFUSED:
-                refused(payload_error(d.err))
-            elif rc == lib.FJ_DRAIN_NO_PAYLOAD:
-                refused(PayloadError("response has no payload", 0, shape=True))
-            elif rc == lib.FJ_DRAIN_ERROR:
-                errnum = d.errnum
-                text = os.strerror(errnum) if d.errstr == ffi.NULL else ffi.string(d.errstr)
-                if isinstance(text, bytes):
-                    text = text.decode("utf-8")
-                return taken, OSError(errnum, text)
-            elif rc < 0:
-                raise RuntimeError("flux-journal: libflux is not bound")
-            else:  # FJ_DRAIN_IDLE, FJ_DRAIN_LIMIT
-                return taken, None
+            more, error = self.drained(rc, d, refused)
+            if not more:
+                return taken, error
         return taken, None
+
+    def drained(self, rc, d, refused):
+        """Account for one fj_flux_drain() result *rc* with its fj_drain_t
+        *d*: (whether draining may go on, the error response's OSError or
+        None)."""
+        if d.taken and not self.gathering:
+            self.maybe_ready = True
+        if rc == lib.FJ_DRAIN_SENTINEL:
+            self.gathering = False
+            self.maybe_ready = True
+            return False, None
+        if rc == lib.FJ_DRAIN_REFUSED:
+            refused(payload_error(d.err))
+            return True, None
+        if rc == lib.FJ_DRAIN_NO_PAYLOAD:
+            refused(PayloadError("response has no payload", 0, shape=True))
+            return True, None
+        if rc == lib.FJ_DRAIN_ERROR:
+            errnum = d.errnum
+            text = os.strerror(errnum) if d.errstr == ffi.NULL else ffi.string(d.errstr)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            return False, OSError(errnum, text)
+        if rc < 0:
+            raise RuntimeError("flux-journal: libflux is not bound")
+        return False, None  # FJ_DRAIN_IDLE, FJ_DRAIN_LIMIT
+
+    def then_future(self, future, deliver):
+        """Set a C continuation on a flux-core RPC future (see
+        drain_future()): each time responses arrive, C drains them into
+        this stream and calls deliver(rc) (rc: fj_flux_drain()'s result;
+        pass it to drained() with the returned cell's ``d``) only when
+        Python has something to do; an ordered history still gathering has
+        nothing.  *deliver* must not raise.  Keep the returned cell (it
+        keeps *deliver* alive) as long as the future may run it."""
+        if isinstance(future, int):
+            future = ffi.cast("void *", future)
+        keep = ffi.new_handle(deliver)
+        cell = ffi.new("fj_flux_then_t *")
+        cell.s = self._stream
+        cell.deliver = lib.fj_py_deliver
+        cell.arg = keep
+        if lib.fj_flux_then(future, cell) < 0:
+            raise OSError(ffi.errno, os.strerror(ffi.errno))
+        return _ThenCell(cell, keep, self)
 
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
@@ -337,6 +365,24 @@ class CoreStream:
             ) from None
         batch.attached = self._attached(b) if b.nattach else ()
         return batch
+
+
+class _ThenCell:
+    """What a C continuation needs alive: its fj_flux_then_t (``d``: the
+    drain result deliver() is told about), the handle of the Python
+    callable, and the stream."""
+
+    __slots__ = ("cell", "keep", "stream", "d")
+
+    def __init__(self, cell, keep, stream):
+        self.cell, self.keep, self.stream = cell, keep, stream
+        self.d = cell.d
+
+
+@ffi.def_extern()
+def fj_py_deliver(arg, rc):
+    """C continuation (fj_flux_then()) -> the Python callable it was given."""
+    ffi.from_handle(arg)(rc)
 
 
 class PayloadIndex:

@@ -16,6 +16,7 @@ import threading
 from flux_journal._core import ffi, lib
 
 _bind_lock = threading.Lock()
+_flux_bindings_missing = []  # once non-empty: flux's bindings did not bind
 
 
 def bind(path):
@@ -41,14 +42,16 @@ def bind_flux_bindings():
     are loaded or loadable.  Returns True when bound."""
     if lib.fj_flux_bound():
         return True
+    if _flux_bindings_missing:
+        return False  # a failed import is not retried on every start()
     try:
         # pylint: disable=import-outside-toplevel
         from _flux import _core as flux_core
-    except Exception:  # pylint: disable=broad-except
-        return False  # no Flux, or a broken one: the Python path serves
-    try:
+
         bind(flux_core.__file__)
-    except OSError:
+    except Exception as exc:  # pylint: disable=broad-except
+        # no Flux, or a broken one: the Python path serves
+        _flux_bindings_missing.append(exc)
         return False
     return True
 

@@ -256,3 +256,35 @@ def test_ctrl_c_during_a_wait(fake_libflux_build, sigint_default):
     finally:
         child.kill()
         child.wait()
+
+
+def test_c_continuation_enters_python_only_with_something_to_do(fake):
+    """fj_flux_then(): each fulfillment is drained in C; deliver(rc) is
+    called for a live stream, but not while ordered history gathers."""
+    fake.fake_future.restype = ctypes.c_void_p
+    stream = CoreStream(core.JOB | core.HISTORY | core.ORDERED, 0.0)
+    calls = []
+    cell = stream.then_future(fake.fake_future(), calls.append)
+    script(fake, HISTORY[:3], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [] and fake.fake_ready() == 0  # taken, nothing to deliver
+    script(fake, HISTORY[3:] + [SENTINEL] + LIVE[:1], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [core.lib.FJ_DRAIN_SENTINEL]
+    assert stream.drained(calls[-1], cell.d, pytest.fail) == (False, None)
+    assert not stream.gathering and fake.fake_ready() == 1  # live one left
+    fake.fake_fulfill()
+    assert calls[-1] == core.lib.FJ_DRAIN_IDLE
+    assert len(stream.pop(100).ids) == len(HISTORY)
+
+
+def test_c_continuation_reports_an_error_response(fake):
+    stream = CoreStream(core.JOB, 0.0)
+    calls = []
+    cell = stream.then_future(fake.fake_future(), calls.append)
+    script(fake, LIVE[:1] + [(errno.ENODATA, None)], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [core.lib.FJ_DRAIN_ERROR]
+    more, error = stream.drained(calls[0], cell.d, pytest.fail)
+    assert not more and error.errno == errno.ENODATA
+    assert stream.pop(100).ids == [1]
