@@ -20,10 +20,17 @@ SCANNER_SOURCES = [
     "fj_number.c",
     "fj_payload.c",
 ]
-SOURCES = SCANNER_SOURCES + ["fj_names.c", "fj_heap.c", "fj_slab.c", "fj_stream.c"]
+# fj_flux.c reaches libflux through dlopen(): libdl before glibc 2.34.
+SOURCES = SCANNER_SOURCES + [
+    "fj_names.c",
+    "fj_heap.c",
+    "fj_slab.c",
+    "fj_stream.c",
+    "fj_flux.c",
+]
 
 
-def builder(module, cdef, headers, sources, csrc=None):
+def builder(module, cdef, headers, sources, csrc=None, libraries=()):
     """An FFI that compiles csrc/ *sources* into *module*, declaring *cdef*
     to Python and including *headers* (names in csrc/).  *csrc* is how the
     compiler is to reach csrc/: relative to the working directory by
@@ -43,13 +50,18 @@ def builder(module, cdef, headers, sources, csrc=None):
         include_dirs=[csrc],
         extra_compile_args=["-std=c99", "-O3", "-Wall"] + extra,
         extra_link_args=extra,
+        libraries=list(libraries),
     )
     return ffi
 
 
 with open(os.path.join(HERE, "cdef.h"), encoding="utf-8") as f:
     ffibuilder = builder(
-        "flux_journal._core", f.read(), ["fj_payload.h", "fj_record.h", "fj_stream.h"], SOURCES
+        "flux_journal._core",
+        f.read(),
+        ["fj_payload.h", "fj_record.h", "fj_stream.h", "fj_flux.h"],
+        SOURCES,
+        libraries=["dl"],
     )
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
  * product uses and no more.  Kept apart from the build script
  * (csrc/build_ffi.py) so both read plainly; the compiler checks every name
  * here against the header that declares it (fj_error.h, fj_limits.h,
- * fj_payload.h, fj_record.h, fj_stream.h).  The payload index is opaque:
+ * fj_payload.h, fj_record.h, fj_stream.h, fj_flux.h).  The payload index is opaque:
  * core.validate() only needs to know whether a payload parses; tests that
  * look inside it build their own module (tests/payload_index.py). */
 
@@ -87,3 +87,35 @@ int32_t fj_stream_name_count (const fj_stream_t *s);
 const char *fj_stream_name (const fj_stream_t *s, int32_t i, size_t *len);
 fj_batch_t *fj_batch_create (size_t cap);
 void fj_batch_destroy (fj_batch_t *b);
+
+/* fj_flux.h: responses straight from libflux, looked up at run time */
+#define FJ_DRAIN_IDLE ...
+#define FJ_DRAIN_LIMIT ...
+#define FJ_DRAIN_SENTINEL ...
+#define FJ_DRAIN_REFUSED ...
+#define FJ_DRAIN_NO_PAYLOAD ...
+#define FJ_DRAIN_ERROR ...
+
+typedef struct {
+    size_t taken;
+    int errnum;
+    const char *errstr;
+    fj_error_t err;
+} fj_drain_t;
+
+int fj_flux_bind (const char *path, char *errbuf, size_t errlen);
+int fj_flux_bound (void);
+int fj_flux_drain (fj_stream_t *s, void *future, size_t limit, fj_drain_t *d);
+int fj_flux_wait (void *future, double timeout, int sigint_default, int *errnum);
+void fj_flux_reset (void *future);
+int fj_flux_is_ready (void *future);
+
+typedef void (*fj_flux_deliver_f) (void *arg, int rc);
+typedef struct {
+    fj_stream_t *s;
+    fj_flux_deliver_f deliver;
+    void *arg;
+    fj_drain_t d;
+} fj_flux_then_t;
+int fj_flux_then (void *future, fj_flux_then_t *t);
+extern "Python" void fj_py_deliver (void *arg, int rc);

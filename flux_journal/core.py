@@ -9,6 +9,7 @@ with one call into C and one JSON decode.
 """
 
 import json
+import os
 import re
 import sys
 import threading
@@ -138,6 +139,7 @@ class CoreStream:
         self._batch = ffi.gc(batch, lib.fj_batch_destroy)
         self._err = ffi.new("fj_error_t *")
         self._consumed = ffi.new("size_t *")  # fj_stream_feed_many()'s count
+        self._drain = None  # fj_flux_drain()'s result, made at first use
         # The batch's fixed arrays, looked up once: every cffi attribute
         # access costs about as much as a small C call.
         self._columns = (batch.timestamp, batch.id, batch.name, batch.flags)
@@ -206,6 +208,81 @@ class CoreStream:
                 self.gathering = False
         if not self.gathering:
             self.maybe_ready = True
+
+    def drain_future(self, future, limit, refused):
+        """Take up to *limit* responses that have already arrived at a
+        flux-core RPC future, in C, straight from libflux (see
+        flux_journal.libflux, which must be bound first): read, feed and
+        reset each, as feed_address() and flux's reset() one by one would.
+
+        *future* is the flux_future_t * as an int or a cdata pointer.  A
+        payload C refuses, or a response without one, is passed to
+        refused(PayloadError) at its place, and the rest follow it.  Stops
+        early after the sentinel, or at an error response, which is left
+        unreset (its message lives in the future): the caller resets it.
+
+        Returns:
+            (taken, error): responses consumed, and None or the error
+            response as the OSError flux-core would raise for it
+        """
+        d = self._drain
+        if d is None:
+            d = self._drain = ffi.new("fj_drain_t *")
+        if isinstance(future, int):
+            future = ffi.cast("void *", future)
+        taken = 0
+        while taken < limit:
+            rc = lib.fj_flux_drain(self._stream, future, limit - taken, d)
+            taken += d.taken
+            more, error = self.drained(rc, d, refused)
+            if not more:
+                return taken, error
+        return taken, None
+
+    def drained(self, rc, d, refused):
+        """Account for one fj_flux_drain() result *rc* with its fj_drain_t
+        *d*: (whether draining may go on, the error response's OSError or
+        None)."""
+        if d.taken and not self.gathering:
+            self.maybe_ready = True
+        if rc == lib.FJ_DRAIN_SENTINEL:
+            self.gathering = False
+            self.maybe_ready = True
+            return False, None
+        if rc == lib.FJ_DRAIN_REFUSED:
+            refused(payload_error(d.err))
+            return True, None
+        if rc == lib.FJ_DRAIN_NO_PAYLOAD:
+            refused(PayloadError("response has no payload", 0, shape=True))
+            return True, None
+        if rc == lib.FJ_DRAIN_ERROR:
+            errnum = d.errnum
+            text = os.strerror(errnum) if d.errstr == ffi.NULL else ffi.string(d.errstr)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            return False, OSError(errnum, text)
+        if rc < 0:
+            raise RuntimeError("flux-journal: libflux is not bound")
+        return False, None  # FJ_DRAIN_IDLE, FJ_DRAIN_LIMIT
+
+    def then_future(self, future, deliver):
+        """Set a C continuation on a flux-core RPC future (see
+        drain_future()): each time responses arrive, C drains them into
+        this stream and calls deliver(rc) (rc: fj_flux_drain()'s result;
+        pass it to drained() with the returned cell's ``d``) only when
+        Python has something to do; an ordered history still gathering has
+        nothing.  *deliver* must not raise.  Keep the returned cell (it
+        keeps *deliver* alive) as long as the future may run it."""
+        if isinstance(future, int):
+            future = ffi.cast("void *", future)
+        keep = ffi.new_handle(deliver)
+        cell = ffi.new("fj_flux_then_t *")
+        cell.s = self._stream
+        cell.deliver = lib.fj_py_deliver
+        cell.arg = keep
+        if lib.fj_flux_then(future, cell) < 0:
+            raise OSError(ffi.errno, os.strerror(ffi.errno))
+        return _ThenCell(cell, keep, self)
 
     def feed_address(self, address):
         """Feed the NUL-terminated payload at a C address (an int), such as
@@ -305,6 +382,24 @@ class CoreStream:
             ) from None
         batch.attached = self._attached(b) if b.nattach else ()
         return batch
+
+
+class _ThenCell:
+    """What a C continuation needs alive: its fj_flux_then_t (``d``: the
+    drain result deliver() is told about), the handle of the Python
+    callable, and the stream."""
+
+    __slots__ = ("cell", "keep", "stream", "d")
+
+    def __init__(self, cell, keep, stream):
+        self.cell, self.keep, self.stream = cell, keep, stream
+        self.d = cell.d
+
+
+@ffi.def_extern()
+def fj_py_deliver(arg, rc):
+    """C continuation (fj_flux_then()) -> the Python callable it was given."""
+    ffi.from_handle(arg)(rc)
 
 
 _validate_state = threading.local()

@@ -4,11 +4,12 @@
 #
 # Usage:   tests/sanitize/run.sh [--leaks] [PYTEST_ARGS...]
 #
-#   tests/sanitize/run.sh                       # test_payload + test_fuzz_regressions
+#   tests/sanitize/run.sh                       # test_payload, test_fuzz_regressions, test_flux_drain
 #   tests/sanitize/run.sh --leaks               # the same, LeakSanitizer on too
 #   tests/sanitize/run.sh tests/test_consumer.py -k filter
 #
-# Default tests: tests/test_payload.py tests/test_fuzz_regressions.py.
+# Default tests: tests/test_payload.py tests/test_fuzz_regressions.py
+# tests/test_flux_drain.py.
 #
 # The developer's in-place build (flux_journal/_core*.so) is left alone:
 # the working tree (tracked or not, minus .git, build/ and compiled files)
@@ -40,7 +41,7 @@ PY=${PYTHON:-python3}
 PY=$("$PY" -c 'import sys; print(sys.executable)')
 LEAKS=0
 if [ "${1:-}" = --leaks ]; then LEAKS=1; shift; fi
-if [ $# -eq 0 ]; then set -- tests/test_payload.py tests/test_fuzz_regressions.py; fi
+if [ $# -eq 0 ]; then set -- tests/test_payload.py tests/test_fuzz_regressions.py tests/test_flux_drain.py; fi
 
 CC=${CC:-$("$PY" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}
 # The ASan runtime that matches the compiler.

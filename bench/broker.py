@@ -1,0 +1,404 @@
+"""Journal readers on a real Flux broker, side by side (issue 13's table).
+
+    python bench/broker.py                 # live 300 jobs, history 2,000 jobs (~5 min)
+    python bench/broker.py --quick         # live 100 jobs, history 500 jobs (~2 min)
+    python bench/broker.py --jobs 1000     # the issue's live size (~15 min on a busy machine)
+    python bench/broker.py --readers floor,poll   # only readers whose name holds one of these
+    python bench/broker.py --variant main=/work/main   # also time another checkout
+    python bench/broker.py --flux-prefix /opt/flux --json out.json
+
+It starts its own one-broker instance (``flux start -s1``, the job-ingest
+validator off and test execution, so that jobs come fast) and runs every
+reader in a child process of its own, on the same workload:
+
+- ``floor``: libflux in C alone, flux_rpc_get() + flux_future_reset() per
+  response (bench/floor.c, built here against the local flux-core when its
+  headers are found through pkg-config; the row says why when not)
+- ``get_str``: Python loop of flux-core's ``get_str()`` + ``reset()``
+- ``wait+get_str``: the same with ``wait_for(30)`` before each read
+- ``flux-core poll`` / ``flux-core cb``: flux-core's own ``JournalConsumer``
+  from the installed bindings (flux-journal is not even imported there)
+- ``flux-journal poll`` / ``flux-journal cb``: this checkout's, and one row
+  pair per ``--variant LABEL=PATH`` (PATH's flux_journal shadows the
+  installed one in that child)
+
+Live: each reader follows ``full=False`` while a fresh batch of N jobs is
+submitted at once (about 11 single-event responses per job), until N
+"clean" events; the figure is the child's own CPU time (user + system,
+from the request to the last event) per response.  History: 2,000 jobs
+are run once, then every reader reads the full history to the sentinel;
+wall time, time to the first event (for the raw loops and the floor, the
+sentinel: nothing is ordered before it), and CPU time, medians of
+``--reps``.  Ratios are against the floor (live) and the get_str loop
+(history).  Skipped, with the reason, when no flux command with working
+Python bindings is found.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TOPIC = "job-manager.events-journal"
+RAW_READERS = ["get_str", "wait+get_str"]
+CONSUMERS = ["poll", "cb"]
+
+
+# ----------------------------------------------------------------------
+# Readers (child processes, inside the instance)
+
+
+class Tally:
+    """What a reader counts, and when it stops: N "clean" events (live),
+    or the sentinel (history)."""
+
+    def __init__(self, live, jobs):
+        self.live, self.jobs = live, jobs
+        self.count = self.cleans = 0
+        self.first = None
+        self.t0 = self.c0 = 0.0
+
+    def begin(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def report(self):
+        return {
+            "responses": self.count,
+            "cpu": time.process_time() - self.c0,
+            "wall": time.perf_counter() - self.t0,
+            "first": (self.first or time.perf_counter()) - self.t0,
+        }
+
+
+def read_raw(h, tally, with_wait):
+    """get_str() (+ wait_for()) + reset() until done."""
+    import flux.constants  # pylint: disable=import-outside-toplevel
+
+    live, jobs = tally.live, tally.jobs
+    tally.begin()
+    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    print("ready", flush=True)
+    count = cleans = 0
+    while True:
+        if with_wait:
+            f.wait_for(30)
+        s = f.get_str()
+        count += 1
+        if live:
+            if '"clean"' in s:
+                cleans += 1
+                if cleans == jobs:
+                    break
+        elif s.startswith('{"id":-1,'):
+            break
+        f.reset()
+    tally.count = count
+    tally.first = time.perf_counter()  # nothing is ordered before the sentinel
+
+
+def read_consumer(h, tally, cls, callback):
+    """A JournalConsumer class, by poll() or by callback, until done."""
+    live = tally.live
+    consumer = cls(h, full=not live, include_sentinel=not live)
+    sentinel = consumer.SENTINEL_EVENT
+
+    def take(event):
+        """Count an event; True when done."""
+        if tally.first is None:
+            tally.first = time.perf_counter()
+        if event is None or event is sentinel:
+            return True
+        tally.count += 1
+        if live and event.name == "clean":
+            tally.cleans += 1
+            return tally.cleans == tally.jobs
+        return False
+
+    if callback:
+
+        def on_event(event):
+            if take(event):
+                h.reactor_stop()
+
+        consumer.set_callback(on_event)
+    tally.begin()
+    consumer.start()
+    print("ready", flush=True)
+    if callback:
+        h.reactor_run()
+    else:
+        while not take(consumer.poll()):
+            pass
+
+
+def run_reader(args):
+    """Child: one reader, one run; prints "ready" then a JSON result."""
+    import flux  # pylint: disable=import-outside-toplevel
+
+    h = flux.Flux()
+    tally = Tally(args.mode == "live", args.jobs)
+    kind, _, how = args.reader.partition(":")
+    origin = None
+    if kind == "raw":
+        read_raw(h, tally, how == "wait+get_str")
+    elif kind == "flux-core":
+        from flux.job import JournalConsumer  # pylint: disable=import-outside-toplevel
+
+        assert "flux_journal" not in sys.modules
+        origin = sys.modules[JournalConsumer.__module__].__file__
+        read_consumer(h, tally, JournalConsumer, how == "cb")
+    else:
+        import flux_journal  # pylint: disable=import-outside-toplevel
+
+        origin = flux_journal.__file__
+        read_consumer(h, tally, flux_journal.JournalConsumer, how == "cb")
+    result = tally.report()
+    result["origin"] = origin
+    print(json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------------
+# The instance side: jobs, children, the table
+
+
+def submit(h, count):
+    """Submit count test-execution jobs at once; their ids."""
+    import flux.job  # pylint: disable=import-outside-toplevel
+
+    spec = flux.job.JobspecV1.from_command(["true"])
+    spec.setattr("system.exec.test.run_duration", "0.001s")
+    text = spec.dumps()
+    futures = [flux.job.submit_async(h, text) for _ in range(count)]
+    return [f.get_id() for f in futures]
+
+
+def wait_inactive(h, total, timeout=600):
+    """Until total jobs are inactive (their clean event posted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = h.rpc("job-list.job-stats").get()
+        if stats["job_states"]["inactive"] >= total:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"jobs not inactive after {timeout} s")
+
+
+def build_floor(prefix, workdir):
+    """Compile bench/floor.c against flux-core; (path, None) or (None, why)."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        return None, "no C compiler"
+    env = dict(os.environ)
+    pc_dir = os.path.join(prefix, "lib", "pkgconfig")
+    env["PKG_CONFIG_PATH"] = pc_dir + os.pathsep + env.get("PKG_CONFIG_PATH", "")
+    try:
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "flux-core"],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return None, f"flux-core headers not found through pkg-config in {pc_dir} ({exc})"
+    libdirs = [f[2:] for f in flags if f.startswith("-L")]
+    out = os.path.join(workdir, "floor")
+    cmd = [cc, "-O2", "-o", out, os.path.join(HERE, "floor.c")] + flags
+    cmd += [f"-Wl,-rpath,{d}" for d in libdirs]
+    built = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if built.returncode:
+        return None, f"floor.c does not build: {built.stderr.strip()[:300]}"
+    return out, None
+
+
+class Bench:
+    """Runs readers in children against one instance."""
+
+    def __init__(self, args, h, floor):
+        self.args, self.h, self.floor = args, h, floor
+        self.jobs_run = 0
+
+    def command(self, reader, mode, jobs):
+        if reader == "floor":
+            return [self.floor, mode] + ([str(jobs)] if mode == "live" else [])
+        return [sys.executable, os.path.abspath(__file__), "--reader", reader.split("@")[0],
+                "--mode", mode, "--jobs", str(jobs)]
+
+    def env(self, reader):
+        env = dict(os.environ)
+        _, _, variant = reader.partition("@")
+        if reader.startswith("flux-journal"):
+            path = dict(self.args.variant).get(variant, REPO)
+            env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    def run(self, reader, mode, jobs):
+        """One run of a reader; its result dict."""
+        child = subprocess.Popen(
+            self.command(reader, mode, jobs), stdout=subprocess.PIPE, text=True,
+            env=self.env(reader),
+        )
+        try:
+            line = child.stdout.readline()
+            if line != "ready\n":
+                raise RuntimeError(f"{reader}: did not start ({line!r})")
+            if mode == "live":
+                time.sleep(0.3)  # the request reaches the job manager first
+                self.jobs_run += len(submit(self.h, jobs))
+            result = json.loads(child.stdout.readline())
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if mode == "live":
+            wait_inactive(self.h, self.jobs_run)
+        return result
+
+
+def readers(args, floor_why):
+    names = ([] if floor_why else ["floor"]) + [f"raw:{r}" for r in RAW_READERS]
+    names += [f"flux-core:{c}" for c in CONSUMERS]
+    names += [f"flux-journal:{c}" for c in CONSUMERS]
+    for label, _ in args.variant:
+        names += [f"flux-journal:{c}@{label}" for c in CONSUMERS]
+    if args.readers:
+        wanted = args.readers.split(",")
+        names = [n for n in names if any(w in n for w in wanted)]
+    return names
+
+
+def measure(bench, names, mode, jobs, reps):
+    """Every reader, reps times, the order rotating; results by reader."""
+    results = {name: [] for name in names}
+    for rep in range(reps):
+        order = names[rep % len(names):] + names[: rep % len(names)]
+        for name in order:
+            results[name].append(bench.run(name, mode, jobs))
+            print(f"  {mode} {name}: {results[name][-1]}", file=sys.stderr, flush=True)
+    return results
+
+
+def median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def table(live, history, floor_why):
+    """The issue's table, as Markdown lines."""
+    # history "responses" are events for the consumers, responses for the
+    # raw loops and the floor: per-response figures are live only
+    lines = ["| reader | live µs CPU/response | × floor | history wall s | first event s |"
+             " history CPU s | wall × get_str | CPU × flux-core poll |", "|---" * 8 + "|"]
+    floor = live.get("floor")
+    floor_us = 1e6 * median(floor, "cpu") / median(floor, "responses") if floor else None
+    nan = float("nan")
+    raw_wall = median(history["raw:get_str"], "wall") if "raw:get_str" in history else nan
+    fc_cpu = median(history["flux-core:poll"], "cpu") if "flux-core:poll" in history else nan
+    for name in live:
+        lv, hs = live[name], history[name]
+        us = 1e6 * median(lv, "cpu") / median(lv, "responses")
+        lines.append(
+            f"| {name} | {us:.1f} | {us / floor_us if floor_us else nan:.2f} "
+            f"| {median(hs, 'wall'):.3f} | {median(hs, 'first'):.3f} | {median(hs, 'cpu'):.3f} "
+            f"| {median(hs, 'wall') / raw_wall:.2f} | {median(hs, 'cpu') / fc_cpu:.2f} |"
+        )
+    if floor_why:
+        lines.append(f"\nC floor not measured: {floor_why}")
+    return lines
+
+
+def inside(args):
+    """In the instance: build the floor, run history then live."""
+    import flux  # pylint: disable=import-outside-toplevel
+
+    h = flux.Flux()
+    with tempfile.TemporaryDirectory() as workdir:
+        floor, floor_why = build_floor(args.flux_prefix, workdir)
+        bench = Bench(args, h, floor)
+        names = readers(args, floor_why)
+        print(f"history: running {args.history} jobs", file=sys.stderr, flush=True)
+        bench.jobs_run += len(submit(h, args.history))
+        wait_inactive(h, bench.jobs_run)
+        history = measure(bench, names, "history", 0, args.reps)
+        live = measure(bench, names, "live", args.jobs, args.live_reps)
+    version = subprocess.run(["flux", "version"], capture_output=True, text=True).stdout
+    version = version.splitlines()[0].split()[-1] if version else "?"
+    print(f"\nflux-core {version}; live: {args.jobs} jobs per reader, median of "
+          f"{args.live_reps}; history: {args.history} jobs, median of {args.reps}; "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print("\n".join(table(live, history, floor_why)))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"live": live, "history": history}, f, indent=1)
+
+
+def find_flux(prefix):
+    """The flux command: under --flux-prefix, on PATH, or None."""
+    if prefix:
+        path = os.path.join(prefix, "bin", "flux")
+        return path if os.access(path, os.X_OK) else None
+    return shutil.which("flux")
+
+
+def outside(args):
+    """Start an instance and run this script inside it under flux python."""
+    flux_cmd = find_flux(args.flux_prefix)
+    if flux_cmd is None:
+        where = f"under {args.flux_prefix}/bin" if args.flux_prefix else "on PATH"
+        print(f"bench/broker.py: skipped: no flux command {where} (use --flux-prefix)")
+        return 0
+    prefix = args.flux_prefix or os.path.dirname(os.path.dirname(os.path.realpath(flux_cmd)))
+    check = subprocess.run([flux_cmd, "python", "-c", "import flux"], capture_output=True, text=True)
+    if check.returncode:
+        print(f"bench/broker.py: skipped: flux-core's Python bindings do not import "
+              f"({check.stderr.strip().splitlines()[-1:]})")
+        return 0
+    with tempfile.TemporaryDirectory() as conf:
+        with open(os.path.join(conf, "bench.toml"), "w", encoding="utf-8") as f:
+            f.write("[ingest.validator]\ndisable = true\n")
+        argv = sys.argv[1:]
+        cmd = [flux_cmd, "start", "-s1", "-c", conf, flux_cmd, "python",
+               os.path.abspath(__file__), "--inside", "--flux-prefix", prefix] + argv
+        return subprocess.run(cmd, check=False).returncode
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="live 100 jobs, history 500")
+    p.add_argument("--jobs", type=int, help="live jobs per reader (300)")
+    p.add_argument("--history", type=int, help="jobs in the history (2000)")
+    p.add_argument("--reps", type=int, default=3, help="history runs per reader")
+    p.add_argument("--live-reps", type=int, default=1, help="live runs per reader")
+    p.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH",
+                   type=lambda v: tuple(v.split("=", 1)), help="another checkout to time")
+    p.add_argument("--flux-prefix", help="flux-core's install prefix (default: from PATH)")
+    p.add_argument("--json", help="write every run's figures here")
+    p.add_argument("--readers", help="comma-separated parts of reader names to run")
+    p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--reader", help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=["live", "history"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.jobs is None:
+        args.jobs = 100 if args.quick else 300
+    if args.history is None:
+        args.history = 500 if args.quick else 2000
+    return args
+
+
+def main():
+    args = parse_args()
+    if args.reader:
+        run_reader(args)
+        return 0
+    if args.inside:
+        inside(args)
+        return 0
+    return outside(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

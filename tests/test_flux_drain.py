@@ -1,0 +1,290 @@
+"""Responses taken straight from libflux in C (csrc/fj_flux.c), without Flux:
+a stand-in libflux built from tests/fake_libflux.c answers from a scripted
+queue, and is bound exactly as flux-core's real library is (by path, with
+its functions looked up at run time).
+
+CoreStream.drain_future() must leave the stream exactly as reading and
+feeding each response one by one does (tests/test_core_stream.py's
+one_by_one), stop where Python has something to do, and read nothing that
+has not arrived.
+"""
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import ctypes
+import textwrap
+
+import pytest
+
+from flux_journal import core, libflux
+from flux_journal.core import CoreStream, PayloadError
+
+from test_core_stream import BAD, HISTORY, LIVE, SENTINEL, drained, one_by_one
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def compile_shared(source, out):
+    """Build a shared library with the system compiler, outside any
+    sanitizer the tests run under (tests/sanitize/run.sh preloads one)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to build a stand-in libflux")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-g", "-o", str(out), str(source)], check=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def fake_libflux_build(tmp_path_factory):
+    """tests/fake_libflux.c compiled as a shared library."""
+    out = tmp_path_factory.mktemp("fakeflux") / "libfakeflux.so"
+    compile_shared(os.path.join(HERE, "fake_libflux.c"), out)
+    return out
+
+
+@pytest.fixture
+def fake(fake_libflux_build, tmp_path):
+    """A fresh stand-in libflux (its own copy, so its own script), bound."""
+    path = tmp_path / "libfakeflux.so"
+    shutil.copy(fake_libflux_build, path)
+    handle = ctypes.CDLL(str(path))
+    handle.fake_future.restype = ctypes.c_void_p
+    handle.fake_push.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    libflux.bind(str(path))
+    return handle
+
+
+def script(fake, responses, arrive=True):
+    """Queue responses: bytes payloads, None (no payload), or (errno, message)."""
+    for response in responses:
+        if isinstance(response, tuple):
+            errnum, message = response
+            fake.fake_push(None, errnum, None if message is None else message.encode())
+        else:
+            fake.fake_push(response, 0, None)
+    if arrive:
+        fake.fake_arrive(len(responses))
+
+
+def drain_all(stream, fake, limit=1000):
+    """Drain until nothing is ready, resetting error responses as the
+    caller must; the errors returned and the refused payloads, in order,
+    each refused one marked at its place as one_by_one() marks it."""
+    errors, refused = [], []
+
+    def on_refused(exc):
+        refused.append(exc)
+        stream.mark(core.FIRST_USER_MARK + len(refused) - 1)
+
+    while fake.fake_ready():
+        taken, error = stream.drain_future(fake.fake_future(), limit, on_refused)
+        if error is not None:
+            errors.append(error)
+            libflux.reset(libflux_pointer(fake))
+    return errors, refused
+
+
+def libflux_pointer(fake):
+    return core.ffi.cast("void *", fake.fake_future())
+
+
+KINDS = [core.JOB | core.HISTORY | core.ORDERED, core.JOB]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        HISTORY + [SENTINEL] + LIVE,
+        HISTORY[:2] + [BAD[1]] + HISTORY[2:] + [SENTINEL, BAD[2]] + LIVE + [BAD[3]],
+        [SENTINEL, BAD[0], BAD[1], SENTINEL] + LIVE,
+    ],
+    ids=["clean", "refused-in-places", "sentinel-twice"],
+)
+def test_drain_equals_feeding_one_by_one(fake, payloads, kind):
+    script(fake, payloads)
+    stream = CoreStream(kind, 0.0)
+    errors, refused = drain_all(stream, fake)
+    single, single_errors = one_by_one(payloads, kind)
+    assert errors == []
+    assert [str(e) for e in refused] == [str(e) for e in single_errors]
+    assert drained(stream) == drained(single)
+    assert stream.stats() == single.stats()
+    # every response read once and reset once
+    assert fake.fake_gets() == fake.fake_resets() == len(payloads)
+
+
+def test_drain_stops_after_the_sentinel(fake):
+    payloads = HISTORY + [SENTINEL] + LIVE
+    script(fake, payloads)
+    stream = CoreStream(core.JOB | core.HISTORY | core.ORDERED, 0.0)
+    assert stream.gathering
+    taken, error = stream.drain_future(fake.fake_future(), 1000, pytest.fail)
+    assert (taken, error) == (len(HISTORY) + 1, None)
+    assert not stream.gathering and stream.maybe_ready
+    assert fake.fake_ready() == len(LIVE)  # live responses left for later
+    batch = stream.pop(100)
+    assert sorted(batch.timestamps) == batch.timestamps and len(batch.timestamps) == len(HISTORY)
+
+
+def test_drain_stops_at_the_limit(fake):
+    script(fake, LIVE)
+    stream = CoreStream(core.JOB, 0.0)
+    assert stream.drain_future(fake.fake_future(), 2, pytest.fail) == (2, None)
+    assert fake.fake_ready() == len(LIVE) - 2
+    assert stream.drain_future(fake.fake_future(), 1000, pytest.fail) == (len(LIVE) - 2, None)
+    assert len(stream.pop(100).ids) == len(LIVE)
+
+
+def test_drain_takes_only_what_has_arrived(fake):
+    stream = CoreStream(core.JOB, 0.0)
+    assert stream.drain_future(fake.fake_future(), 1000, pytest.fail) == (0, None)
+    script(fake, LIVE, arrive=False)
+    fake.fake_arrive(3)
+    assert stream.drain_future(fake.fake_future(), 1000, pytest.fail) == (3, None)
+    assert stream.drain_future(fake.fake_future(), 1000, pytest.fail) == (0, None)
+    # nothing was read or reset beyond the three
+    assert fake.fake_gets() == fake.fake_resets() == 3
+    assert stream.pop(100).ids == [1, 2, 3]
+
+
+def test_error_response_mid_burst(fake):
+    script(fake, LIVE[:2] + [(errno.EPERM, "journal: not allowed")] + LIVE[2:])
+    stream = CoreStream(core.JOB, 0.0)
+    taken, error = stream.drain_future(fake.fake_future(), 1000, pytest.fail)
+    assert taken == 2
+    # the OSError subclass for the errno, with flux's message, as
+    # flux-core's check_future_error() raises it
+    assert isinstance(error, PermissionError)
+    assert error.errno == errno.EPERM and error.strerror == "journal: not allowed"
+    # the error response is left current: its message lives in the future
+    assert fake.fake_ready() == 1 + len(LIVE) - 2 and fake.fake_resets() == 2
+    assert stream.pop(100).ids == [1, 2]
+    libflux.reset(libflux_pointer(fake))
+    assert stream.drain_future(fake.fake_future(), 1000, pytest.fail) == (len(LIVE) - 2, None)
+
+
+def test_enodata_ends_with_its_errno(fake):
+    script(fake, LIVE[:1] + [(errno.ENODATA, None)])
+    stream = CoreStream(core.JOB, 0.0)
+    taken, error = stream.drain_future(fake.fake_future(), 1000, pytest.fail)
+    assert taken == 1
+    assert type(error) is OSError and error.errno == errno.ENODATA
+    # no message from flux: the errno's own text, as flux's wrapper gives
+    assert error.strerror == os.strerror(errno.ENODATA)
+
+
+def test_refused_payload_and_missing_payload_in_place(fake):
+    script(fake, [LIVE[0], b"[", None, LIVE[1]])
+    stream = CoreStream(core.JOB, 0.0)
+    refused = []
+
+    def on_refused(exc):
+        refused.append(exc)
+        stream.mark(core.FIRST_USER_MARK + len(refused) - 1)
+
+    assert stream.drain_future(fake.fake_future(), 1000, on_refused) == (4, None)
+    assert all(isinstance(e, PayloadError) for e in refused)
+    assert str(refused[1]).endswith("response has no payload")
+    out = drained(stream)
+    markers = [item for item in out if item[0] == "marker"]
+    assert markers == [
+        ("marker", core.FIRST_USER_MARK),
+        ("marker", core.FIRST_USER_MARK + 1),
+        ("marker", core.END),
+    ]
+    assert out.index(markers[0]) > 0  # after the first response's event
+
+
+def test_bind_failure_says_why(tmp_path):
+    with pytest.raises(OSError, match="cannot use libflux from"):
+        libflux.bind(str(tmp_path / "missing.so"))
+    src = tmp_path / "partial.c"
+    src.write_text("int flux_future_is_ready (void *f) { return 0; }\n")
+    so = tmp_path / "libpartial.so"
+    compile_shared(src, so)
+    with pytest.raises(OSError, match="flux_rpc_get"):
+        libflux.bind(str(so))
+
+
+def test_wait_returns_when_a_response_arrives_and_times_out(fake):
+    pointer = libflux_pointer(fake)
+    script(fake, LIVE[:2], arrive=False)
+    libflux.wait(pointer, -1.0, False)
+    assert fake.fake_ready() == 2
+    libflux.reset(pointer)
+    libflux.reset(pointer)
+    with pytest.raises(TimeoutError):
+        libflux.wait(pointer, 0.01, False)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from flux_journal import core, libflux
+    libflux.bind(sys.argv[1])
+    import ctypes
+    fake = ctypes.CDLL(sys.argv[1])
+    fake.fake_future.restype = ctypes.c_void_p
+    libflux.wait(core.ffi.cast("void *", fake.fake_future()), -1.0, sys.argv[2] == "1")
+    """
+)
+
+
+@pytest.mark.parametrize("sigint_default", [True, False])
+def test_ctrl_c_during_a_wait(fake_libflux_build, sigint_default):
+    """With sigint_default, Ctrl-C ends a process blocked in the C wait,
+    as flux-core's interruptible waits do; without it, Python's handler
+    only sets a flag and the wait goes on (why poll() asks for it)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(fake_libflux_build), "1" if sigint_default else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "blocked\n"
+        child.send_signal(signal.SIGINT)
+        if sigint_default:
+            assert child.wait(timeout=30) == -signal.SIGINT
+        else:
+            with pytest.raises(subprocess.TimeoutExpired):
+                child.wait(timeout=1)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_c_continuation_enters_python_only_with_something_to_do(fake):
+    """fj_flux_then(): each fulfillment is drained in C; deliver(rc) is
+    called for a live stream, but not while ordered history gathers."""
+    fake.fake_future.restype = ctypes.c_void_p
+    stream = CoreStream(core.JOB | core.HISTORY | core.ORDERED, 0.0)
+    calls = []
+    cell = stream.then_future(fake.fake_future(), calls.append)
+    script(fake, HISTORY[:3], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [] and fake.fake_ready() == 0  # taken, nothing to deliver
+    script(fake, HISTORY[3:] + [SENTINEL] + LIVE[:1], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [core.lib.FJ_DRAIN_SENTINEL]
+    assert stream.drained(calls[-1], cell.d, pytest.fail) == (False, None)
+    assert not stream.gathering and fake.fake_ready() == 1  # live one left
+    fake.fake_fulfill()
+    assert calls[-1] == core.lib.FJ_DRAIN_IDLE
+    assert len(stream.pop(100).ids) == len(HISTORY)
+
+
+def test_c_continuation_reports_an_error_response(fake):
+    stream = CoreStream(core.JOB, 0.0)
+    calls = []
+    cell = stream.then_future(fake.fake_future(), calls.append)
+    script(fake, LIVE[:1] + [(errno.ENODATA, None)], arrive=False)
+    fake.fake_fulfill()
+    assert calls == [core.lib.FJ_DRAIN_ERROR]
+    more, error = stream.drained(calls[0], cell.d, pytest.fail)
+    assert not more and error.errno == errno.ENODATA
+    assert stream.pop(100).ids == [1]
