@@ -27,7 +27,7 @@ ratio flux_journal would show if events cost nothing to make and hand
 out, a ceiling on this design (printed with ``--flux-core``).
 Times are medians of ``--reps`` runs, also as nanoseconds per event of
 the stream, with each stage's increment.  This reads flux_journal's
-internals (``_take_response``, ``_core``); it measures, it does not test.
+internals (``_intake``, ``_pipeline``); it measures, it does not test.
 """
 
 import argparse
@@ -48,7 +48,7 @@ def _take_all(consumer):
     rpc = consumer.rpc
     while not consumer._pipeline.over:
         rpc.wait_for(-1.0)
-        consumer._take_response(rpc)
+        consumer._intake.take(rpc)
         consumer._take_arrived(1 << 30)
 
 

@@ -151,7 +151,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         builder = self._EVENT_BUILDER
         self._build_events = builder() if builder is not None else None
         self._pipeline = None  # the current request's
-        self._intake = None  # the current request's, set at its first response
+        self._intake = None  # the current request's
 
     # ------------------------------------------------------------------
     # Hooks (flux.abc interface)
@@ -206,9 +206,11 @@ class JournalConsumerBase(StreamIteration, ABC):
         if self.rpc is not None:
             self._retire_request()
         self._pipeline = open_pipeline(self, self._queue, self._build_events)
-        self._intake = None
         self.rpc = self.handle.rpc(self.topic, self.request_payload, 0, FLUX_RPC_STREAMING)
-        self._callbacks.attach(self.rpc, self._pipeline, self._take_response)
+        self._intake = choose_intake(
+            self.rpc, self._pipeline, limit_backlog=self.max_backlog is not None
+        )
+        self._callbacks.attach(self.rpc, self._pipeline, self._intake)
         self._callbacks.set_then()
         return self
 
@@ -288,25 +290,12 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._queue.requeue_all()
         pipeline.retire()
 
-    def _take_response(self, future):
-        """Consume the future's current response into the pipeline."""
-        intake = self._intake
-        if intake is None:
-            intake = self._intake = choose_intake(
-                future, self._pipeline, limit_backlog=self.max_backlog is not None
-            )
-        intake.take(future)
-
     def _take_arrived(self, limit):
         """Consume up to *limit* responses that have already arrived,
         without waiting (not in callback mode, where the reactor does).
         Returns how many were taken."""
         if self._pipeline.over or self._callbacks.active:
             return 0
-        if self._intake is None:
-            self._intake = choose_intake(
-                self.rpc, self._pipeline, limit_backlog=self.max_backlog is not None
-            )
         return self._intake.take_arrived(self.rpc, limit)
 
     def _poll_wait(self, timeout, at_sentinel=None):
@@ -328,8 +317,8 @@ class JournalConsumerBase(StreamIteration, ABC):
             if pipeline.over:
                 return None
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-            self.rpc.wait_for(wait)
-            self._take_response(self.rpc)
+            self._intake.wait(self.rpc, wait)
+            self._intake.take(self.rpc)
             # Take every response that has already arrived too: one pop
             # from the pipeline then serves them all, instead of one each.
             self._take_arrived(core.BATCH_SIZE)

@@ -19,16 +19,16 @@ class CallbackDispatch:
         self.sees_end = True
         self._rpc = None
         self._pipeline = None
-        self._take = None
+        self._intake = None
         self._then_set = False
         self._resume = None  # 0 s timer re-entering delivery
 
-    def attach(self, rpc, pipeline, take):
-        """A new request: its future, pipeline and take(future) function.
-        The then-callback is set once a callback is registered."""
+    def attach(self, rpc, pipeline, intake):
+        """A new request: its future, pipeline and intake.  Responses are
+        taken from the reactor once a callback is registered."""
         self._rpc = rpc
         self._pipeline = pipeline
-        self._take = take
+        self._intake = intake
         self._then_set = False
 
     @property
@@ -40,7 +40,7 @@ class CallbackDispatch:
         """Take responses from the reactor, if a callback and a request
         exist."""
         if self._rpc is not None and self.consumer.cb is not None and not self._then_set:
-            self._rpc.then(self._on_response)
+            self._intake.set_then(self._rpc, self._react)
             self._then_set = True
 
     def resume_soon(self):
@@ -53,26 +53,16 @@ class CallbackDispatch:
         self._resume = create(0.0, self._on_resume)
         self._resume.start()
 
-    def _on_response(self, future):
-        if future is not self._rpc or self._pipeline.over:
-            # a response of a request replaced by start(), or the end of
-            # the stream seen again: nothing more to read from it
-            future.reset()
-            return
-        self._take(future)
-        if self._pipeline.gathering and not self.queue.ready:
-            return  # ordered history still coming in: nothing to deliver
-        self._deliver_in_reactor()
-
     def _on_resume(self, handle, watcher, revents, args):
         del handle, revents, args
         watcher.stop()
         self._resume = None
         if self.consumer.cb is not None:
-            self._deliver_in_reactor()
+            self._react(None)
 
-    def _deliver_in_reactor(self):
-        """Call the callback for everything deliverable, from the reactor.
+    def _react(self, take):
+        """From the reactor: call *take()* (taking arrived responses; None
+        for none), then the callback for everything deliverable.
 
         An exception (the callback's, or an error the stream raises) must
         end the reactor_run() during which it happened, as flux does for
@@ -85,6 +75,10 @@ class CallbackDispatch:
         without them gets the exception raised to its caller.
         """
         try:
+            if take is not None:
+                take()
+                if self._pipeline.gathering and not self.queue.ready:
+                    return  # ordered history still coming in: nothing to deliver
             self._dispatch()
         except Exception as exc:  # pylint: disable=broad-except
             handle = self.consumer.handle

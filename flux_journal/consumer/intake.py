@@ -1,10 +1,14 @@
 """Response intake: how a request's responses are read off its future and
 fed into the consumer's pipeline.
 
-Chosen at the first response, by what the future offers:
+Chosen when the request is sent, by what its future offers:
 
-* a flux-core RPC: the broker's NUL-terminated payload is read in place
-  with ``flux_rpc_get()`` and fed to C by its address (no copy);
+* a flux-core RPC, with libflux reachable from C (:mod:`flux_journal.libflux`):
+  C waits on the future and drains every arrived response itself, in one
+  call from Python (in callback mode, a C continuation does, and enters
+  Python only when there is something to deliver);
+* a flux-core RPC otherwise: the broker's NUL-terminated payload is read in
+  place with ``flux_rpc_get()`` and fed to C by its address (no copy);
 * a future with ``get_str()`` (the simulated instance, replays): the text,
   encoded once; a burst of arrived ASCII payloads goes to C in one call;
 * any other future: ``get()``, encoded back to JSON.
@@ -15,7 +19,9 @@ does: a response that made a hook raise is not read again.
 
 import errno
 import json
+import threading
 
+from flux_journal import core, libflux
 from flux_journal.errors import PayloadError
 
 
@@ -36,6 +42,26 @@ class Intake:
         """Feed the future's current response into the pipeline, or raise
         the response's OSError."""
         raise NotImplementedError
+
+    def wait(self, future, timeout):
+        """Block until a response is ready (raise TimeoutError after
+        *timeout* seconds; -1.0 waits indefinitely)."""
+        future.wait_for(timeout)
+
+    def set_then(self, future, react):
+        """Take responses from the reactor: at each, *react(take)* is called
+        with a function taking what arrived (it runs it, then delivers)."""
+        pipeline = self.pipeline
+
+        def on_response(fut):
+            if pipeline.over:
+                # the end seen again, or a request replaced by start():
+                # nothing more to read from it
+                fut.reset()
+                return
+            react(lambda: self.take(fut))
+
+        future.then(on_response)
 
     def take(self, future):
         """Consume the future's current response."""
@@ -98,14 +124,88 @@ class RawIntake(Intake):
         try:
             future.pimpl.flux_rpc_get(holder)
         except OSError:
-            # flux-core's get_str() does the same: an exception raised in
-            # a callback on this handle is the real cause
-            if hasattr(future, "raise_if_handle_exception"):
-                future.raise_if_handle_exception()
+            _raise_handle_exception(future)
             raise
         if holder[0] == self._ffi.NULL:
             raise PayloadError("response has no payload", 0, shape=True)
         self.pipeline.feed_address(int(self._ffi.cast("uintptr_t", holder[0])))
+
+
+class DrainIntake(Intake):
+    """A flux-core RPC whose responses C takes straight from libflux: one
+    call drains every response that has arrived (see
+    :meth:`flux_journal.core.CoreStream.drain_future`)."""
+
+    def __init__(self, pipeline, limit_backlog, pointer):
+        super().__init__(pipeline, limit_backlog)
+        self._pointer = pointer
+
+    def wait(self, future, timeout):
+        # flux-core's own waits let Ctrl-C end the process (in the main
+        # thread, outside a reactor): so does this one.
+        running = getattr(type(self.pipeline.consumer.handle), "reactor_running", None)
+        sigint_default = threading.current_thread() is threading.main_thread() and not (
+            running is not None and running()
+        )
+        try:
+            libflux.wait(self._pointer, timeout, sigint_default)
+        except OSError:
+            _raise_handle_exception(future)
+            raise
+
+    def take(self, future):
+        self.take_arrived(future, core.BATCH_SIZE)
+
+    def take_arrived(self, future, limit):
+        pipeline = self.pipeline
+        if pipeline.over:
+            return 0
+        taken, error = pipeline.core.drain_future(self._pointer, limit, pipeline.fail)
+        if error is not None:
+            taken += 1
+            self._end(future, error)
+        if self.limit_backlog:
+            pipeline.check_backlog()
+        return taken
+
+    def set_then(self, future, react):
+        pipeline = self.pipeline
+
+        def on_drained(rc):
+            if not pipeline.over:
+                react(lambda: self._after_continuation(future, rc, cell.d))
+
+        cell = pipeline.core.then_future(self._pointer, on_drained)
+        # the cell (and on_drained) must live exactly as long as the
+        # future that calls it
+        future.flux_journal_then = cell
+
+    def _after_continuation(self, future, rc, drained):
+        """The C continuation stopped with *rc* (fj_flux_drain()'s result,
+        *drained* its counts): end the stream at an error response, or
+        drain on past a refused payload or the sentinel."""
+        more, error = self.pipeline.core.drained(rc, drained, self.pipeline.fail)
+        if error is not None:
+            self._end(future, error)
+        elif more or rc == core.lib.FJ_DRAIN_SENTINEL:
+            self.take_arrived(future, 1 << 30)
+        elif self.limit_backlog:
+            self.pipeline.check_backlog()
+
+    def _end(self, future, error):
+        """An error response (left current in the future by the drain)."""
+        try:
+            _raise_handle_exception(future)
+        finally:
+            future.reset()
+        self.pipeline.finish(None if error.errno == errno.ENODATA else error)
+
+
+def _raise_handle_exception(future):
+    """flux-core's get_str() does the same at an error response: an
+    exception raised in a callback on this handle is the real cause."""
+    if hasattr(future, "raise_if_handle_exception"):
+        future.raise_if_handle_exception()
 
 
 class TextIntake(Intake):
@@ -165,13 +265,16 @@ class ObjectIntake(Intake):
 
 
 def choose_intake(future, pipeline, limit_backlog):
-    """The intake for a request whose first response is on *future*."""
+    """The intake for a request whose responses come on *future*."""
     pimpl = getattr(future, "pimpl", None)
     if (
         hasattr(pipeline, "feed_address")
         and hasattr(pimpl, "ffi")
         and hasattr(pimpl, "flux_rpc_get")
     ):
+        pointer = libflux.future_pointer(future) if libflux.bind_flux_bindings() else None
+        if pointer is not None:
+            return DrainIntake(pipeline, limit_backlog, pointer)
         return RawIntake(pipeline, limit_backlog, future)
     if hasattr(future, "get_str"):
         return TextIntake(pipeline, limit_backlog)

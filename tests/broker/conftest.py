@@ -9,6 +9,8 @@ otherwise.  Run them as:
 
 import pytest
 
+NJOBS = 4
+
 
 @pytest.fixture(scope="session")
 def flux_handle():
@@ -21,3 +23,15 @@ def flux_handle():
         return flux.Flux()
     except Exception as exc:  # pylint: disable=broad-except
         pytest.skip(f"needs a real Flux broker: none reachable ({exc}); run under flux start")
+
+
+@pytest.fixture(scope="session")
+def finished_jobs(flux_handle):
+    """Run NJOBS short jobs to completion; return their ids."""
+    import flux.job  # pylint: disable=import-outside-toplevel
+
+    jobspec = flux.job.JobspecV1.from_command(["true"])
+    jobids = [flux.job.submit(flux_handle, jobspec, waitable=True) for _ in range(NJOBS)]
+    for jobid in jobids:
+        flux.job.wait(flux_handle, jobid)
+    return jobids

@@ -20,23 +20,9 @@ from flux_journal import dropin
 
 pytestmark = pytest.mark.broker
 
-NJOBS = 4
-
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture(scope="module")
-def finished_jobs(flux_handle):
-    """Run NJOBS short jobs to completion; return their ids."""
-    import flux.job  # pylint: disable=import-outside-toplevel
-
-    jobspec = flux.job.JobspecV1.from_command(["true"])
-    jobids = [flux.job.submit(flux_handle, jobspec, waitable=True) for _ in range(NJOBS)]
-    for jobid in jobids:
-        flux.job.wait(flux_handle, jobid)
-    return jobids
 
 
 def history(handle):
