@@ -65,6 +65,7 @@ BATCH_EVENTS = 1000  # poll_batch / set_batch_callback batch size
 FULL_SIZES = {"jobs": 100_000, "live": 200_000, "resource_events": 100_000}
 QUICK_SIZES = {"jobs": 2_000, "live": 20_000, "resource_events": 10_000}
 SMALL_JOBS = 1_000  # about 10k events: S1's smallest size, G1's base
+SCALED_FIXTURE = 10  # copies of the real capture: 1M events of real payloads
 
 
 # ----------------------------------------------------------------------
@@ -467,8 +468,9 @@ def stream_keys(jobs, live, resource_events):
     """Scenario name -> keys of the streams it runs on (StreamCache keys).
 
     S1 runs at three generated sizes (1,000 jobs, jobs/10 and jobs:
-    10k, 100k and 1M events by default) and on the real capture; the
-    other scenarios at the large size, S1a on the capture too.
+    10k, 100k and 1M events by default), on the real capture and on
+    SCALED_FIXTURE copies of it; the other scenarios at the large size,
+    S1a on the capture too.
     """
     big = f"jobs:{jobs}"
     s1 = []
@@ -477,7 +479,7 @@ def stream_keys(jobs, live, resource_events):
         if size >= SMALL_JOBS and key not in s1:
             s1.append(key)
     return {
-        "S1": s1 + ["fixture:"],
+        "S1": s1 + ["fixture:", f"fixture:{SCALED_FIXTURE}"],
         "S1a": [big, "fixture:"],
         "S2": [big],
         "S3": [f"live:{live}"],

@@ -17,6 +17,12 @@ Streams:
     (100,000 events), read from ``<repo>/../shared/fixtures`` at run
     time (never copied into the repository); it already ends with the
     sentinel.
+``fixture(copies=N)``
+    N copies of that capture's history one after the other, each with its
+    own job ids and timestamps, then the sentinel: 10 copies make a
+    1M-event stream of real payloads (jobspec and R on every job's
+    response), a check of S1's target on a stream the simulator did not
+    generate.
 ``live(nevents)``
     The backlog of the jobs active at the snapshot (``full=False``), the
     sentinel, then *nevents* single-event live responses.
@@ -33,6 +39,7 @@ import dataclasses
 import errno
 import importlib.util
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -193,8 +200,16 @@ def jobs(njobs, keep_timestamps=False):
     return stream
 
 
-def fixture(fixtures_dir=None):
-    """The captured jobs-10k.jsonl stream (real payloads)."""
+# A copy's job ids are the capture's plus copy * ID_STRIDE (the
+# capture's ids are below 2**38: the copies' ids never meet).
+ID_STRIDE = 1 << 40
+_ID = re.compile(r'^\{"id":(\d+),')
+_TIMESTAMP = re.compile(r'"timestamp":(-?[0-9.eE+]+)')
+
+
+def fixture(fixtures_dir=None, copies=1):
+    """The captured jobs-10k.jsonl stream (real payloads), or *copies*
+    copies of its history (see the module's docstring)."""
     directory = Path(fixtures_dir) if fixtures_dir else FIXTURES_DIR
     path = directory / FIXTURE_NAME
     if not path.is_file():
@@ -207,7 +222,24 @@ def fixture(fixtures_dir=None):
         raise ValueError(f"{path} holds a line that is not UTF-8")
     if lines[-1] != JOB_SENTINEL:  # the capture says it ends with one
         lines.append(JOB_SENTINEL)
-    return _make("fixture", FIXTURE_NAME, "job", lines)
+    if copies == 1:
+        return _make("fixture", FIXTURE_NAME, "job", lines)
+    history = lines[: lines.index(JOB_SENTINEL)]
+    stamps = [float(m) for line in history for m in _TIMESTAMP.findall(line)]
+    span = max(stamps) - min(stamps) + 1.0
+    scaled = []
+    for copy in range(copies):
+        scaled.extend(_shifted(line, copy * ID_STRIDE, copy * span) for line in history)
+    scaled.append(JOB_SENTINEL)
+    return _make(f"fixture-x{copies}", f"{FIXTURE_NAME} x{copies}", "job", scaled)
+
+
+def _shifted(line, id_offset, time_offset):
+    """A history response with its job id and timestamps moved."""
+    if not id_offset:
+        return line
+    line = _ID.sub(lambda m: f'{{"id":{int(m.group(1)) + id_offset},', line, count=1)
+    return _TIMESTAMP.sub(lambda m: f'"timestamp":{float(m.group(1)) + time_offset!r}', line)
 
 
 def live(nevents, njobs=1000):
@@ -241,7 +273,7 @@ class StreamCache:
     """Builds each stream once, on first use, by key, and remembers how
     long generation took (reported, never timed with a consumer).
 
-    Keys: ``jobs:<njobs>``, ``fixture:``, ``live:<nevents>``,
+    Keys: ``jobs:<njobs>``, ``fixture:`` (``fixture:<copies>``), ``live:<nevents>``,
     ``resource:<nevents>``.
     """
 
@@ -260,7 +292,7 @@ class StreamCache:
                 # Timestamps are kept for resume scenarios' since (S2).
                 stream = jobs(int(size), keep_timestamps=True)
             elif kind == "fixture":
-                stream = fixture(self.fixtures_dir)
+                stream = fixture(self.fixtures_dir, int(size or 1))
             elif kind == "live":
                 stream = live(int(size))
             elif kind == "resource":
