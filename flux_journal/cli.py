@@ -38,6 +38,7 @@ from flux_journal.archive import Archive, ArchiveError
 from flux_journal.checkpoint import Checkpoint, CheckpointError, Position
 from flux_journal.errors import PayloadError
 from flux_journal.format import COLOR_CHOICES, TIME_FORMATS, make_formatter, use_color
+from flux_journal.metrics import command as metrics_command
 
 __all__ = ["main", "build_parser", "parse_time", "simulated_instance", "CliError"]
 
@@ -441,6 +442,9 @@ def build_parser():
     _add_reading_options(parser_archive, "archive")
     _add_diagnostic_options(parser_archive)
     parser_archive.set_defaults(func=_cmd_archive)
+    parser_metrics = metrics_command.add_parser(sub)
+    _add_source_options(parser_metrics, "metrics")
+    parser_metrics.set_defaults(func=lambda args: metrics_command.run(args, _open_source))
     return parser
 
 

@@ -208,31 +208,25 @@ def test_fatal_exception_moves_to_cleanup_once():
     assert tracker.results == {"COMPLETED": 0, "FAILED": 0, "CANCELED": 1, "TIMEOUT": 0}
 
 
-def test_nonfatal_exception_does_not_change_state_but_counts_for_result():
+@pytest.mark.parametrize(
+    "kind, severity, status, result",
+    [
+        # flux-core: a failed job with any exception takes its type
+        ("timeout", 1, 256, "TIMEOUT"),
+        # exit 0 is no success after a fatal exception...
+        ("test", 0, 0, "FAILED"),
+        # ...but is after a non-fatal one
+        ("cancel", 3, 0, "COMPLETED"),
+    ],
+)
+def test_result_of_a_job_with_an_exception_while_running(kind, severity, status, result):
     tracker = JobTracker()
     job = Job(tracker).run_to_sched()
-    job("alloc")("start")
-    job("exception", type="timeout", severity=1, note="soon", userid=0)
-    assert state(tracker) == "RUN"
-    job("finish", status=256)("clean")
-    # flux-core: a failed job with any exception takes the exception's type
-    assert tracker.results["TIMEOUT"] == 1
-
-
-def test_exit_0_after_fatal_exception_is_not_success():
-    tracker = JobTracker()
-    job = Job(tracker).run_to_sched()
-    job("alloc")("start")("exception", type="test", severity=0, note="x", userid=0)
-    job("finish", status=0)("clean")
-    assert tracker.results["FAILED"] == 1
-
-
-def test_exit_0_with_nonfatal_exception_is_success():
-    tracker = JobTracker()
-    job = Job(tracker).run_to_sched()
-    job("alloc")("start")("exception", type="cancel", severity=3, note="", userid=0)
-    job("finish", status=0)("clean")
-    assert tracker.results["COMPLETED"] == 1
+    job("alloc")("start")("exception", type=kind, severity=severity, note="", userid=0)
+    assert state(tracker) == ("CLEANUP" if severity == 0 else "RUN")
+    job("finish", status=status)("clean")
+    assert tracker.results[result] == 1
+    assert sum(tracker.results.values()) == 1
 
 
 def test_most_severe_first_exception_decides():
