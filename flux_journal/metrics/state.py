@@ -33,7 +33,9 @@ and otherwise ignored.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from collections import Counter
+from operator import itemgetter
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from flux_journal.metrics.histogram import Histogram
 
@@ -89,9 +91,14 @@ _INERT_NAMES = frozenset(
         "resource-update",
         "memo",
         "annotations",
+        "dependency-add",
+        "dependency-remove",
     )
 )
 _INERT_PREFIXES = ("prolog-", "epilog-", "debug", "dependency-")
+
+_name_of = itemgetter("name")
+_timestamp_of = itemgetter("timestamp")
 
 
 class Job:
@@ -160,7 +167,7 @@ class JobTracker:
     """
 
     def __init__(self) -> None:
-        self.events: Dict[str, int] = {}
+        self.events: Counter[str] = Counter()
         self.states: Dict[int, int] = dict.fromkeys(STATE_NAMES, 0)
         self.results: Dict[str, int] = dict.fromkeys(RESULTS, 0)
         self.queue_seconds = Histogram()
@@ -191,50 +198,51 @@ class JobTracker:
         """Add *count* to the error counter *kind*."""
         self.errors[kind] = self.errors.get(kind, 0) + count
 
-    def consume(self, events: Iterable[Dict[str, Any]]) -> None:
-        """Apply job events, in stream order (no sentinel, no None)."""
+    def consume(self, events: List[Dict[str, Any]]) -> None:
+        """Apply a batch of job events, in stream order (no sentinel, no
+        None)."""
+        if not events:
+            return
+        # Counted and dated per batch, in C: the loop below is the
+        # exporter's whole per-event cost.
+        self.events.update(map(_name_of, events))
+        latest = max(map(_timestamp_of, events))
+        if self.last_timestamp is None or latest > self.last_timestamp:
+            self.last_timestamp = latest
         jobs = self._jobs
         handlers = self._handlers
-        counts = self.events
-        latest = self.last_timestamp
         for event in events:
             name = event["name"]
-            timestamp = event["timestamp"]
-            try:
-                counts[name] += 1
-            except KeyError:
-                counts[name] = 1
-            if latest is None or timestamp > latest:
-                latest = timestamp
             jobid = event.jobid  # type: ignore[attr-defined]
             job = jobs.get(jobid)
             if job is None:
                 if name == "submit":
-                    jobs[jobid] = Job(timestamp)
+                    jobs[jobid] = Job(event["timestamp"])
                     self.states[NEW] += 1
                 else:
                     self.count_error("unknown_job")
                 continue
+            timestamp = event["timestamp"]
             if timestamp < job.last:
                 self.count_error("out_of_order")
             else:
                 job.last = timestamp
             handler = handlers.get(name)
-            if handler is not None:
-                try:
-                    handler(job, event)
-                except (AttributeError, TypeError):  # a context that is no object
-                    self.count_error("bad_context")
-                if job.state == INACTIVE:
+            if handler is None:
+                if name in _INERT_NAMES:
+                    continue
+                if name == "invalidate":
+                    self.states[job.state] -= 1
                     del jobs[jobid]
-            elif name == "invalidate":
-                self.states[job.state] -= 1
-                del jobs[jobid]
-            elif name == "submit":
-                job.submitted = timestamp
-            elif name not in _INERT_NAMES and not name.startswith(_INERT_PREFIXES):
-                self.count_error("unknown_event")
-        self.last_timestamp = latest
+                elif name == "submit":
+                    job.submitted = timestamp
+                elif not name.startswith(_INERT_PREFIXES):
+                    self.count_error("unknown_event")
+                continue
+            try:
+                handler(job, event)
+            except (AttributeError, TypeError):  # a context that is no object
+                self.count_error("bad_context")
 
     # -- transitions ---------------------------------------------------
 
@@ -303,6 +311,8 @@ class JobTracker:
     def _clean(self, job: Job, event: Dict[str, Any]) -> None:
         if self._enter(job, INACTIVE):
             self.results[result_of(job)] += 1
+        # Inactive jobs are only counted: the record goes.
+        del self._jobs[event.jobid]  # type: ignore[attr-defined]
 
     # -- reading -------------------------------------------------------
 
