@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``metrics`` subcommand to *subparsers* (from
     ``add_subparsers()``) with its own options; return its parser.  The
     caller adds the source options."""
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "metrics",
         help="serve Prometheus metrics built from the job and resource journals",
         description=_DESCRIPTION,

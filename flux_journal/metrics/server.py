@@ -94,6 +94,10 @@ class _Server(ThreadingHTTPServer):
         """A client that vanished mid-request is no news."""
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class MetricsServer:
     """An HTTP server exposing *registry* on (host, port), in a thread.
 
@@ -102,10 +106,8 @@ class MetricsServer:
     """
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
-        server_class = _Server
-        if ":" in host:
-            server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
-        self._server = server_class((host, port), _handler_class(registry))
+        server_class = _Server6 if ":" in host else _Server
+        self._server: _Server = server_class((host, port), _handler_class(registry))
         self._thread: Optional[threading.Thread] = None
 
     @property
