@@ -207,6 +207,13 @@ def test_bad_listen_is_a_usage_error(listen):
     assert "--listen" in exporter.stderr
 
 
+def test_without_a_source_it_names_the_options():
+    with Exporter() as exporter:  # and no FLUX_URI
+        exporter.proc.wait(30)
+    assert exporter.returncode == 1
+    assert "FLUX_URI is not set" in exporter.stderr and "--sim" in exporter.stderr
+
+
 def test_missing_replay_file(tmp_path):
     with Exporter("--replay", str(tmp_path / "none.jsonl")) as exporter:
         exporter.proc.wait(30)

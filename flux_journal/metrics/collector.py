@@ -8,9 +8,10 @@ into metric families.
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional
+from typing import Iterator, Optional
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.registry import Collector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -25,7 +26,7 @@ from flux_journal.metrics.state import RESULTS, STATE_NAMES
 __all__ = ["JournalCollector", "make_registry"]
 
 
-class JournalCollector:
+class JournalCollector(Collector):
     """Collects the exporter's metrics from its journal readers.
 
     Args:
@@ -143,8 +144,7 @@ def make_registry(collector: JournalCollector) -> CollectorRegistry:
     """A registry holding *collector* and the usual process and Python
     platform metrics (``process_*``, ``python_info``)."""
     registry = CollectorRegistry(auto_describe=False)
-    collectors: List[object] = [collector, ProcessCollector(registry=None),
-                                PlatformCollector(registry=None)]
-    for item in collectors:
-        registry.register(item)  # type: ignore[arg-type]
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
     return registry
