@@ -142,9 +142,10 @@ def _watch(readers: List["JournalReader"], stop: threading.Event, replay: bool) 
     announced = False
     while not stop.wait(_WATCH_PERIOD):
         for reader in readers:
-            if reader.failure is not None:
-                _say(f"reading the {reader.journal} journal failed: "
-                     f"{reader.failure.strerror or reader.failure}")
+            failure = reader.failure
+            if failure is not None:
+                reason = getattr(failure, "strerror", None) or f"{type(failure).__name__}: {failure}"
+                _say(f"reading the {reader.journal} journal failed: {reason}")
                 return _EXIT_ERROR
             if reader.ended and not replay:
                 _say(f"the {reader.journal} journal ended")

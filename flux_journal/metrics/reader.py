@@ -38,7 +38,8 @@ class JournalReader:
         history_complete: the journal's history has been consumed
         stats: the consumer's counters after the latest batch
         ended: the stream ended (the service ended it, or a replay ran out)
-        failure: the service error that ended the stream, or None
+        failure: what ended the reading early: the service's error (an
+            OSError), or an unexpected exception of the reading thread
     """
 
     def __init__(self, journal: str, consumer: JournalConsumerBase, tracker: Tracker) -> None:
@@ -48,7 +49,7 @@ class JournalReader:
         self.history_complete = False
         self.stats: Dict[str, Any] = {}
         self.ended = False
-        self.failure: Optional[OSError] = None
+        self.failure: Optional[Exception] = None
         self._thread: Optional[threading.Thread] = None
 
     def run(self, stop: Optional[threading.Event] = None) -> None:
@@ -102,10 +103,20 @@ class JournalReader:
             if batch[-1] is None:
                 return
 
+    def _run_reporting(self, stop: threading.Event) -> None:
+        try:
+            self.run(stop)
+        except Exception as exc:  # pylint: disable=broad-except
+            # Not to die unseen: the exporter would serve frozen values.
+            self.failure = exc
+            self.ended = True
+
     def start(self, stop: threading.Event) -> "JournalReader":
-        """Run :meth:`run` in a daemon thread."""
+        """Run :meth:`run` in a daemon thread; an exception it raises is
+        kept in :attr:`failure`."""
         self._thread = threading.Thread(
-            target=self.run, args=(stop,), name=f"metrics-{self.journal}", daemon=True
+            target=self._run_reporting, args=(stop,), name=f"metrics-{self.journal}",
+            daemon=True,
         )
         self._thread.start()
         return self
