@@ -39,7 +39,8 @@ resource journals: jobs per state, finished jobs per result, queue and run
 time histograms, events per name, ranks online/offline/drained/torpid.  The
 full history is read first (so counts are exact after every restart), then
 live events are followed until interrupted.  With --replay FILE (a capture
-of either journal) the final values are served until interrupted.
+of either journal) the final values are served until interrupted.  --sim N
+simulates N jobs and N resource events, then live events at --sim-rate.
 """
 
 _EPILOG = """\
