@@ -26,6 +26,10 @@ def events_of(samples, journal):
     }
 
 
+def flux_only(samples):
+    return {key: value for key, value in samples.items() if key[0].startswith("flux_")}
+
+
 def total_events(samples, journal):
     return sum(events_of(samples, journal).values())
 
@@ -69,9 +73,10 @@ def test_replay_of_job_fixture(fixtures_dir):
     expected = metrics_oracle.expected_jobs(lines)
     exporter, samples = replay(path, "jobs", sum(expected["events"].values()))
     with exporter:
-        # a replay serves its final values until interrupted
+        # a replay serves its final values until interrupted (the
+        # process_* metrics of the exporter's own process move on)
         time.sleep(0.5)
-        assert scrape(exporter.port) == samples
+        assert flux_only(scrape(exporter.port)) == flux_only(samples)
         check_jobs(samples, expected)
         assert samples[("flux_journal_history_complete", ())] == 1.0
         stamps = [ts for life in metrics_oracle.job_lives(lines).values() for ts, _, _ in life]
