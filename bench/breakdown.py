@@ -46,7 +46,7 @@ from flux_journal import core
 def _take_all(consumer):
     """Take every response into C, popping nothing."""
     rpc = consumer.rpc
-    while not consumer._over:
+    while not consumer._pipeline.over:
         rpc.wait_for(-1.0)
         consumer._take_response(rpc)
         consumer._take_arrived(1 << 30)
@@ -65,7 +65,7 @@ def _stage_pop(handle, consumer, case):
     consumer.start()
     _take_all(consumer)
     while True:
-        batch = consumer._core.pop()  # core.BATCH_SIZE, as poll() pops
+        batch = consumer._pipeline.core.pop()  # core.BATCH_SIZE, as poll() pops
         if batch is not None and batch.marker == core.END:
             return
 

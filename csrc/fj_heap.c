@@ -1,6 +1,7 @@
 /* fj_heap.c - binary min-heap of history runs (see fj_heap.h). */
 #include <stdlib.h>
 
+#include "fj_grow.h"
 #include "fj_heap.h"
 
 static int run_before (const fj_run_t *a, const fj_run_t *b)
@@ -62,21 +63,6 @@ static size_t count_runs (const fj_record_t *rec)
     return runs;
 }
 
-static int reserve (fj_heap_t *h, size_t extra)
-{
-    if (h->count + extra <= h->cap)
-        return 0;
-    size_t cap = h->cap ? h->cap * 2 : 64;
-    while (cap < h->count + extra)
-        cap *= 2;
-    fj_run_t *runs = realloc (h->runs, cap * sizeof (*runs));
-    if (!runs)
-        return -1;
-    h->runs = runs;
-    h->cap = cap;
-    return 0;
-}
-
 static void push_run (fj_heap_t *h, fj_record_t *rec, uint32_t pos,
                       uint32_t end)
 {
@@ -92,9 +78,11 @@ static void push_run (fj_heap_t *h, fj_record_t *rec, uint32_t pos,
 int fj_heap_add_record (fj_heap_t *h, fj_record_t *rec)
 {
     uint32_t start = 0;
+    int rc = fj_reserve ((void **)&h->runs, &h->cap,
+                         h->count + count_runs (rec), sizeof (fj_run_t), 64);
 
-    if (reserve (h, count_runs (rec)) < 0)
-        return -1;
+    if (rc < 0)
+        return rc;
     for (uint32_t i = 1; i <= rec->nevents; i++) {
         if (i == rec->nevents
             || rec->events[i].timestamp < rec->events[i - 1].timestamp) {

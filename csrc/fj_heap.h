@@ -32,8 +32,8 @@ typedef struct {
 void fj_heap_init (fj_heap_t *h);
 void fj_heap_release (fj_heap_t *h);   /* frees the array, not records */
 
-/* Add every maximal non-decreasing run of rec's events.  Returns 0, or -1
- * if out of memory (then nothing was added). */
+/* Add every maximal non-decreasing run of rec's events.  Returns 0, or
+ * -FJ_ENOMEM (then nothing was added). */
 int fj_heap_add_record (fj_heap_t *h, fj_record_t *rec);
 
 /* The run whose next event is earliest, or NULL if empty. */

@@ -4,7 +4,8 @@
  * events.  Each distinct raw name (the JSON string contents) gets a small
  * index; Python decodes each name once and delivers the same str object for
  * every event of that name.  The table is bounded: past FJ_MAX_NAMES
- * distinct names, lookups return -1 and the caller takes the slow path.
+ * distinct names, interning fails with -FJ_EFULL (fj_error.h) and the
+ * caller takes the slow path.
  */
 #ifndef FJ_NAMES_H
 #define FJ_NAMES_H
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FJ_MAX_NAMES 4096
+#include "fj_limits.h"
 
 /* fj_name_t.flags: what the name means to delivery */
 #define FJ_NAME_SUBMIT 0x1u
@@ -31,7 +32,7 @@ typedef struct {
 typedef struct {
     fj_name_t *names;     /* in order of first appearance */
     uint32_t count;
-    uint32_t cap;
+    size_t cap;
     int32_t *slots;       /* open addressing: index into names, or -1 */
     uint32_t nslots;      /* power of two */
 } fj_names_t;
@@ -39,8 +40,8 @@ typedef struct {
 void fj_names_init (fj_names_t *t);
 void fj_names_release (fj_names_t *t);
 
-/* Index of raw[0..len), added if new; -1 when the table is full or out of
- * memory. */
+/* Index of raw[0..len), added if new; -FJ_EFULL when the table already
+ * holds FJ_MAX_NAMES names, -FJ_ENOMEM when out of memory. */
 int32_t fj_names_intern (fj_names_t *t, const char *raw, uint32_t len);
 
 /* True if the table holds a name equal to raw[0..len) (JSON string

@@ -7,9 +7,10 @@
  *
  * fj_payload_parse() validates the whole text against RFC 8259 (strictly:
  * UTF-8 checked, no NaN/Infinity, no leading zeros, no trailing bytes, no
- * byte order mark, nesting at most FJ_MAX_DEPTH) and records byte spans of
- * the top-level members and of each element of "events".  Nothing is
- * copied: spans refer to the caller's buffer, which must outlive the index.
+ * byte order mark, nesting at most FJ_MAX_DEPTH; see fj_json.h) and
+ * records byte spans of the top-level members and of each element of
+ * "events".  Nothing is copied: spans refer to the caller's buffer, which
+ * must outlive the index.
  *
  * The shape is checked too: the payload is an object with an "events"
  * array whose elements are objects with a numeric "timestamp" and a string
@@ -22,58 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Deepest nesting of arrays and objects accepted (the payload object
- * itself is depth 1): jansson's limit, so every payload a broker can send
- * is accepted.  Real payloads are under 10 deep. */
-#define FJ_MAX_DEPTH 2048
-
-/* An entry nested deeper than this below itself, or holding an integer
- * literal longer than this many digits, may be more than Python's json
- * can decode (its recursion limit; int max_str_digits, 4300): such an
- * entry is delivered in a batch of its own (FJ_ENTRY_ISOLATE), so that a
- * decoding failure concerns it alone. */
-#define FJ_PY_SAFE_DEPTH 400
-#define FJ_PY_SAFE_DIGITS 4000
-
-/* Largest payload indexed: spans are 32-bit. */
-#define FJ_MAX_PAYLOAD 0xFFFFFFF0u
-
-enum fj_errnum {
-    FJ_OK = 0,
-    /* resources */
-    FJ_ENOMEM = 1,
-    FJ_ETOOBIG = 2,
-    /* JSON syntax (RFC 8259) */
-    FJ_ETRUNCATED = 10,
-    FJ_ESYNTAX = 11,
-    FJ_ESTRING_CTRL = 12,
-    FJ_EESCAPE = 13,
-    FJ_EUTF8 = 14,
-    FJ_ENUMBER = 15,
-    FJ_EDEPTH = 16,
-    FJ_ETRAILING = 17,
-    /* journal response shape */
-    FJ_ENOT_OBJECT = 30,
-    FJ_ENO_EVENTS = 31,
-    FJ_EEVENTS_TYPE = 32,
-    FJ_EENTRY_TYPE = 33,
-    FJ_ETIMESTAMP = 34,
-    FJ_ENAME = 35,
-    FJ_EID = 36,
-};
-
-/* First error code that concerns shape rather than syntax. */
-#define FJ_FIRST_SHAPE_ERROR 30
-
-typedef struct {
-    int code;        /* enum fj_errnum */
-    size_t offset;   /* byte offset in the payload where it was detected */
-} fj_error_t;
-
-typedef struct {
-    uint32_t off;
-    uint32_t len;
-} fj_span_t;
+#include "fj_error.h"
+#include "fj_json.h"
+#include "fj_limits.h"
 
 /* fj_entry_t.flags */
 #define FJ_ENTRY_HAS_CONTEXT 0x1u  /* "context" member present */
@@ -84,8 +36,8 @@ typedef struct {
                                     * full JSON decode of the entry gives
                                     * Python's exact dict */
 #define FJ_ENTRY_NAME_ESCAPED 0x4u /* the name string holds a backslash */
-#define FJ_ENTRY_WIDE_INT    0x8u  /* an integer literal of 19+ digits: may
-                                    * not fit 64 bits, where decoders differ */
+#define FJ_ENTRY_WIDE_INT    0x8u  /* an integer literal of
+                                    * FJ_WIDE_INT_DIGITS or more digits */
 #define FJ_ENTRY_ISOLATE     0x10u /* beyond FJ_PY_SAFE_DEPTH / _DIGITS */
 
 typedef struct {
@@ -129,20 +81,9 @@ typedef struct {
 void fj_payload_init (fj_payload_t *p);
 void fj_payload_release (fj_payload_t *p);
 
-/* Parse buf[0..len) into p (reusing its arrays).  Returns FJ_OK or an
- * fj_errnum, with err->offset set; on error p holds nothing usable. */
+/* Parse buf[0..len) into p (reusing its arrays).  Returns FJ_OK, or a
+ * negated fj_errnum with *err set; on error p holds nothing usable. */
 int fj_payload_parse (fj_payload_t *p, const char *buf, size_t len,
                       fj_error_t *err);
-
-/* Index of the last top-level member named key (decoded comparison), or -1.
- */
-int fj_payload_member (const fj_payload_t *p, const char *key);
-
-/* True if the raw JSON string contents span equals the NUL-terminated
- * ASCII literal once escapes are decoded. */
-int fj_raw_string_equals (const char *raw, size_t len, const char *literal);
-
-/* A short description of an fj_errnum. */
-const char *fj_strerror (int code);
 
 #endif /* FJ_PAYLOAD_H */

@@ -21,7 +21,8 @@
 #define FJ_EV_TIE       0x8u  /* batch only: same timestamp as the event
                                  popped just before it, or inside the
                                  stream's check range */
-#define FJ_EV_WIDE_INT  0x10u /* text has an integer literal of 19+ digits */
+#define FJ_EV_WIDE_INT  0x10u /* text has an integer literal of
+                                 FJ_WIDE_INT_DIGITS or more digits */
 #define FJ_EV_ISOLATE   0x20u /* popped in a batch of its own (see
                                  FJ_ENTRY_ISOLATE) */
 #define FJ_EV_FINAL     0x40u /* a job's "clean" event, its last (RFC 21):

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fj_grow.h"
 #include "fj_heap.h"
 #include "fj_names.h"
+#include "fj_port.h"
 #include "fj_record.h"
 #include "fj_slab.h"
 #include "fj_stream.h"
@@ -146,7 +148,7 @@ static int close_history (fj_stream_t *s, int32_t tag)
 {
     fj_record_t *rec = marker_new (tag);
     if (!rec)
-        return -1;
+        return -FJ_ENOMEM;
     s->in_history = 0;
     queue_splice (&s->ready, &s->deferred);
     queue_push (&s->ready, rec);
@@ -191,21 +193,6 @@ struct pick {
 };
 
 #define FJ_PICK_DROPPED 0xFFFFFFFFu
-
-static int picks_reserve (fj_stream_t *s, size_t n)
-{
-    if (n <= s->picks_cap)
-        return 0;
-    size_t cap = s->picks_cap ? s->picks_cap : 64;
-    while (cap < n)
-        cap *= 2;
-    struct pick *picks = realloc (s->picks, cap * sizeof (*picks));
-    if (!picks)
-        return -1;
-    s->picks = picks;
-    s->picks_cap = cap;
-    return 0;
-}
 
 /* True if the name filters drop this raw name. */
 static int dropped (const fj_stream_t *s, const char *raw, uint32_t len)
@@ -280,7 +267,8 @@ static fj_record_t *record_build (fj_stream_t *s, const fj_payload_t *p,
     char *out;
 
     *empty = 0;
-    if (picks_reserve (s, p->nentries) < 0)
+    if (fj_reserve ((void **)&s->picks, &s->picks_cap, p->nentries,
+                    sizeof (struct pick), 64) < 0)
         return NULL;
     for (size_t i = 0; i < p->nentries; i++) {
         const fj_entry_t *e = &p->entries[i];
@@ -349,19 +337,16 @@ int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
 {
     fj_payload_t *p = &s->scratch;
     fj_record_t *rec;
-    int empty;
+    int empty, rc;
 
     s->stats.responses++;
     s->stats.bytes += len;
     if (s->ended)
         return FJ_FED;
-    if (fj_payload_parse (p, buf, len, err) != FJ_OK)
-        return -1;
-    if ((s->flags & FJ_STREAM_JOB) && p->id_kind != FJ_ID_INT) {
-        err->code = FJ_EID;
-        err->offset = 0;
-        return -1;
-    }
+    if ((rc = fj_payload_parse (p, buf, len, err)) < 0)
+        return rc;
+    if ((s->flags & FJ_STREAM_JOB) && p->id_kind != FJ_ID_INT)
+        return fj_fail (err, FJ_EID, 0);
     s->stats.events += p->nentries;
     if (is_sentinel (s, p)) {
         if (!s->in_history)
@@ -388,18 +373,18 @@ int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
     count_backlog (s, rec->nevents);
     return FJ_FED;
 nomem:
-    err->code = FJ_ENOMEM;
-    err->offset = 0;
-    return -1;
+    return fj_fail (err, FJ_ENOMEM, 0);
 }
 
 int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
                       int deny)
 {
+    int32_t rc;
+
     if (len > UINT32_MAX)
-        return -1;
-    return fj_names_intern (deny ? &s->deny : &s->allow, name,
-                            (uint32_t)len) < 0 ? -1 : 0;
+        return -FJ_ETOOBIG;
+    rc = fj_names_intern (deny ? &s->deny : &s->allow, name, (uint32_t)len);
+    return rc < 0 ? rc : 0;
 }
 
 void fj_stream_check_range (fj_stream_t *s, double lo, double hi)
@@ -433,7 +418,7 @@ int fj_stream_mark (fj_stream_t *s, int32_t tag)
 {
     fj_record_t *rec = marker_new (tag);
     if (!rec)
-        return -1;
+        return -FJ_ENOMEM;
     if (s->in_history && (s->flags & FJ_STREAM_ORDERED))
         queue_push (&s->deferred, rec);
     else
@@ -445,8 +430,9 @@ int fj_stream_end (fj_stream_t *s)
 {
     if (s->ended)
         return 0;
-    if (close_history (s, FJ_MARK_END) < 0)
-        return -1;
+    int rc = close_history (s, FJ_MARK_END);
+    if (rc < 0)
+        return rc;
     s->ended = 1;
     return 0;
 }
@@ -516,25 +502,15 @@ void fj_batch_destroy (fj_batch_t *b)
     free (b);
 }
 
-/* Make room for n more bytes in a growing buffer. */
-static int reserve (char **buf, size_t *cap, size_t len, size_t n)
+/* Make room for n more bytes in a growing byte buffer. */
+static int reserve_bytes (char **buf, size_t *cap, size_t len, size_t n)
 {
-    if (len + n <= *cap)
-        return 0;
-    size_t size = *cap * 2;
-    while (size < len + n)
-        size *= 2;
-    char *p = realloc (*buf, size);
-    if (!p)
-        return -1;
-    *buf = p;
-    *cap = size;
-    return 0;
+    return fj_reserve ((void **)buf, cap, len + n, 1, 4096);
 }
 
 static int text_reserve (fj_batch_t *b, size_t n)
 {
-    return reserve (&b->text, &b->text_cap, b->text_len, n);
+    return reserve_bytes (&b->text, &b->text_cap, b->text_len, n);
 }
 
 static void text_put (fj_batch_t *b, const char *p, size_t n)
@@ -558,10 +534,11 @@ static int emit (fj_stream_t *s, fj_batch_t *b, const fj_record_t *rec,
     else if (ev->flags & FJ_EV_R)
         attached = rec->R;
     if (b->attach_len + attached.len > UINT32_MAX)
-        return -1;   /* offsets are 32-bit: leave it for the next batch */
+        return -FJ_ETOOBIG;   /* offsets are 32-bit: for the next batch */
     if (text_reserve (b, need) < 0
-        || reserve (&b->attach, &b->attach_cap, b->attach_len, attached.len) < 0)
-        return -1;
+        || reserve_bytes (&b->attach, &b->attach_cap, b->attach_len,
+                          attached.len) < 0)
+        return -FJ_ENOMEM;
     if (i > 0)
         text_put (b, ",", 1);
     if (ev->text.len)
@@ -599,6 +576,7 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
 {
     fj_run_t *top = fj_heap_top (&s->history);
     fj_record_t *rec = top->record;
+    int rc;
 
     /* The next event comes from this run or, usually, from one of the
      * top's children: start loading theirs (records are far apart in a
@@ -606,11 +584,11 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
      * written out. */
     for (size_t i = 1; i <= 2 && i < s->history.count; i++) {
         const fj_run_t *next = &s->history.runs[i];
-        __builtin_prefetch (&next->record->events[next->pos]);
+        FJ_PREFETCH (&next->record->events[next->pos]);
     }
 
-    if (emit (s, b, rec, &rec->events[top->pos]) < 0)
-        return -1;
+    if ((rc = emit (s, b, rec, &rec->events[top->pos])) < 0)
+        return rc;
     fj_heap_advance_top (&s->history);
     if (--rec->remaining == 0)
         record_free (rec);
@@ -620,8 +598,9 @@ static int pop_history (fj_stream_t *s, fj_batch_t *b)
 /* Deliver the next event of the record at the head of the ready queue. */
 static int pop_ready (fj_stream_t *s, fj_batch_t *b, fj_record_t *rec)
 {
-    if (emit (s, b, rec, &rec->events[rec->cursor]) < 0)
-        return -1;
+    int rc = emit (s, b, rec, &rec->events[rec->cursor]);
+    if (rc < 0)
+        return rc;
     rec->cursor++;
     if (--rec->remaining == 0)
         record_free (queue_pop (&s->ready));
@@ -653,7 +632,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     if (max > b->cap)
         max = b->cap;
     if (text_reserve (b, 2) < 0)
-        return -1;
+        return -FJ_ENOMEM;
     text_put (b, "[", 1);
     while (b->count < max && !fj_stream_in_history (s)) {
         fj_record_t *rec;
@@ -676,7 +655,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
             rc = pop_ready (s, b, rec);
         if (rc < 0) {
             if (b->count == 0)
-                return -1;
+                return rc;
             break;   /* deliver what fits; the rest stays queued */
         }
         if (alone)

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fj_error.h"
 #include "fj_payload.h"
 
 /* fj_stream_create() flags */
@@ -75,7 +76,8 @@ typedef struct {
                                whole entry if irregular */
     size_t text_len;
     size_t text_cap;
-    int text_wide_int;      /* text has an integer literal of 19+ digits */
+    int text_wide_int;      /* text has an integer literal of
+                               FJ_WIDE_INT_DIGITS or more digits */
     /* The jobspec or R of each event that carries one (FJ_EV_JOBSPEC /
      * FJ_EV_R), in batch order: `nattach` (offset, size) pairs of JSON
      * text in `attach`, decoded by Python only if asked for.  Listing
@@ -95,7 +97,8 @@ void fj_stream_destroy (fj_stream_t *s);
 
 /* Add a name filter, before the first feed: with deny 0, only allowed
  * names are delivered (once any is allowed); with deny 1, the name never
- * is.  Names are UTF-8, unescaped.  0, or -1 if out of memory. */
+ * is.  Names are UTF-8, unescaped.  0, or -FJ_EFULL when this filter
+ * already holds FJ_MAX_NAMES names, -FJ_ENOMEM, -FJ_ETOOBIG (4 GiB). */
 int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
                       int deny);
 
@@ -104,8 +107,9 @@ int fj_stream_filter (fj_stream_t *s, const char *name, size_t len,
  * says were delivered. */
 void fj_stream_check_range (fj_stream_t *s, double lo, double hi);
 
-/* Feed one response payload.  Returns FJ_FED or FJ_FED_SENTINEL, or -1 with
- * *err set (the response is dropped, the stream is unchanged otherwise). */
+/* Feed one response payload.  Returns FJ_FED or FJ_FED_SENTINEL, or a
+ * negated fj_errnum with *err set (the response is dropped, the stream is
+ * unchanged otherwise). */
 int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
                     fj_error_t *err);
 
@@ -114,19 +118,19 @@ int fj_stream_feed (fj_stream_t *s, const char *buf, size_t len,
  * responses.  Stops after the sentinel or at a payload refused, setting
  * *fed to the number of payloads consumed (the refused one included) and
  * returning that payload's result: FJ_FED (all n consumed), FJ_FED_SENTINEL,
- * or -1 with *err set. */
+ * or a negated fj_errnum with *err set. */
 int fj_stream_feed_many (fj_stream_t *s, const char *buf, const size_t *lens,
                          size_t n, fj_error_t *err, size_t *fed);
 
 /* Same for a NUL-terminated payload, e.g. flux_rpc_get()'s pointer. */
 int fj_stream_feed_cstr (fj_stream_t *s, const char *str, fj_error_t *err);
 
-/* Queue marker `tag` (>= FJ_MARK_USER) at this point.  0, or -1 if out of
- * memory. */
+/* Queue marker `tag` (>= FJ_MARK_USER) at this point.  0, or
+ * -FJ_ENOMEM. */
 int fj_stream_mark (fj_stream_t *s, int32_t tag);
 
 /* The service ended the stream: history becomes deliverable, followed by
- * FJ_MARK_END.  Later feeds are ignored.  0, or -1 if out of memory. */
+ * FJ_MARK_END.  Later feeds are ignored.  0, or -FJ_ENOMEM. */
 int fj_stream_end (fj_stream_t *s);
 
 /* True while an ordered stream is still gathering history. */
@@ -134,7 +138,8 @@ int fj_stream_in_history (const fj_stream_t *s);
 
 /* Pop up to min(max, b->cap) events into b.  Returns the count (0 with
  * b->marker set if a marker was popped, 0 with b->marker 0 if nothing is
- * deliverable), or -1 if out of memory (nothing popped). */
+ * deliverable), or -FJ_ENOMEM (-FJ_ETOOBIG for one attachment over
+ * 4 GiB): nothing popped. */
 int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max);
 
 const fj_stats_t *fj_stream_stats (const fj_stream_t *s);

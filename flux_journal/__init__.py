@@ -15,7 +15,7 @@ these instead.
 
 from flux_journal.abc import JournalConsumerBase, JournalEventBase
 from flux_journal.errors import BacklogFullError, PayloadError
-from flux_journal.install import install
+from flux_journal.dropin import install
 from flux_journal.job import SENTINEL_EVENT, JournalConsumer, JournalEvent
 from flux_journal.resource import ResourceJournalConsumer, ResourceJournalEvent
 

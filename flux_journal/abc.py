@@ -1,32 +1,26 @@
 """Journal consumer base classes, interface-compatible with ``flux.abc``.
 
-Where a response enters, and where an event leaves:
-
-  ``poll()`` / the then-callback ``_on_response()``
-      -> ``_take_response()``: read the payload off the future
-      -> fast path: ``CoreStream.feed()`` (C parses, filters by ``since``,
-         queues history in its heap or live events in arrival order)
-         generic path (a subclass overrides a hook): json, then the hooks
-      -> ``_fill()``: pop a batch from C; ``self._events`` becomes a
-         generator building each event object only when it is taken
-         (``_events_from_batch()`` of the job / resource consumer)
-      -> returned by ``poll()`` or passed to the callback; what is not an
-         event of a batch (the sentinel, None, an error to raise, events
-         of the generic path) waits in ``self._ready`` behind it.
+The consumer's parts live in :mod:`flux_journal.consumer`: response
+intake, the C and hook pipelines, the delivery queue, callback dispatch,
+batches and the resume point.  This class holds them together behind
+flux.abc's interface.
 
 Behaviour follows flux-core's documentation of ``flux.abc``; where flux-core
 0.88's code differs from its docs, the docs win:
 
 * The callback is called with None when the stream ends, exactly once,
-  whether the service ended it (ENODATA after ``stop()``) or otherwise.
+  whether the service ended it (ENODATA after ``stop()``) or otherwise
+  (not by the classes ``install()`` puts in place: see
+  :mod:`flux_journal.dropin`).
 * ``stop()`` before ``start()`` raises RuntimeError.
 * If the stream ends during history (ENODATA, or an error such as the
   service being unloaded), the history gathered so far is delivered in
   time order, then the stream ends (None).
 * ``poll(timeout)`` bounds the whole call, not each wait for a response.
-* A callback that raises propagates to the caller of ``reactor_run()`` and
-  leaves the consumer usable: running the reactor again resumes with the
-  next event; nothing is lost or delivered twice.
+* A callback that raises ends the ``reactor_run()`` during which it
+  happened with its exception, and leaves the consumer usable: running
+  the reactor again resumes with the next event; nothing is lost or
+  delivered twice.
 
 Errors are delivered in stream order: events received before a failing
 response come first.  A service error (any errno but ENODATA) is raised
@@ -37,39 +31,27 @@ dropped; the stream goes on.  During ordered history, an error's place is
 after the history.
 """
 
-import errno
-import gc
-import json
-import math
 import time
 from abc import ABC, abstractmethod
-from collections import deque
-from itertools import islice
 
-from flux_journal import core, cursor
+from flux_journal import core
 from flux_journal._flux import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
-from flux_journal.errors import BacklogFullError, PayloadError
+from flux_journal.consumer import open_pipeline
+from flux_journal.consumer.batches import extend_batch
+from flux_journal.consumer.callbacks import CallbackDispatch
+from flux_journal.consumer.intake import choose_intake
+from flux_journal.consumer.iteration import StreamIteration
+from flux_journal.consumer.queue import DeliveryQueue
 from flux_journal.events import JournalEventBase
 
 # JournalEventBase lives in flux_journal.events; flux.abc offers it here.
 __all__ = ["JournalConsumerBase", "JournalEventBase"]
 
-
-class _Raise:
-    """An exception waiting in the delivery queue at its place in the
-    stream."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc):
-        self.exc = exc
+# What DeliveryQueue.take() returns when nothing waits.
+_NOTHING = object()
 
 
-def _event_timestamp(event):
-    return event.timestamp
-
-
-class JournalConsumerBase(ABC):
+class JournalConsumerBase(StreamIteration, ABC):
     """Base class for consuming events from a journal-style RPC
 
     Create it with an open Flux handle (or anything offering the same
@@ -121,9 +103,14 @@ class JournalConsumerBase(ABC):
     SENTINEL_EVENT = JournalEventBase({})
 
     # Subclasses whose events the C core can build set these (see job.py):
-    # the C stream kind and the class of their events.
+    # the C stream kind, and the class of the callable that makes event
+    # objects from the C pipeline's batches.
     _CORE_KIND = 0
-    _EVENT_CLASS = JournalEventBase
+    _EVENT_BUILDER = None
+
+    # flux-core documents a call of the callback with None at the end of
+    # the stream but never makes it; install()'s classes turn this off.
+    _CALLBACK_SEES_END = True
 
     def __init__(
         self,
@@ -159,28 +146,12 @@ class JournalConsumerBase(ABC):
         self.max_backlog = max_backlog
         self.cursor_window = cursor_window
 
-        # Delivery order: self._events (the current C batch) first, then
-        # self._ready (events of the generic path, SENTINEL_EVENT, None,
-        # _Raise).  Only _fill() adds to either while both are empty.
-        self._events = iter(())
-        self._ready = deque()
-        self._core = None  # CoreStream on the fast path
-        self._over = False  # no more responses will come
-        self._cancelled = False
-        self._then_set = False
-        self._resume = None  # timer watcher re-entering delivery
-        self._raise_later = None  # callback exception to raise from it
-        self._errors = {}  # marker tag -> exception, fast path
-        self._next_tag = core.FIRST_USER_MARK
-        self._sentinel_reached = False
-        self._last_event = None  # last delivered, for cursors of ties
-        self._skip = None  # (timestamp, identities) already delivered
-        self._skip_seen = {}  # (timestamp, identity) -> times seen
-        self._window = None  # DeliveredWindow behind self.cursor
-        # generic path: history gathered until the sentinel
-        self._in_history = False
-        self._history = []
-        self._deferred = []
+        self._queue = DeliveryQueue()
+        self._callbacks = CallbackDispatch(self, self._queue)
+        builder = self._EVENT_BUILDER
+        self._build_events = builder() if builder is not None else None
+        self._pipeline = None  # the current request's
+        self._intake = None  # the current request's, set at its first response
 
     # ------------------------------------------------------------------
     # Hooks (flux.abc interface)
@@ -233,12 +204,12 @@ class JournalConsumerBase(ABC):
             self
         """
         if self.rpc is not None:
-            self._retire_stream()
-        self._reset_stream_state()
-        self.rpc = self.handle.rpc(
-            self.topic, self.request_payload, 0, FLUX_RPC_STREAMING
-        )
-        self._set_then_cb()
+            self._retire_request()
+        self._pipeline = open_pipeline(self, self._queue, self._build_events)
+        self._intake = None
+        self.rpc = self.handle.rpc(self.topic, self.request_payload, 0, FLUX_RPC_STREAMING)
+        self._callbacks.attach(self.rpc, self._pipeline, self._take_response)
+        self._callbacks.set_then()
         return self
 
     def stop(self):
@@ -252,9 +223,10 @@ class JournalConsumerBase(ABC):
         """
         if self.rpc is None:
             raise RuntimeError("stop() called before start()")
-        if self._over or self._cancelled:
+        pipeline = self._pipeline
+        if pipeline.over or pipeline.cancelled:
             return
-        self._cancelled = True
+        pipeline.cancelled = True
         self.handle.rpc(
             self.cancel_topic,
             {"matchtag": self.rpc.pimpl.get_matchtag()},
@@ -278,7 +250,7 @@ class JournalConsumerBase(ABC):
             OSError: the service failed the stream (e.g. PermissionError)
             PayloadError: a response could not be decoded
         """
-        for event in self._events:
+        for event in self._queue.events:
             return event
         return self._poll_wait(timeout)
 
@@ -296,369 +268,70 @@ class JournalConsumerBase(ABC):
         self.cb = event_cb
         self.cb_args = args
         self.cb_kwargs = kwargs
-        self._set_then_cb()
-        if self.rpc is not None and (self._ready or self._core is not None):
-            # events taken by poll() earlier wait for delivery
-            self._arm_resume()
+        self._callbacks.sees_end = self._CALLBACK_SEES_END
+        self._callbacks.set_then()
+        if self.rpc is not None:
+            # events taken by poll() earlier may wait for delivery
+            self._callbacks.resume_soon()
         return self
 
     # ------------------------------------------------------------------
-    # Stream state
+    # Responses in, events out
 
-    def _fast_kind(self):
-        """The C stream kind if this class's hooks are the built-in ones
-        of a consumer the C core understands, else 0 (generic path)."""
-        cls = type(self)
-        for owner in cls.__mro__:
-            if "_CORE_KIND" in owner.__dict__:
-                break
-        if not owner._CORE_KIND:
-            return 0
-        for hook in ("process_response", "create_event", "is_empty_response"):
-            if getattr(cls, hook) is not getattr(owner, hook):
-                return 0
-        return owner._CORE_KIND
-
-    def _since_timestamp(self):
-        """`since` as a number for filtering, and the resume state a cursor
-        implies (the events it lists as delivered)."""
-        since = self.since
-        self._skip = None
-        self._last_event = None
-        self._window = None
-        ordered = bool(self.full) and self.ordered
-        if not isinstance(since, str):
-            if self.cursor_window is not None:
-                self._window = cursor.DeliveredWindow(self.cursor_window, since, ordered=ordered)
-            return since
-        watermark, groups = cursor.parse(since)
-        self._skip = (
-            watermark,
-            max(groups),
-            {ts: frozenset(idents) for ts, idents in groups.items()},
-        )
-        self._skip_seen = {}
-        newest = max(groups)
-        self._last_event = cursor.CursorSeed(newest, groups[newest])
-        if self.cursor_window is not None:
-            self._window = cursor.DeliveredWindow(
-                self.cursor_window, watermark, groups, ordered=ordered
-            )
-        # keep events at the watermark itself: some may be new
-        return math.nextafter(watermark, -math.inf)
-
-    def _reset_stream_state(self):
-        kind = self._fast_kind()
-        since = self._since_timestamp()
-        self._core = None
-        if kind:
-            # Every journal sends a sentinel; only full history is ordered.
-            kind |= core.HISTORY
-            if self.full and self.ordered:
-                kind |= core.ORDERED
-            self._core = core.CoreStream(kind, since)
-            for name in self.allow or ():
-                self._core.filter(name)
-            for name in self.deny or ():
-                self._core.filter(name, deny=True)
-            if self._skip is not None:
-                self._core.check_range(self._skip[0], self._skip[1])
-        if self._window is not None and self._core is None:
-            raise TypeError(
-                "cursor_window needs flux-journal's own job or resource event "
-                "building (this subclass overrides a hook)"
-            )
-        self._since = since
-        self._sentinel_reached = False
-        self._in_history = bool(self.full) and self.ordered
-        self._history = []
-        self._deferred = []
-        self._over = False
-        self._cancelled = False
-        self._then_set = False
-        self._feed_future = None  # how this request's responses go in
-        self._payload_holder = None
-
-    def _retire_stream(self):
+    def _retire_request(self):
         """Before a restart: cancel the old request and queue what it
         delivered, without its end-of-stream None."""
-        if not self._over:
+        pipeline = self._pipeline
+        if not pipeline.over:
             self.stop()
-        self._over = True
-        pending = list(self._events)
-        pending.extend(self._ready)
-        self._ready = deque(pending)
-        self._events = iter(())
-        if self._core is not None:
-            self._core.end()
-            while self._fill(keep_end=False):
-                self._ready.extend(self._events)
-        else:
-            self._close_history()
-
-    def _new_error_tag(self, exc):
-        tag = self._next_tag
-        self._next_tag += 1
-        self._errors[tag] = exc
-        return tag
-
-    def _fail_response(self, exc):
-        """A response could not be used: raise exc at its place."""
-        if self._core is not None:
-            self._core.mark(self._new_error_tag(exc))
-        elif self._in_history:
-            self._deferred.append(_Raise(exc))
-        else:
-            self._ready.append(_Raise(exc))
-
-    def _finish(self, exc):
-        """The service ended the stream (exc None for ENODATA)."""
-        self._over = True
-        if self._core is not None:
-            if exc is not None:
-                self._core.mark(self._new_error_tag(exc))
-            self._core.end()
-            return
-        self._close_history()
-        if exc is not None:
-            self._ready.append(_Raise(exc))
-        self._ready.append(None)
-
-    def _close_history(self):
-        """Generic path: release gathered history in time order (a stable
-        sort keeps arrival order for equal timestamps)."""
-        if not self._in_history:
-            return
-        self._in_history = False
-        self._history.sort(key=_event_timestamp)
-        self._ready.extend(self._history)
-        self._ready.extend(self._deferred)
-        self._history = []
-        self._deferred = []
-
-    # ------------------------------------------------------------------
-    # Responses in
-
-    def _payload(self, future):
-        """The response payload as bytes (generic path), or raise the
-        response's OSError."""
-        if hasattr(future, "get_str"):
-            return self._text_payload(future)
-        resp = future.get()
-        if resp is None:
-            raise PayloadError("response has no payload", 0, shape=True)
-        return json.dumps(resp).encode()
-
-    @staticmethod
-    def _text_payload(future):
-        """The payload of a future offering get_str(), as bytes."""
-        try:
-            text = future.get_str()
-        except UnicodeDecodeError as exc:
-            # flux's get_str() decodes the payload: report it like the C
-            # scanner reports bad UTF-8 in a payload it reads raw
-            raise PayloadError("invalid UTF-8", exc.start) from None
-        if text is None:
-            raise PayloadError("response has no payload", 0, shape=True)
-        return text.encode("utf-8", "surrogatepass")
-
-    def _choose_feed(self, future):
-        """How this request's responses go in, decided at the first one:
-        the generic path (hooks), or to C with as few copies as the future
-        allows."""
-        if self._core is None:
-            return self._feed_generic
-        pimpl = getattr(future, "pimpl", None)
-        if hasattr(pimpl, "ffi") and hasattr(pimpl, "flux_rpc_get"):
-            return self._feed_flux_rpc
-        if hasattr(future, "get_str"):
-            return self._feed_text
-        return self._feed_payload
-
-    def _feed_text(self, future):
-        self._core.feed(self._text_payload(future))
-
-    def _feed_payload(self, future):
-        self._core.feed(self._payload(future))
-
-    def _feed_flux_rpc(self, future):
-        """A flux-core RPC: read the broker's NUL-terminated payload in
-        place (valid until reset()), through flux_rpc_get()."""
-        pimpl = future.pimpl
-        holder = self._payload_holder
-        if holder is None:
-            holder = self._payload_holder = pimpl.ffi.new("char *[1]")
-        try:
-            pimpl.flux_rpc_get(holder)
-        except OSError:
-            # flux-core's get_str() does the same: an exception raised in
-            # a callback on this handle is the real cause
-            if hasattr(future, "raise_if_handle_exception"):
-                future.raise_if_handle_exception()
-            raise
-        if holder[0] == pimpl.ffi.NULL:
-            raise PayloadError("response has no payload", 0, shape=True)
-        self._core.feed_address(int(pimpl.ffi.cast("uintptr_t", holder[0])))
-
-    def _feed_generic(self, future):
-        payload = self._payload(future)
-        core.validate(payload)
-        resp = json.loads(payload)
-        if self.full and not self._sentinel_reached and self.is_empty_response(resp):
-            self._sentinel_reached = True
-            self._close_history()
-            if self.include_sentinel:
-                self._ready.append(self.SENTINEL_EVENT)
-            return
-        kwargs = self.process_response(resp)
-        since, allow, deny = self._since, self.allow, self.deny
-        target = self._history if self._in_history else self._ready
-        for entry in resp["events"]:
-            event = self.create_event(entry, **kwargs)
-            if event.timestamp <= since:
-                continue
-            if (allow is not None and event.name not in allow) or (
-                deny is not None and event.name in deny
-            ):
-                continue
-            target.append(event)
-        self._check_backlog(len(self._history))
+        pipeline.over = True
+        self._queue.requeue_all()
+        pipeline.retire()
 
     def _take_response(self, future):
-        """Consume the future's current response.  The future is reset
-        whatever happens, as flux-core does: a response that made a hook
-        raise is not read again."""
-        try:
-            feed = self._feed_future
-            if feed is None:
-                feed = self._feed_future = self._choose_feed(future)
-            feed(future)
-        except OSError as exc:
-            # The response itself is an error: the stream is over.
-            self._finish(None if exc.errno == errno.ENODATA else exc)
-        except PayloadError as exc:
-            self._fail_response(exc)
-        finally:
-            future.reset()
-        if self._core is not None and self.max_backlog is not None:
-            self._check_backlog(self._core.backlog)
-
-    def _check_backlog(self, buffered):
-        """Give up when more than max_backlog events wait in the consumer:
-        cancel the stream and end it with BacklogFullError after what was
-        buffered."""
-        limit = self.max_backlog
-        if limit is None or buffered <= limit or self._over:
-            return
-        self.stop()
-        self._finish(
-            BacklogFullError(
-                f"journal history exceeds max_backlog={limit} buffered events"
+        """Consume the future's current response into the pipeline."""
+        intake = self._intake
+        if intake is None:
+            intake = self._intake = choose_intake(
+                future, self._pipeline, limit_backlog=self.max_backlog is not None
             )
-        )
+        intake.take(future)
 
-    # ------------------------------------------------------------------
-    # Events out
-
-    def _fill(self, keep_end=True, max_events=core.BATCH_SIZE):
-        """Move one batch (or marker) from C to the ready queue.  Returns
-        False if C had nothing deliverable."""
-        if self._core is None:
-            return False
-        batch = self._core.pop(max_events)
-        if batch is None:
-            return False
-        marker = batch.marker
-        if not marker:
-            events = self._events_from_batch(batch)
-            if self._window is not None:
-                events = self._recorded(events)
-            self._events = events
-        elif marker == core.SENTINEL:
-            self._sentinel_reached = True
-            if self._window is not None:
-                self._window.end_of_order()
-            # flux-core never delivers the sentinel when full is False
-            if self.include_sentinel and self.full:
-                self._ready.append(self.SENTINEL_EVENT)
-        elif marker == core.END:
-            if keep_end:
-                self._ready.append(None)
-            else:
-                return False
-        else:
-            self._ready.append(_Raise(self._errors.pop(marker)))
-        return True
-
-    def _events_from_batch(self, batch):
-        """Generate the event objects of a batch, each built when taken
-        (consumers with a _CORE_KIND)."""
-        raise NotImplementedError
-
-    def _recorded(self, events):
-        """Pass events on, recording each for :attr:`cursor`."""
-        add = self._window.add
-        for event in events:
-            add(event)
-            yield event
-
-    def _unusual_event(self, timestamp, names, name, flags, item):
-        """An event of the batch's slow path, before its class-specific
-        attributes: built from the whole decoded entry if irregular."""
-        cls = self._EVENT_CLASS
-        event = cls.__new__(cls)
-        if flags & core.IRREGULAR:
-            JournalEventBase.__init__(event, item)  # exactly as flux-core
-        else:
-            dict.__init__(event, timestamp=timestamp, name=names[name], context=item)
-        return event
-
-    def _link_tie(self, event, previous):
-        """event shares its timestamp with the event delivered before it
-        (or with the cursor resumed from): link them for event.cursor.
-        Returns False if event was already delivered before that cursor."""
-        skip = self._skip
-        ts = event.timestamp
-        if skip is not None and skip[0] <= ts <= skip[1]:
-            # The n-th event of one identity at one timestamp in this run
-            # is the n-th of the run the cursor came from: responses keep
-            # their order, and equal identities share a response.
-            base = event._cursor_ident()
-            seen = self._skip_seen.get((ts, base), 0)
-            self._skip_seen[ts, base] = seen + 1
-            if cursor.occurrence(base, seen) in skip[2].get(ts, ()):
-                return False
-        if previous is not None and previous.timestamp == event.timestamp:
-            event._cursor_prev = previous
-        return True
+    def _take_arrived(self, limit):
+        """Consume up to *limit* responses that have already arrived,
+        without waiting (not in callback mode, where the reactor does).
+        Returns how many were taken."""
+        if self._pipeline.over or self._callbacks.active:
+            return 0
+        if self._intake is None:
+            self._intake = choose_intake(
+                self.rpc, self._pipeline, limit_backlog=self.max_backlog is not None
+            )
+        return self._intake.take_arrived(self.rpc, limit)
 
     def _poll_wait(self, timeout, at_sentinel=None):
-        """poll() when nothing is ready: fill from C or wait for responses.
-        With `at_sentinel` set, return it rather than wait once history
-        has been delivered."""
+        """poll() when nothing is ready: fill from the pipeline or wait for
+        responses.  With `at_sentinel` set, return it rather than wait once
+        history has been delivered."""
         if self.rpc is None:
             raise RuntimeError("poll() called before start()")
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        ready = self._ready
+        queue, pipeline = self._queue, self._pipeline
         while True:
-            for event in self._events:
-                return event
-            if ready:
-                item = ready.popleft()
-                if item.__class__ is _Raise:
-                    raise item.exc
+            item = queue.take(_NOTHING)
+            if item is not _NOTHING:
                 return item
-            if at_sentinel is not None and self._sentinel_reached:
+            if at_sentinel is not None and pipeline.sentinel_reached:
                 return at_sentinel
-            if self._fill():
+            if pipeline.fill():
                 continue
-            if self._over:
+            if pipeline.over:
                 return None
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             self.rpc.wait_for(wait)
             self._take_response(self.rpc)
             # Take every response that has already arrived too: one pop
-            # into C then serves them all, instead of one pop each.
+            # from the pipeline then serves them all, instead of one each.
             self._take_arrived(core.BATCH_SIZE)
 
     # ------------------------------------------------------------------
@@ -682,112 +355,9 @@ class JournalConsumerBase(ABC):
         return batch
 
     def _extend_batch(self, batch, max_events):
-        """Add deliverable events to batch without waiting: up to
-        max_events in all, not past the end (None) or an error.
-
-        Python's cyclic garbage collector is paused meanwhile (and
-        resumed, if it was running, before this returns).  A batch keeps
-        hundreds of new event objects alive at once, so the collector,
-        which runs after every 700 net allocations, would otherwise
-        examine each of them several times and move them into its oldest
-        generation, whose growth in turn triggers full collections of
-        the whole program: at a million events that doubled the cost of
-        a batch.  The events hold no reference cycles, so the pause
-        leaves nothing for the collector to find.
-        """
-        if not gc.isenabled():
-            self._extend_batch_now(batch, max_events)
-            return
-        gc.disable()
-        try:
-            self._extend_batch_now(batch, max_events)
-        finally:
-            gc.enable()
-
-    def _extend_batch_now(self, batch, max_events):
-        ready = self._ready
-        sentinel = self.SENTINEL_EVENT
-        while batch[-1] is not None and len(batch) < max_events:
-            if batch[-1] is sentinel:
-                return  # a batch ends with the history
-            batch.extend(islice(self._events, max_events - len(batch)))
-            if len(batch) == max_events or batch[-1] is None:
-                return
-            if ready:
-                if ready[0].__class__ is _Raise:
-                    return
-                batch.append(ready.popleft())
-                continue
-            in_history = not self._sentinel_reached
-            wanted = max_events - len(batch)
-            if not self._fill(max_events=wanted) and not self._take_arrived(
-                core.BATCH_SIZE
-            ):
-                return
-            if in_history and self._sentinel_reached:
-                # a batch ends with the history (and the sentinel, if any)
-                if ready and ready[0] is sentinel:
-                    batch.append(ready.popleft())
-                return
-
-    def _take_arrived(self, limit):
-        """Consume up to *limit* responses that have already arrived,
-        without waiting.  Returns how many were taken."""
-        rpc = self.rpc
-        if self._over or rpc is None or self._then_set:
-            return 0
-        if not hasattr(rpc, "is_ready"):
-            try:
-                rpc.wait_for(0)
-            except TimeoutError:
-                return 0
-            self._take_response(rpc)
-            return 1
-        if self._feed_future == self._feed_text and self.max_backlog is None:
-            return self._take_arrived_text(rpc, limit)
-        is_ready = rpc.is_ready
-        taken = 0
-        while taken < limit and not self._over and is_ready():
-            self._take_response(rpc)
-            taken += 1
-        return taken
-
-    def _take_arrived_text(self, rpc, limit):
-        """_take_arrived() for responses read with get_str() into C: the
-        common case of a burst of responses, kept to a few Python
-        operations each.  ASCII payloads (their length in characters is
-        their length in bytes) are gathered and fed to C together, in one
-        call; any other response (an error, no payload, non-ASCII text)
-        is left to _take_response(), which reads it again, after those
-        before it."""
-        is_ready, get_str, reset = rpc.is_ready, rpc.get_str, rpc.reset
-        texts = []
-        taken = 0
-        while taken < limit and is_ready():
-            taken += 1
-            try:
-                text = get_str()
-            except (OSError, UnicodeDecodeError):
-                text = None
-            if text is not None and text.isascii():
-                texts.append(text)
-                reset()
-                continue
-            self._feed_texts(texts)
-            texts = []
-            self._take_response(rpc)
-            if self._over:
-                break
-        self._feed_texts(texts)
-        return taken
-
-    def _feed_texts(self, texts):
-        """Feed ASCII payloads (str) to C, one call for them all; report a
-        payload C refuses at its place."""
-        if texts:
-            self._core.feed_many(
-                "".join(texts).encode("ascii"), [len(text) for text in texts], self._fail_response
-            )
+        extend_batch(
+            batch, max_events, self._queue, self._pipeline, self._take_arrived, self.SENTINEL_EVENT
+        )
 
     def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
         """Register *batch_cb(events, *args, **kwargs)*, called from the
@@ -804,50 +374,9 @@ class JournalConsumerBase(ABC):
             self._extend_batch(events, max_events)
             batch_cb(events, *args, **kwargs)
 
-        return self.set_callback(deliver_batches)
-
-    def events(self, timeout=None, until_sentinel=False):
-        """Generate events until the stream ends.
-
-        Starts the consumer if needed.  With *timeout* (seconds), raises
-        TimeoutError when no event comes for that long.  With
-        *until_sentinel*, ends once history has been delivered (after
-        :data:`SENTINEL_EVENT` when *include_sentinel* is set) instead of
-        following live events; the stream stays open.
-        """
-        if self.rpc is None:
-            self.start()
-        wait = -1.0 if timeout is None else timeout
-        stop_mark = object()
-        while True:
-            event = self._poll_wait(wait, stop_mark if until_sentinel else None)
-            if event is None or event is stop_mark:
-                return
-            yield event
-            if until_sentinel and event is self.SENTINEL_EVENT:
-                return
-
-    def __iter__(self):
-        return self.events()
-
-    def __enter__(self):
-        if self.rpc is None:
-            self.start()
+        self.set_callback(deliver_batches)
+        self._callbacks.sees_end = True  # batch lists always end with None
         return self
-
-    def __exit__(self, *exc_info):
-        """Cancel the stream and read it to its end (at most 10 s), so the
-        service is left with nothing pending."""
-        if self.rpc is None or self._over:
-            return
-        self.stop()
-        deadline = time.monotonic() + 10.0
-        try:
-            while time.monotonic() < deadline:
-                if self.poll(max(0.0, deadline - time.monotonic())) is None:
-                    break
-        except Exception:  # pylint: disable=broad-except
-            pass  # the with-block's own exception, if any, matters more
 
     @property
     def cursor(self):
@@ -862,9 +391,10 @@ class JournalConsumerBase(ABC):
         Raises:
             RuntimeError: the consumer was created without cursor_window
         """
-        if self._window is None:
+        window = None if self._pipeline is None else self._pipeline.resume.window
+        if window is None:
             raise RuntimeError("consumer.cursor needs cursor_window= at construction")
-        return self._window.cursor()
+        return window.cursor()
 
     @property
     def history_complete(self):
@@ -872,7 +402,7 @@ class JournalConsumerBase(ABC):
         history before it delivered (flux-journal extension).  With
         *full* False the sentinel is never delivered as an event, but
         this still tells when the active jobs' history is over."""
-        return self._sentinel_reached and not self._history
+        return self._pipeline is not None and self._pipeline.history_complete
 
     @property
     def stats(self):
@@ -884,87 +414,6 @@ class JournalConsumerBase(ABC):
         to Python; history: events buffered from history; backlog: events
         buffered now; peak_backlog: most ever buffered.
         """
-        if self._core is not None:
-            return self._core.stats()
-        return {"backlog": len(self._history) + len(self._ready)}
-
-    # ------------------------------------------------------------------
-    # Callback mode
-
-    def _set_then_cb(self):
-        if self.rpc is not None and self.cb is not None and not self._then_set:
-            self.rpc.then(self._on_response)
-            self._then_set = True
-
-    def _on_response(self, future):
-        if future is not self.rpc or self._over:
-            # a response of a request replaced by start(), or the end of
-            # the stream seen again: nothing more to read from it
-            future.reset()
-            return
-        self._take_response(future)
-        if self._raise_later is not None:
-            return  # an exception must reach the caller before more events
-        if self._core is not None and self._core.gathering and not self._ready:
-            return  # ordered history still coming in: nothing to deliver
-        if getattr(self.handle, "timer_watcher_create", None) is None:
-            self._dispatch()
-            return
-        try:
-            self._dispatch()
-        except Exception as exc:  # pylint: disable=broad-except
-            # Raised from here, flux would stop this future for good (its
-            # continuation_callback does), and the rest of the stream would
-            # never arrive.  Raise it from a timer on the reactor's next
-            # turn instead: it still ends reactor_run() in the caller.
-            self._raise_later = exc
-            self._arm_resume()
-
-    def _dispatch(self):
-        """Call the callback for everything deliverable.  If the callback
-        (or a queued error) raises, arrange to resume when the reactor
-        runs again, and let the exception reach reactor_run()'s caller."""
-        ready = self._ready
-        while True:
-            try:
-                events = self._events
-                for event in events:
-                    # read per event: the callback may replace itself
-                    if self.cb_args or self.cb_kwargs:
-                        self.cb(event, *self.cb_args, **self.cb_kwargs)
-                    else:
-                        self.cb(event)  # no argument tuple to build
-                if self._events is not events:
-                    continue  # a batch callback took the rest and moved on
-                if ready:
-                    item = ready.popleft()
-                    if item.__class__ is _Raise:
-                        raise item.exc
-                    self.cb(item, *self.cb_args, **self.cb_kwargs)
-                    continue
-            except BaseException:
-                self._arm_resume()
-                raise
-            if not self._fill():
-                return
-
-    def _arm_resume(self):
-        """Re-enter delivery from the reactor's next turn (a 0 s timer), so
-        events queued behind a raised exception are not stranded waiting
-        for another response."""
-        create = getattr(self.handle, "timer_watcher_create", None)
-        if create is None or self._resume is not None:
-            return
-        self._resume = create(0.0, self._resume_delivery)
-        self._resume.start()
-
-    def _resume_delivery(self, handle, watcher, revents, args):
-        del handle, revents, args
-        watcher.stop()
-        self._resume = None
-        exc, self._raise_later = self._raise_later, None
-        if exc is not None:
-            self._arm_resume()  # deliver what follows on the next run
-            raise exc
-        if self.cb is not None:
-            self._dispatch()
+        if self._pipeline is None:
+            return {"backlog": len(self._queue.ready)}
+        return self._pipeline.stats()

@@ -20,8 +20,8 @@ import orjson
 
 
 # orjson turns integers beyond 64 bits into floats, where json keeps them
-# exact; any run of 19 digits may be one.
-_WIDE_INT = re.compile(rb"\d{19}")
+# exact; any run of FJ_WIDE_INT_DIGITS digits may be one.
+_WIDE_INT = re.compile(rb"\d{%d}" % lib.FJ_WIDE_INT_DIGITS)
 
 
 def decode_json(text, wide_int=None):
@@ -72,11 +72,30 @@ TIE = lib.FJ_EV_TIE
 FINAL = lib.FJ_EV_FINAL
 
 
+def core_error(code, context):
+    """The exception for fj_errnum *code* (positive) raised by the C core
+    while doing *context*: MemoryError when out of memory, ValueError for
+    a limit reached (a full name table names FJ_MAX_NAMES)."""
+    reason = ffi.string(lib.fj_strerror(code)).decode()
+    if code == lib.FJ_ENOMEM:
+        return MemoryError(f"flux-journal: {reason} {context}")
+    return ValueError(f"flux-journal: {context}: {reason}")
+
+
+def check(rc, context):
+    """Return a C result *rc*, or raise core_error() for a negative one
+    (the C core's convention: a negated fj_errnum)."""
+    if rc < 0:
+        raise core_error(-rc, context)
+    return rc
+
+
 def payload_error(err):
-    """The PayloadError for a C fj_error_t."""
+    """The PayloadError for a C fj_error_t (MemoryError when out of
+    memory)."""
     code = err.code
     if code == lib.FJ_ENOMEM:
-        return MemoryError("flux-journal: out of memory parsing a response")
+        return core_error(code, "parsing a response")
     reason = ffi.string(lib.fj_strerror(code)).decode()
     return PayloadError(reason, err.offset, shape=code >= lib.FJ_FIRST_SHAPE_ERROR)
 
@@ -136,8 +155,10 @@ class CoreStream:
         """Before the first feed: deliver only allowed names (once any name
         is allowed), never denied ones."""
         raw = name.encode("utf-8", "surrogatepass")
-        if lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(
+            lib.fj_stream_filter(self._stream, raw, len(raw), 1 if deny else 0),
+            "adding a name to the deny list" if deny else "adding a name to the allow list",
+        )
 
     def check_range(self, lo, hi):
         """Flag events with timestamps in [lo, hi] for the slow path, where
@@ -198,15 +219,13 @@ class CoreStream:
     def mark(self, tag):
         """Queue marker `tag` (>= FIRST_USER_MARK) at this point."""
         self.maybe_ready = True
-        if lib.fj_stream_mark(self._stream, tag) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(lib.fj_stream_mark(self._stream, tag), "queueing a marker")
 
     def end(self):
         """The service ended the stream: release history, then END."""
         self.maybe_ready = True
         self.gathering = False
-        if lib.fj_stream_end(self._stream) < 0:
-            raise MemoryError("flux-journal: out of memory")
+        check(lib.fj_stream_end(self._stream), "ending the stream")
 
     @property
     def backlog(self):
@@ -252,9 +271,7 @@ class CoreStream:
         if not self.maybe_ready:
             return None
         b = self._batch
-        n = lib.fj_stream_pop(self._stream, b, max_events)
-        if n < 0:
-            raise MemoryError("flux-journal: out of memory")
+        n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
         self.maybe_ready = b.more
         if n == 0:
             marker = b.marker
@@ -290,80 +307,16 @@ class CoreStream:
         return batch
 
 
-class PayloadIndex:
-    """What the C scanner found in one payload (for inspection and tests).
-
-    Attributes:
-        members (dict): top-level member name -> (offset, length) of its
-            value; the last occurrence wins
-        entries (list): per element of "events", a dict with timestamp,
-            name (str), entry and context spans ((offset, length); context
-            None when absent) and flags (FJ_ENTRY_* bits, csrc/fj_payload.h)
-        id (int or None): the "id" member when it is an int64 integer
-    """
-
-    def __init__(self, members, entries, ident):
-        self.members = members
-        self.entries = entries
-        self.id = ident
-
-
-def _parse_into(index, payload):
-    err = ffi.new("fj_error_t *")
-    if lib.fj_payload_parse(index, payload, len(payload), err) != lib.FJ_OK:
-        raise payload_error(err)
-
-
-def _scratch_index():
-    index = ffi.new("fj_payload_t *")
-    lib.fj_payload_init(index)
-    return ffi.gc(index, lib.fj_payload_release)
-
-
-_validate_index = threading.local()
+_validate_state = threading.local()
 
 
 def validate(payload):
     """Check a payload (bytes) as the fast path would; raise PayloadError."""
-    index = getattr(_validate_index, "index", None)
+    state = _validate_state
+    index = getattr(state, "index", None)
     if index is None:
-        index = _validate_index.index = _scratch_index()
-    _parse_into(index, payload)
-
-
-def parse(payload):
-    """Index a raw response payload (bytes) with the C scanner.
-
-    Returns:
-        PayloadIndex
-    Raises:
-        PayloadError: the payload is not valid JSON, or not a journal
-            response (no "events" array, an entry without a numeric
-            timestamp or a string name, ...)
-    """
-    index = _scratch_index()
-    _parse_into(index, payload)
-
-    def text(span):
-        return payload[span.off : span.off + span.len]
-
-    members = {}
-    for i in range(index.nmembers):
-        m = index.members[i]
-        key = json.loads(b'"' + text(m.key) + b'"')
-        members[key] = (m.value.off, m.value.len)
-    entries = []
-    for i in range(index.nentries):
-        e = index.entries[i]
-        has_ctx = e.flags & lib.FJ_ENTRY_HAS_CONTEXT
-        entries.append(
-            {
-                "timestamp": e.timestamp,
-                "name": json.loads(b'"' + text(e.name) + b'"'),
-                "entry": (e.entry.off, e.entry.len),
-                "context": (e.context.off, e.context.len) if has_ctx else None,
-                "flags": e.flags,
-            }
-        )
-    ident = index.id if index.id_kind == lib.FJ_ID_INT else None
-    return PayloadIndex(members, entries, ident)
+        index = ffi.gc(ffi.new("fj_payload_t *"), lib.fj_payload_release)
+        lib.fj_payload_init(index)
+        state.index, state.err = index, ffi.new("fj_error_t *")
+    if lib.fj_payload_parse(index, payload, len(payload), state.err) < 0:
+        raise payload_error(state.err)

@@ -6,6 +6,7 @@ import functools
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
 from flux_journal.abc import JournalConsumerBase
+from flux_journal.consumer.fast import slow_path_event
 from flux_journal.events import DecodedOnAccess, JournalEventBase
 from flux_journal.jobid import JobID as _OwnJobID
 
@@ -85,11 +86,82 @@ class JournalEvent(JournalEventBase):
 JournalEvent.jobspec = DecodedOnAccess("jobspec")
 JournalEvent.R = DecodedOnAccess("R")
 
-# Flags that need more than the common path of _events_from_batch().
+# Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
 
 #: The empty event delivered at the sentinel when include_sentinel is True.
 SENTINEL_EVENT = JournalEvent(-1, {})
+
+
+class JobEventBuilder:
+    """Makes the JournalEvents of the C pipeline's batches, each when it
+    is taken (one per consumer: it keeps the JobIDs of running jobs).
+
+    The common path builds the dict and sets the slot directly; it has a
+    twin in resource.py, kept apart because sharing one loop would cost a
+    call per event.  Irregular entries, ties and events checked against a
+    resume cursor take the slow path.
+    """
+
+    def __init__(self):
+        #: JobIDs of recent events, shared by the events of one job
+        self.jobids = {}
+
+    def __call__(self, batch, names, resume):
+        jobids = self.jobids
+        if len(jobids) >= _JOBID_CACHE_SIZE:
+            jobids.clear()  # bounded to a batch more than this
+        jobid_of_int = _jobid_of_int
+        attached = iter(batch.attached)
+        new_event = _new_dict
+        cls = JournalEvent
+        event = resume.last_event
+        for ts, ident, name, flags, item in zip(
+            batch.timestamps, batch.ids, batch.names, batch.flags, batch.items
+        ):
+            jobid = jobids.get(ident)
+            if jobid is None:
+                jobid = jobids[ident] = jobid_of_int(ident)
+            if flags & _SLOW:
+                complete = functools.partial(_complete, jobid=jobid, flags=flags, attached=attached)
+                unusual = slow_path_event(cls, ts, names, name, flags, item, complete, resume, event)
+                if unusual is not None:  # else delivered before the cursor resumed from
+                    yield (event := unusual)
+                continue
+            # The common case, kept to the fewest Python operations.
+            event = new_event(cls)
+            event["timestamp"] = ts
+            event["name"] = names[name]
+            event["context"] = item
+            event.jobid = jobid
+            if flags:
+                if flags & core.FINAL:
+                    # The job's last event: forget its JobID, so that
+                    # the cache holds only jobs still running.  Kept,
+                    # ids of finished jobs would outlive the collector's
+                    # young generations and set off full collections.
+                    jobids.pop(ident, None)
+                elif flags & core.WITH_JOBSPEC:
+                    event._jobspec_json = next(attached)
+                else:
+                    event._R_json = next(attached)
+            yield event
+        resume.last_event = event
+
+
+def _complete(event, jobid, flags, attached):
+    """Give a slow-path event its jobid, and its jobspec or R.  Which
+    event carries which is the C core's rule (FJ_EV_JOBSPEC on submit,
+    FJ_EV_R on alloc, as flux-core attaches them); any other event has
+    both None."""
+    event.jobid = jobid
+    event.jobspec = event.R = None
+    if flags & core.WITH_JOBSPEC:
+        event._jobspec_json = next(attached)
+        del event.jobspec  # decoded on first access
+    elif flags & core.WITH_R:
+        event._R_json = next(attached)
+        del event.R
 
 
 class JournalConsumer(JournalConsumerBase):
@@ -116,7 +188,7 @@ class JournalConsumer(JournalConsumerBase):
 
     SENTINEL_EVENT = SENTINEL_EVENT
     _CORE_KIND = core.JOB
-    _EVENT_CLASS = JournalEvent
+    _EVENT_BUILDER = JobEventBuilder
 
     def __init__(
         self, flux_handle, full=True, since=0.0, include_sentinel=False, **extras
@@ -129,7 +201,6 @@ class JournalConsumer(JournalConsumerBase):
             include_sentinel=include_sentinel,
             **extras,
         )
-        self._jobids = {}
 
     @property
     def request_payload(self):
@@ -158,70 +229,3 @@ class JournalConsumer(JournalConsumerBase):
     def is_empty_response(self, resp):
         """Return True for the sentinel response (id -1)"""
         return resp.get("id") == -1
-
-    def _events_from_batch(self, batch):
-        """Generate a batch's JournalEvents, each built when taken.
-
-        The common path builds the dict and sets the slot directly; it has
-        a twin in ResourceJournalConsumer, kept apart because sharing one
-        loop would cost a call per event.  Irregular entries, ties and
-        events checked against a resume cursor take the slow path."""
-        names = self._core.names
-        jobids = self._jobids
-        if len(jobids) >= _JOBID_CACHE_SIZE:
-            jobids.clear()  # bounded to a batch more than this
-        jobid_of_int = _jobid_of_int
-        attached = iter(batch.attached)
-        new_event = _new_dict
-        cls = JournalEvent
-        event = self._last_event
-        for ts, ident, name, flags, item in zip(
-            batch.timestamps, batch.ids, batch.names, batch.flags, batch.items
-        ):
-            jobid = jobids.get(ident)
-            if jobid is None:
-                jobid = jobids[ident] = jobid_of_int(ident)
-            if flags & _SLOW:
-                unusual = self._unusual_event(ts, names, name, flags, item)
-                unusual.jobid = jobid
-                self._attach(unusual, flags, attached)
-                if flags & core.TIE and not self._link_tie(unusual, event):
-                    continue  # delivered before the cursor resumed from
-                event = unusual
-                yield event
-                continue
-            # The common case, kept to the fewest Python operations.
-            event = new_event(cls)
-            event["timestamp"] = ts
-            event["name"] = names[name]
-            event["context"] = item
-            event.jobid = jobid
-            if flags:
-                if flags & core.FINAL:
-                    # The job's last event: forget its JobID, so that
-                    # the cache holds only jobs still running.  Kept,
-                    # ids of finished jobs would outlive the collector's
-                    # young generations and set off full collections.
-                    jobids.pop(ident, None)
-                elif flags & core.WITH_JOBSPEC:
-                    event._jobspec_json = next(attached)
-                else:
-                    event._R_json = next(attached)
-            yield event
-        self._last_event = event
-
-    @staticmethod
-    def _attach(event, flags, attached):
-        """Give a slow-path event its jobspec or R, as flux-core would:
-        only on a submit or an alloc event."""
-        event.jobspec = event.R = None
-        if flags & core.WITH_JOBSPEC:
-            raw = next(attached)
-            if event.name == "submit":
-                event._jobspec_json = raw
-                del event.jobspec
-        elif flags & core.WITH_R:
-            raw = next(attached)
-            if event.name == "alloc":
-                event._R_json = raw
-                del event.R

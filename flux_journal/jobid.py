@@ -39,7 +39,7 @@ import locale
 import os
 import re
 
-__all__ = ["JobID", "id_parse", "id_encode"]
+__all__ = ["JobID", "id_parse", "id_encode", "f58_utf8"]
 
 _UINT64_MAX = (1 << 64) - 1
 
@@ -373,6 +373,19 @@ def _encode_f58(value):
             _f58_digit_cache.clear()
         _f58_digit_cache[value] = digits
     return _f58_prefix() + digits
+
+
+def f58_utf8(jobid):
+    """Return the F58 form of *jobid* with the ``ƒ`` prefix whatever this
+    process's locale: what a broker in a UTF-8 locale writes into event
+    contexts (``after-success=ƒ2XeU4Js``).  :func:`id_encode` picks the
+    prefix from the locale instead, as ``flux job id`` does.
+
+    Raises OverflowError if *jobid* is negative or over 64 bits.
+    """
+    value = int(jobid)
+    _check_uint64(value)
+    return _F58_PREFIX_UTF8 + _f58_digits(value)
 
 
 def _encode_emoji(value):

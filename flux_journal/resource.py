@@ -1,8 +1,11 @@
 """The resource journal consumer, interface-compatible with
 ``flux.resource.ResourceJournalConsumer`` (``flux.resource.journal``)."""
 
+import functools
+
 from flux_journal import core
 from flux_journal.abc import JournalConsumerBase
+from flux_journal.consumer.fast import slow_path_event
 from flux_journal.events import DecodedOnAccess, JournalEventBase
 
 _new_dict = dict.__new__
@@ -34,8 +37,41 @@ class ResourceJournalEvent(JournalEventBase):
 # attribute set there still wins over this).
 ResourceJournalEvent.R = DecodedOnAccess("R")
 
-# Flags that need more than the common path of _events_from_batch().
+# Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
+
+
+def _complete(event, flags, attached):
+    """Give a slow-path event the R of its response, if it carries one."""
+    if flags & core.WITH_R:
+        event._R_json = next(attached)
+
+
+class ResourceEventBuilder:
+    """Makes the ResourceJournalEvents of the C pipeline's batches, each
+    when it is taken (see job.JobEventBuilder)."""
+
+    def __call__(self, batch, names, resume):
+        attached = iter(batch.attached)
+        new_event = _new_dict
+        cls = ResourceJournalEvent
+        event = resume.last_event
+        for ts, name, flags, item in zip(batch.timestamps, batch.names, batch.flags, batch.items):
+            if flags & _SLOW:
+                complete = functools.partial(_complete, flags=flags, attached=attached)
+                unusual = slow_path_event(cls, ts, names, name, flags, item, complete, resume, event)
+                if unusual is not None:  # else delivered before the cursor resumed from
+                    yield (event := unusual)
+                continue
+            event = new_event(cls)
+            event["timestamp"] = ts
+            event["name"] = names[name]
+            event["context"] = item
+            if flags:
+                event._R_json = next(attached)
+            yield event
+        resume.last_event = event
+
 
 
 class ResourceJournalConsumer(JournalConsumerBase):
@@ -59,7 +95,7 @@ class ResourceJournalConsumer(JournalConsumerBase):
     """
 
     _CORE_KIND = core.RESOURCE
-    _EVENT_CLASS = ResourceJournalEvent
+    _EVENT_BUILDER = ResourceEventBuilder
 
     def __init__(self, flux_handle, since=0.0, include_sentinel=False, **extras):
         super().__init__(
@@ -78,30 +114,3 @@ class ResourceJournalConsumer(JournalConsumerBase):
     def create_event(self, entry, R=None):
         """Create a ResourceJournalEvent from one event entry in a response"""
         return ResourceJournalEvent(entry, R)
-
-    def _events_from_batch(self, batch):
-        """Generate a batch's ResourceJournalEvents, each built when taken
-        (see JournalConsumer._events_from_batch)."""
-        names = self._core.names
-        attached = iter(batch.attached)
-        new_event = _new_dict
-        cls = ResourceJournalEvent
-        event = self._last_event
-        for ts, name, flags, item in zip(batch.timestamps, batch.names, batch.flags, batch.items):
-            if flags & _SLOW:
-                unusual = self._unusual_event(ts, names, name, flags, item)
-                if flags & core.WITH_R:
-                    unusual._R_json = next(attached)
-                if flags & core.TIE and not self._link_tie(unusual, event):
-                    continue  # delivered before the cursor resumed from
-                event = unusual
-                yield event
-                continue
-            event = new_event(cls)
-            event["timestamp"] = ts
-            event["name"] = names[name]
-            event["context"] = item
-            if flags:
-                event._R_json = next(attached)
-            yield event
-        self._last_event = event

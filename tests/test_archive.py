@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flux_journal import JournalConsumer
-from flux_journal.archive import Archive, ArchiveError
+from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
 from journal_helpers import journal_events
@@ -204,6 +204,7 @@ def _count(db):
         return 0  # not created yet, or locked for a moment
 
 
+@pytest.mark.slow
 def test_archive_survives_sigkill_at_random_points(tmp_path):
     """Kill the archiver at random instants, restart it each time: the
     final database holds every event exactly once, in stream order.  The
@@ -369,7 +370,7 @@ def test_two_writers_are_refused(tmp_path):
     first = Archive(db)
     other = Archive(db)
     events = journal_events("jobs", simulated_instance("jobs", 5, 1)[0])
-    from flux_journal.checkpoint import Position
+    from flux_journal.cli.checkpoint import Position
 
     position = Position()
     position.advance(events[-1].cursor, len(events))

@@ -666,6 +666,7 @@ def _kill_and_resume(tmp_path, full, ck, args, next_target, *, kills_wanted, env
     return resumed_from
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_sigkill_at_random_points(tmp_path, fixtures_dir, big_jobs_json):
     """Kill runs reading a big history at random points, with checkpoints
     after every write or every 50 ms."""
@@ -997,12 +998,56 @@ def test_main_in_process(capsys):
     assert JobID  # the JobID class used by --jobid is importable
 
 
+def test_source_options_serve_another_subcommand(tmp_path, monkeypatch):
+    """A new subcommand gets --uri/--sim/--replay from cli.sources and
+    reads what the print commands read."""
+    import argparse
+
+    from flux_journal.cli import CliError, add_source_arguments, open_source
+
+    parser = argparse.ArgumentParser(prog="flux-journal other")
+    add_source_arguments(parser, "jobs")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--sim", "--replay", "x"])  # one source at a time
+
+    capture = tmp_path / "capture.jsonl"
+    Workload(njobs=30, seed=4).write_jsonl(capture)
+    with open_source(parser.parse_args(["--replay", str(capture)]), "jobs") as source:
+        assert source.label == str(capture)
+        from_replay = journal_events("jobs", source.handle, follow=True)
+    assert from_replay == journal_events("jobs", replay(capture, "jobs"), follow=True)
+
+    args = parser.parse_args(["--sim", "30", "--seed", "4"])
+    with open_source(args, "jobs") as source:
+        assert source.label == "simulated instance (30 jobs, seed 4)"
+        history = journal_events("jobs", source.handle)
+    assert history == journal_events("jobs", simulated_instance("jobs", 30, 4)[0])
+
+    # live=True: the feeder posts events once the consumer listens.
+    args = parser.parse_args(["--sim", "3", "--sim-rate", "500"])
+    with open_source(args, "jobs", live=True) as source:
+        consumer = JournalConsumer(source.handle, include_sentinel=True).start()
+        source.start()
+        event = consumer.poll(30.0)
+        while not event.is_empty():  # the history, up to the sentinel
+            event = consumer.poll(30.0)
+        live = consumer.poll(30.0)
+        assert live is not None and not live.is_empty()
+        consumer.stop()
+
+    monkeypatch.delenv("FLUX_URI", raising=False)
+    with pytest.raises(CliError, match="FLUX_URI is not set"):
+        open_source(parser.parse_args([]), "jobs")
+    with pytest.raises(CliError, match="no such file"):
+        open_source(parser.parse_args(["--replay", str(tmp_path / "none")]), "jobs")
+
+
 # ----------------------------------------------------------------------
 # Formatting corner cases (in process)
 
 
 def test_formatters_on_unusual_values():
-    from flux_journal.format import JsonFormatter, TextFormatter
+    from flux_journal.cli.format import JsonFormatter, TextFormatter
     from flux_journal.job import JournalEvent
     from flux_journal.resource import ResourceJournalEvent
 

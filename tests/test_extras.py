@@ -92,6 +92,7 @@ def test_filter_that_empties_history_keeps_sentinel(fixtures_dir):
 # Unordered history
 
 
+@pytest.mark.slow
 def test_unordered_history_same_multiset_streamed_as_it_arrives(fixtures_dir):
     ordered = drain(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl")).start())
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), ordered=False, include_sentinel=True).start()
@@ -267,6 +268,7 @@ def resume_suffix_check(make_handle, consumer_cls, positions, **kwargs):
     return full
 
 
+@pytest.mark.slow
 def test_resume_from_every_cursor_around_equal_timestamps(fixtures_dir):
     path = fixtures_dir / "jobs-10k.jsonl"
     lines = path.read_text().splitlines()
@@ -285,6 +287,7 @@ def test_resume_from_every_cursor_around_equal_timestamps(fixtures_dir):
     assert len(after_ts) < len(full) - i
 
 
+@pytest.mark.slow
 def test_resume_from_every_position_of_a_tie_heavy_stream():
     def make():
         return SimFlux(jobs=Workload(njobs=60, seed=11, ties=0.5), autolive=False)
@@ -396,6 +399,7 @@ def test_consumer_cursor_with_window_survives_late_live_events(fixtures_dir):
     assert len(resumed) < len(full) - i - 1
 
 
+@pytest.mark.slow
 def test_consumer_cursor_needs_a_window_and_chains_across_resumes(fixtures_dir):
     with pytest.raises(RuntimeError, match="cursor_window"):
         JournalConsumer(SimFlux()).cursor

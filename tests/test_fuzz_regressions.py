@@ -25,7 +25,9 @@ import pytest
 
 from flux_journal import core
 from flux_journal._core import ffi
-from flux_journal.core import CoreStream, PayloadError, parse
+from flux_journal.core import CoreStream, PayloadError
+
+from payload_index import parse
 
 REGRESSIONS = pathlib.Path(__file__).resolve().parent / "fuzz" / "regressions"
 FILES = sorted(p for p in REGRESSIONS.iterdir() if p.is_file() and not p.name.startswith("."))

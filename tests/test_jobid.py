@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from flux_journal import jobid as jobid_mod
 from flux_journal._flux import jobid_class
-from flux_journal.jobid import JobID, id_encode, id_parse
+from flux_journal.jobid import JobID, f58_utf8, id_encode, id_parse
 
 UINT64_MAX = 2**64 - 1
 
@@ -312,6 +312,22 @@ def test_f58_prefix_follows_locale(utf8_prefix):
     assert id_encode(1234, "f58") == "fNH"
     assert JobID(1234).f58 == "fNH"
     assert JobID(1234).f58plain == "fNH"
+
+
+def test_f58_utf8_ignores_locale_and_force_ascii(monkeypatch):
+    # What a broker writes into event contexts, whoever reads it.
+    saved = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    monkeypatch.setenv("FLUX_F58_FORCE_ASCII", "1")
+    try:
+        assert f58_utf8(58183385088) == "ƒ2XeU4Js"  # a target in jobs-full.jsonl
+        assert f58_utf8(JobID(1234)) == "ƒNH"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+    with pytest.raises(OverflowError):
+        f58_utf8(-1)
+    with pytest.raises(OverflowError):
+        f58_utf8(UINT64_MAX + 1)
 
 
 def test_encode_names_are_case_insensitive():

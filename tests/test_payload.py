@@ -1,6 +1,7 @@
 """The C payload scanner: what it accepts, what it finds, how it refuses.
 
-Checked through flux_journal.core.parse(), which wraps fj_payload_parse().
+Checked through tests/payload_index.parse(), which wraps fj_payload_parse()
+in a test-only module built from the same sources.
 """
 
 import json
@@ -9,8 +10,9 @@ import struct
 
 import pytest
 
-from flux_journal.core import parse
 from flux_journal.errors import PayloadError
+
+from payload_index import parse
 
 
 def bits(x):
@@ -22,6 +24,7 @@ def span_text(payload, span):
     return payload[off : off + length]
 
 
+@pytest.mark.slow
 def test_fixture_payloads_indexed_like_json(fixtures_dir):
     for path in sorted(fixtures_dir.glob("*.jsonl")):
         for line in path.read_bytes().splitlines():

@@ -6,6 +6,7 @@ captures in /work/shared/fixtures for the exact shape of responses.
 """
 
 import errno
+import hashlib
 import json
 import os
 import threading
@@ -26,7 +27,6 @@ from flux_journal.sim import (
     SimFlux,
     Workload,
     dumps,
-    f58,
     generate_jobs,
     read_capture,
 )
@@ -485,6 +485,41 @@ def test_workload_is_deterministic_per_seed():
     assert rw == ResourceWorkload(seed=3, nevents=50, live_events=5).stream()
 
 
+def _stream_digest(lines):
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def test_workload_streams_are_pinned_per_seed():
+    """A seed names one stream for good: captures, benchmarks and bug
+    reports quote seeds, so a change to the generator must not change
+    what an existing seed produces.  Every job kind, ties, several users
+    and nodes, live jobs and resource restarts are covered."""
+    many_users = ((0, "alice"), (1001, "bob"), (1002, "carol"))
+    jobs = generate_jobs(3 * len(JOB_KINDS), seed=9, kinds=JOB_KINDS, nnodes=3)
+    streams = {
+        "default mix": Workload(njobs=3000, seed=0, ties=0.03, live_events=500).stream(),
+        "cluster": Workload(
+            njobs=2000, seed=5, ties=0.2, users=many_users, nnodes=16, ncores=4,
+            hostname="node{}", live_jobs=50,
+        ).stream(full=False),
+        "each kind": [job.history_payload() for job in jobs]
+        + [repr([event[:2] for event in job.events]) for job in jobs],
+        "resource": ResourceWorkload(
+            nnodes=8, seed=3, nevents=400, live_events=50, restarts=2
+        ).stream(),
+    }
+    assert {name: _stream_digest(lines) for name, lines in streams.items()} == {
+        "default mix": "212995a94ee4a3fdce732517bc14b1a9047ab1fc24aacc2a6e8fa28c7f1e6c73",
+        "cluster": "ee862e53c078366d0f67135327861e52f95e752e8505b69d7f30efc3b1e05615",
+        "each kind": "19715043edb040b74265e78673f7f1fb2d76809cf570fcf8c912d07f2b63d7ca",
+        "resource": "3ef5f5c3aaee767417379d811fbaeecb6f4c699a25a2f1884cc55688eb3cefb3",
+    }
+
+
 def test_generated_payloads_are_broker_formatted(small_workload):
     for line in small_workload.stream():
         assert dumps(json.loads(line)) == line
@@ -502,7 +537,6 @@ def test_job_ids_are_fluids():
     minted = [gen.generate(100.5) for _ in range(1030)]
     assert minted[0] == 500 << 24 and minted[1022] == (500 << 24) | 1022
     assert minted[1023] == 501 << 24  # sequence space exhausted: next ms
-    assert f58(58183385088) == "ƒ2XeU4Js"  # a dependency target in jobs-full.jsonl
 
 
 def test_every_job_kind_has_its_rfc21_sequence():
@@ -560,13 +594,10 @@ def test_live_events_exact_count_queued_after_sentinel():
     assert drain_ready(fut) == wl.live_payloads()
 
 
-def test_large_workload_is_fast():
-    start = time.perf_counter()
+def test_large_workload_has_every_job_and_live_event():
     wl = Workload(njobs=20000, seed=1, live_events=20000)
     history = wl.history()
-    elapsed = time.perf_counter() - start
     assert len(history) == 20000 and len(wl.live) == 20000
-    assert elapsed < 6.0, elapsed
 
 
 # --------------------------------------------------------------------------

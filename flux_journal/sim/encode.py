@@ -10,15 +10,15 @@ to integral values and trims the exponent.  Every captured fixture line
 re-encodes byte for byte with :func:`dumps`, which is what lets the
 simulator produce streams indistinguishable from the real ones.
 
-Also here: Flux's F58 job id encoding, RFC 22 idsets and hostlists, used
-to write event contexts such as ``"after-success=ƒ2XeU4Js"`` or
-``"idset":"1-3"``.
+Also here: RFC 22 idsets and hostlists, used to write event contexts
+such as ``"idset":"1-3"``.  (Job ids in contexts are F58, from
+:func:`flux_journal.jobid.f58_utf8`.)
 """
 
 import json
 import math
 
-__all__ = ["format_real", "dumps", "f58", "encode_idset", "encode_hostlist"]
+__all__ = ["format_real", "dumps", "render_entry", "encode_idset", "encode_hostlist"]
 
 # The C-accelerated string escaper json.dumps uses with ensure_ascii=False;
 # its escapes match jansson's (control characters, quote, backslash).
@@ -112,23 +112,6 @@ def _encode_into(obj, emit):
         emit(format_real(float(obj)))
     else:
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-_B58_DIGITS = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def f58(jobid):
-    """Return the F58 form of *jobid* (e.g. ``ƒ2XeU4Js``), as flux prints it."""
-    jobid = int(jobid)
-    if jobid < 0:
-        raise ValueError("job ids are unsigned")
-    digits = []
-    while True:
-        jobid, rem = divmod(jobid, 58)
-        digits.append(_B58_DIGITS[rem])
-        if jobid == 0:
-            break
-    return "ƒ" + "".join(reversed(digits))
 
 
 def _ranges(numbers):

@@ -436,7 +436,8 @@ class SimTimerWatcher:
     Fires *after* seconds (real time) after :meth:`start`, then every
     *repeat* seconds if repeat > 0; calls
     ``callback(handle, watcher, revents, args)`` from ``reactor_run()``.
-    A started timer keeps the reactor running.
+    A started timer keeps the reactor running, unless :meth:`unref` was
+    called (as flux-core does for its SIGINT watcher).
     """
 
     def __init__(self, handle, after, callback, repeat=0.0, args=None):
@@ -446,6 +447,7 @@ class SimTimerWatcher:
         self.callback = callback
         self.args = args
         self._active = False
+        self._referenced = True
         self._due = None
         # Bumped on every (re)start/stop so stale heap entries are ignored.
         self._generation = 0
@@ -465,7 +467,7 @@ class SimTimerWatcher:
             if self._active:
                 self._active = False
                 self._generation += 1
-                handle._timers_active -= 1
+                handle._timers_active -= self._referenced
                 handle._cond.notify_all()
         return self
 
@@ -479,12 +481,23 @@ class SimTimerWatcher:
         return self.start()
 
     def ref(self):
-        """Accepted for compatibility; the simulated reactor has no unref'd watchers."""
+        """Let this timer keep the reactor running again (the default)."""
+        self._set_referenced(True)
         return self
 
     def unref(self):
-        """Accepted for compatibility; see :meth:`ref`."""
+        """Let the reactor end while only this timer (and other unref'd
+        watchers) is left."""
+        self._set_referenced(False)
         return self
+
+    def _set_referenced(self, referenced):
+        handle = self.flux_handle
+        with handle._cond:
+            if self._active and referenced != self._referenced:
+                handle._timers_active += 1 if referenced else -1
+                handle._cond.notify_all()
+            self._referenced = referenced
 
     def destroy(self):
         """Stop the timer for good."""
@@ -501,7 +514,7 @@ class SimTimerWatcher:
         handle = self.flux_handle
         self._generation += 1
         if not self._active:
-            handle._timers_active += 1
+            handle._timers_active += self._referenced
         self._active = True
         self._due = due
         heapq.heappush(handle._timer_heap, (due, next(handle._timer_seq), self, self._generation))
@@ -521,6 +534,10 @@ class SimFlux:
     request has been sent its backlog and sentinel.
     """
 
+    # flux.Flux keeps an exception raised by a callback in thread-local
+    # state of the class, not of one handle (see set_exception()).
+    _pending = threading.local()
+
     def __init__(self, jobs=None, resources=None, *, services=(), autolive=True, defaults=True):
         self._cond = threading.Condition(threading.RLock())
         self._services = {}
@@ -529,9 +546,8 @@ class SimFlux:
         self._ready = deque()
         self._timer_heap = []
         self._timer_seq = itertools.count()
-        self._timers_active = 0
+        self._timers_active = 0  # armed timers that keep the reactor running
         self._stop = None
-        self._exception = None
         self._reactor_depth = 0
         for service in services:
             self.add_service(service)
@@ -651,9 +667,11 @@ class SimFlux:
         Blocks (real time) while a then-future's stream is still open or
         a timer is armed.  Returns when reactor_stop() is called, when
         nothing can happen any more, or (with FLUX_REACTOR_NOWAIT) when
-        nothing is ready.  If a callback raises, its future is advanced
-        and stopped (as flux's continuation does), the reactor stops and
-        the exception is re-raised here.  Returns -1 after
+        nothing is ready.  As with flux: if a callback raises, its future
+        is advanced and stopped, the exception is stored with
+        :meth:`set_exception`, the reactor stops with an error, and the
+        exception is raised here, at the end of this run, even if the
+        callback had called reactor_stop() first.  Returns -1 after
         reactor_stop_error(), otherwise the number of things still
         active.
         """
@@ -668,14 +686,29 @@ class SimFlux:
                 self._reactor_depth -= 1
                 stop = self._stop
                 self._stop = None
-                exc = self._exception
-                self._exception = None
-        if exc is not None:
-            raise exc
+        type(self).raise_if_exception()
         if stop == "error":
             return -1
         with cond:
             return self._count_active()
+
+    @classmethod
+    def set_exception(cls, exception):
+        """Store *exception* for the end of this thread's reactor_run().
+
+        As ``flux.Flux.set_exception()``: one pending exception per
+        thread, shared by all handles; a later one replaces it.  Returns
+        the exception it replaced (or None).
+        """
+        previous = getattr(cls._pending, "exception", None)
+        cls._pending.exception = exception
+        return previous
+
+    @classmethod
+    def raise_if_exception(cls):
+        """Raise (and clear) this thread's pending exception, if any."""
+        if getattr(cls._pending, "exception", None) is not None:
+            raise cls.set_exception(None) from None
 
     # -- reactor internals -------------------------------------------------
 
@@ -723,11 +756,9 @@ class SimFlux:
                 self._fail(exc)
 
     def _fail(self, exc):
-        with self._cond:
-            if self._exception is None:
-                self._exception = exc
-            self._stop = "error"
-            self._cond.notify_all()
+        """A callback raised: what flux's callback wrappers do."""
+        type(self).set_exception(exc)
+        self.reactor_stop_error()
 
     def _arrived(self, future):
         """A service queued response(s) on *future* (lock held)."""
@@ -786,7 +817,7 @@ class SimFlux:
             else:
                 watcher._active = False
                 watcher._generation += 1
-                self._timers_active -= 1
+                self._timers_active -= watcher._referenced
             return watcher
         return None
 

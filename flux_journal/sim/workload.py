@@ -4,7 +4,7 @@ A :class:`Workload` is one simulated instance's timeline: jobs arrive as
 a Poisson process and go through RFC 21 event sequences (successes,
 failures, cancellations, held and released jobs, timeouts, injected
 exceptions, unsatisfiable requests, dependencies, memos, multi-node
-jobs).  The snapshot time ``now`` splits it: jobs whose eventlog ended
+jobs: the kinds of :mod:`.jobkinds`).  The snapshot time ``now`` splits it: jobs whose eventlog ended
 before ``now`` are inactive, the others active with their eventlog cut
 at ``now``; everything after ``now`` (the rest of the active jobs plus
 jobs submitted later) forms the live stream.  Job ids are FLUIDs minted
@@ -25,7 +25,9 @@ broker restarts, online/offline, drain/undrain, torpid/lively and
 import bisect
 import random
 
-from flux_journal.sim.encode import dumps, encode_hostlist, encode_idset, f58, format_real
+from flux_journal.jobid import f58_utf8
+from flux_journal.sim.encode import dumps, encode_hostlist, encode_idset, format_real
+from flux_journal.sim.jobkinds import AFTER_DESC, JOB_KINDS, KINDS, STATUS_SUCCESS, JobLife
 
 __all__ = [
     "DEFAULT_START",
@@ -43,25 +45,6 @@ __all__ = [
 # Instance start used by default: the fixtures' instance started at
 # 1795812828.9 (November 2026), so generated timestamps look alike.
 DEFAULT_START = 1795812828.9
-
-JOB_KINDS = (
-    "success",
-    "failed",
-    "long",
-    "held",
-    "released",
-    "expedited",
-    "cancel-pending",
-    "cancel-running",
-    "timeout",
-    "exception",
-    "unsatisfiable",
-    "afterok",
-    "afterany",
-    "afternotok",
-    "memo",
-    "multinode",
-)
 
 # Relative frequency of each kind; mostly ordinary successful jobs,
 # with every unusual path present even in a few hundred jobs.
@@ -95,21 +78,6 @@ _RLIMIT = {
     "rss": -1,
     "nproc": 96365,
 }
-
-# flux job priorities: held jobs get the minimum, expedited the maximum.
-_PRIORITY_MAX = 4294967295
-
-_UNICODE_ECHO = ["echo", "héllo ☃ ∑ 日本語"]
-_UNICODE_NOTE = 'héllo ☃ "quoted" \\ back'
-
-
-def _real(value):
-    # Inlined fast path of format_real(): timestamps always have a dot.
-    text = "%.17g" % value
-    if "." in text and "e" not in text:
-        return text
-    return format_real(value)
-
 
 class FluidGenerator:
     """Mint job ids like flux-core's fluid.c: ``[ts:40 | id:14 | seq:10]``.
@@ -315,8 +283,8 @@ class JobFactory:
             self._rlite[key] = parts
         return '%s%s,"expiration":%s,"nslots":%d,"nodelist":%s}}' % (
             parts[0],
-            _real(starttime),
-            _real(expiration),
+            format_real(starttime),
+            format_real(expiration),
             nslots,
             parts[1],
         )
@@ -345,13 +313,12 @@ class JobFactory:
         first two events onto exactly those timestamps.
         """
         rng = self.rng
-        uniform = rng.uniform
         if kind is None:
             kind = self.pick_kind()
         elif kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         dep = None
-        if kind in ("afterok", "afterany", "afternotok"):
+        if kind in AFTER_DESC:
             dep = self._pick_dependency(kind)
             if dep is None:
                 kind = "success"
@@ -360,182 +327,98 @@ class JobFactory:
         # Ids are minted by job-ingest a moment before the submit event.
         jobid = self.fluid.generate(submit_time - 0.0005)
         user = rng.randrange(len(self.users)) if len(self.users) > 1 else 0
-        userid = self.users[user][0]
         flags = 4 if rng.random() < 0.3 else 0
-        held = kind in ("held", "released", "expedited", "cancel-pending")
-        urgency = 0 if held else 16
-
-        command, runtime, status = ("true",), uniform(0.02, 0.12), 0
-        duration = 0
-        restype, count, exclusive, note = "core", 1, False, None
-        nodes = 1
-        if kind == "success" or kind == "memo" or kind == "released" or kind == "expedited":
-            draw = rng.random()
-            if draw < 0.55:
-                pass
-            elif draw < 0.75:
-                command, runtime = ("hostname",), uniform(0.02, 0.08)
-            elif draw < 0.9:
-                command, runtime = ("sleep", "1"), 1.0 + uniform(0.01, 0.03)
-            elif draw < 0.97:
-                command, runtime = ("sleep", "10"), 10.0 + uniform(0.01, 0.03)
-            else:
-                command, runtime, note = tuple(_UNICODE_ECHO), uniform(0.03, 0.09), _UNICODE_NOTE
-        elif kind == "failed":
-            if rng.random() < 0.6:
-                command, status = ("false",), 256
-            else:
-                command, status = ("sh", "-c", "exit 3"), 768
-        elif kind == "long":
-            command, runtime = ("sleep", "300"), 300.0 + uniform(0.01, 0.03)
-        elif kind in ("timeout", "cancel-running", "exception"):
-            command, runtime = ("sleep", "30"), 30.0
-            if kind == "timeout":
-                # Time limits shorter than the 30 s sleep, so they expire.
-                duration = rng.choice((0.3, 1.0, 5.0, 10.0))
-        elif kind == "unsatisfiable":
-            restype, count, exclusive = "node", self.nnodes * 16, True
-        elif kind == "multinode":
-            nodes = min(2, self.nnodes)
-            command, runtime = ("hostname",), uniform(0.02, 0.06)
-            if nodes > 1:
-                restype, count = "node", nodes
-        deps = None
-        if dep is not None:
-            # The kind names are flux's dependency schemes.
-            deps = (kind, f58(dep[0]))
-        jobspec = self._jobspec(command, duration, restype, count, exclusive, user, note, deps)
-
-        events = []
-        add = events.append
-        t = submit_time
-        add((t, "submit", '{"timestamp":%s,"name":"submit","context":{"userid":%d,"urgency":%d,"flags":%d,"version":1}}' % (_real(t), userid, urgency, flags), True))
-
-        def simple(ts, name):
-            add((ts, name, '{"timestamp":%s,"name":"%s"}' % (_real(ts), name), True))
-
-        def ctx(ts, name, context, commit=True):
-            add((ts, name, '{"timestamp":%s,"name":"%s","context":%s}' % (_real(ts), name, context), commit))
-
+        job_kind = KINDS[kind]
+        program = job_kind.program(self, rng, rng.uniform(0.02, 0.12))
+        deps = None if dep is None else (kind, f58_utf8(dep[0]))
+        jobspec = self._jobspec(
+            program.command, program.duration, program.restype, program.count,
+            program.exclusive, user, program.note, deps,
+        )
+        userid = self.users[user][0]
+        life = JobLife(rng, GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, []))
+        life.post(submit_time, "submit", '{"userid":%d,"urgency":%d,"flags":%d,"version":1}'
+                  % (userid, job_kind.urgency, flags))
         second = tie[1] if tie is not None else None
-
-        if dep is not None:
-            desc = dumps({"description": f"{_AFTER_DESC[kind]}={deps[1]}"})
-            t = second if second is not None else t + uniform(0.0120, 0.0130)
-            ctx(t, "dependency-add", desc)
-            dep_done = dep[1]
-            if kind == "afternotok":
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t = max(t, dep_done) + uniform(0.0002, 0.0008)
-                ctx(t, "exception", dumps({
-                    "type": "dependency",
-                    "severity": 0,
-                    "note": f"dependency after-failure={deps[1]} can never be satisfied",
-                    "userid": self.owner,
-                }))
-                t += uniform(0.00005, 0.0001)
-                simple(t, "clean")
-                job = GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events)
-                return self._finish(job, False)
-            if dep_done <= t:
-                # Target already finished: the dependency goes as it comes.
-                t += uniform(0.00002, 0.00005)
-                ctx(t, "dependency-remove", desc)
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t += uniform(0.0110, 0.0125)
-                simple(t, "depend")
-            else:
-                t += uniform(0.00002, 0.00005)
-                simple(t, "validate")
-                t = max(t, dep_done) + uniform(0.0002, 0.0008)
-                ctx(t, "dependency-remove", desc)
-                t += uniform(0.00001, 0.00003)
-                simple(t, "depend")
+        if deps is not None:
+            if not self._depend(life, deps, dep[1], second):
+                return self._finish(life.job, False)
         else:
-            t = second if second is not None else t + uniform(0.0105, 0.0250)
-            simple(t, "validate")
+            life.t = second if second is not None else life.t + rng.uniform(0.0105, 0.0250)
+            life.post(life.t, "validate")
+            life.t += rng.uniform(0.0110, 0.0125)
+            life.post(life.t, "depend")
+        life.t += rng.uniform(0.00001, 0.0003)
+        life.post(life.t, "priority", '{"priority":%d}' % job_kind.urgency)
+        if job_kind.queue is not None and job_kind.queue(self, life, program):
+            job = life.job
+            # A held job is still pending: not a dependency target.
+            return self._finish(job, False) if job.complete else job
+        return self._run(life, job_kind, program)
+
+    def _depend(self, life, deps, done, second):
+        """Post a dependency on a job that finished at *done*; return
+        false if it can never be satisfied (the job then ends)."""
+        uniform = self.rng.uniform
+        scheme, target = deps
+        desc = dumps({"description": f"{AFTER_DESC[scheme]}={target}"})
+        t = second if second is not None else life.t + uniform(0.0120, 0.0130)
+        life.post(t, "dependency-add", desc)
+        if scheme == "afternotok":
+            # The target succeeded (see _pick_dependency).
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
+            t = max(t, done) + uniform(0.0002, 0.0008)
+            note = f"dependency after-failure={target} can never be satisfied"
+            life.raise_exception(t, "dependency", note, self.owner)
+            life.post(t + uniform(0.00005, 0.0001), "clean")
+            return False
+        if done <= t:
+            # Target already finished: the dependency goes as it comes.
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "dependency-remove", desc)
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
             t += uniform(0.0110, 0.0125)
-            simple(t, "depend")
-        t += uniform(0.00001, 0.0003)
-        ctx(t, "priority", '{"priority":%d}' % urgency)
+        else:
+            t += uniform(0.00002, 0.00005)
+            life.post(t, "validate")
+            t = max(t, done) + uniform(0.0002, 0.0008)
+            life.post(t, "dependency-remove", desc)
+            t += uniform(0.00001, 0.00003)
+        life.post(t, "depend")
+        life.t = t
+        return True
 
-        if kind == "held":
-            return GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events)
-        if kind == "cancel-pending":
-            t += uniform(0.05, 2.0)
-            ctx(t, "exception", dumps({"type": "cancel", "severity": 0, "note": "", "userid": userid}))
-            t += uniform(0.00005, 0.0001)
-            simple(t, "clean")
-            return self._finish(GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events), False)
-        if kind in ("released", "expedited"):
-            t += uniform(0.02, 5.0)
-            new_urgency = 16 if kind == "released" else 31
-            ctx(t, "urgency", '{"userid":%d,"urgency":%d}' % (userid, new_urgency))
-            t += uniform(0.0001, 0.0002)
-            ctx(t, "priority", '{"priority":%d}' % (16 if kind == "released" else _PRIORITY_MAX))
-        if kind == "unsatisfiable":
-            t += uniform(0.001, 0.003)
-            ctx(t, "exception", dumps({
-                "type": "alloc",
-                "severity": 0,
-                "note": f"unsatisfiable request: need {count} exclusive node(s), only {self.nnodes} eligible",
-                "userid": self.owner,
-            }))
-            t += uniform(0.00003, 0.0001)
-            simple(t, "clean")
-            return self._finish(GeneratedJob(jobid, kind, userid, submit_time, jobspec, None, events), False)
-
+    def _run(self, life, job_kind, program):
+        """Schedule, start and end a job that left the queue."""
+        uniform = self.rng.uniform
         # Scheduling: the scheduler annotates, then allocates.
-        queued = t
-        t += uniform(0.003, 0.2)
-        ranks, cores, rank_list, summary = self._allocate(nodes)
+        queued = life.t
+        t = queued + uniform(0.003, 0.2)
+        ranks, cores, rank_list, summary = self._allocate(program.nodes)
         annotation = '{"annotations":{"sched":{"resource_summary":"%s"}}}' % summary
-        ctx(t - uniform(0.00001, 0.00007), "annotations", annotation, False)
+        life.post(t - uniform(0.00001, 0.00007), "annotations", annotation, False)
         # R's starttime is set when the scheduler decides, between the
         # job entering the queue and the alloc event.
         starttime = t - uniform(0.0005, min(0.03, (t - queued) * 0.9))
-        expiration = starttime + duration if duration else 0.0
-        R = self._R(ranks, cores, len(rank_list) if nodes > 1 else 1, rank_list, starttime, expiration)
-        ctx(t, "alloc", annotation)
-        t += uniform(0.004, 0.03)
-        simple(t, "start")
-        if kind == "memo":
-            ctx(t + uniform(0.001, 0.01), "memo", '{"progress":"checkpoint %d"}' % rng.randrange(1, 10))
-        if kind == "timeout":
-            t = max(t, expiration) + uniform(0.0015, 0.003)
-            ctx(t, "exception", dumps({
-                "type": "timeout",
-                "severity": 0,
-                "userid": self.owner,
-                "note": "resource allocation expired",
-            }))
-            status = 36352
-            t += uniform(0.003, 0.006)
-        elif kind == "cancel-running":
-            t += uniform(0.05, 3.0)
-            ctx(t, "exception", dumps({"type": "cancel", "severity": 0, "note": "", "userid": userid}))
-            status = 36608
-            t += uniform(0.003, 0.006)
-        elif kind == "exception":
-            t += uniform(0.02, 1.0)
-            ctx(t, "exception", dumps({"type": "test", "severity": 0, "note": "injected failure", "userid": userid}))
-            status = 15
-            t += uniform(0.001, 0.003)
-        else:
-            t += runtime
-            if events[-1][0] > t:  # a memo posted late in a short job
-                t = events[-1][0] + uniform(0.001, 0.005)
-        ctx(t, "finish", '{"status":%d}' % status)
+        expiration = starttime + program.duration if program.duration else 0.0
+        nslots = len(rank_list) if program.nodes > 1 else 1
+        R = self._R(ranks, cores, nslots, rank_list, starttime, expiration)
+        life.post(t, "alloc", annotation)
+        life.t = t + uniform(0.004, 0.03)
+        life.post(life.t, "start")
+        status = job_kind.ending(self, life, program, expiration)
+        t = life.t
+        life.post(t, "finish", '{"status":%d}' % status)
         t += uniform(0.002, 0.006)
-        ctx(t, "release", '{"ranks":"all","final":true}')
+        life.post(t, "release", '{"ranks":"all","final":true}')
         t += uniform(0.00002, 0.00006)
-        simple(t, "free")
+        life.post(t, "free")
         t += uniform(0.000008, 0.00002)
-        simple(t, "clean")
-        job = GeneratedJob(jobid, kind, userid, submit_time, jobspec, R, events)
-        return self._finish(job, status == 0 and kind not in ("timeout", "cancel-running", "exception"))
+        life.post(t, "clean")
+        life.job.R = R
+        return self._finish(life.job, status == STATUS_SUCCESS)
 
     def _finish(self, job, succeeded):
         finished = self._finished
@@ -550,9 +433,6 @@ class JobFactory:
             if succeeded or not want_success:
                 return jobid, done
         return None
-
-
-_AFTER_DESC = {"afterok": "after-success", "afterany": "after-finish", "afternotok": "after-failure"}
 
 
 def generate_jobs(njobs, seed=0, *, rate=20.0, start=DEFAULT_START, kinds=None, **factory_args):
@@ -635,7 +515,6 @@ class Workload:
             mix=mix,
         )
         self.factory = factory
-        rng = factory.rng
         # A separate stream for arrivals keeps submit times independent
         # of how many draws each job's lifecycle makes.
         arrivals = random.Random(f"{seed}-arrivals")
@@ -645,8 +524,30 @@ class Workload:
             t += arrivals.expovariate(rate)
             submits.append(t)
         # The snapshot is taken a moment after the last submission.
-        self.now = now = t + 0.05
-        self.inactive = []
+        self.now = t + 0.05
+        live, seq, prev = self._snapshot(submits)
+        # Later jobs arrive after the snapshot.
+        self._submit_clock = self.now
+        self._arrivals = arrivals
+        self._seq = seq
+        self._prev = prev
+        if live_events is not None:
+            live = self._extend_live(live, live_events)
+        else:
+            for _ in range(live_jobs):
+                seq = self._add_live_job(live)
+            live.sort()
+        self.live = live
+
+    def _snapshot(self, submits):
+        """Make the jobs submitted at *submits*; sort them into
+        ``inactive`` and ``active`` at ``now``.  Returns the live events
+        after ``now`` (unsorted), the next event sequence number and the
+        last job made."""
+        now = self.now
+        factory = self.factory
+        rng = factory.rng
+        ties = self.ties
         self.active = []
         live = []
         seq = 0
@@ -678,18 +579,7 @@ class Workload:
             self.active.append(ActiveJob(job.id, entries, names, job.jobspec, R))
         finished.sort(key=lambda item: item[0])
         self.inactive = [(jobid, payload) for _, jobid, payload in finished]
-        # Later jobs arrive after the snapshot.
-        self._submit_clock = now
-        self._arrivals = arrivals
-        self._seq = seq
-        self._prev = prev
-        if live_events is not None:
-            live = self._extend_live(live, live_events)
-        else:
-            for _ in range(live_jobs):
-                seq = self._add_live_job(live)
-            live.sort()
-        self.live = live
+        return live, seq, prev
 
     def _add_live_job(self, live):
         self._submit_clock += self._arrivals.expovariate(self.rate)
@@ -844,7 +734,7 @@ class ResourceWorkload:
         self._random_events(self.live, self.now, live_events)
 
     def _entry(self, ts, name, context):
-        return (ts, name, '{"timestamp":%s,"name":"%s","context":%s}' % (_real(ts), name, dumps(context)))
+        return (ts, name, '{"timestamp":%s,"name":"%s","context":%s}' % (format_real(ts), name, dumps(context)))
 
     def _boot(self, out, t, method):
         rng = self.rng

@@ -5,7 +5,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *         -fno-sanitize-recover=undefined -Icsrc tests/fuzz/fuzz_stream.c \
- *         csrc/*.c -o fuzz_stream
+ *         csrc/[a-z]*.c -o fuzz_stream
  *   ./fuzz_stream -max_len=65536 CORPUS_DIR
  *
  * To replay one input (a crash file, a regression): ./fuzz_stream FILE
@@ -280,71 +280,15 @@ static int32_t model_intern (struct model *m, const char *raw, size_t len)
     return (int32_t)m->nnames++;
 }
 
-static unsigned hex4 (const char *p)
-{
-    char hex[5] = { p[0], p[1], p[2], p[3], 0 };
-    return (unsigned)strtoul (hex, NULL, 16);
-}
-
-static void put_utf8 (struct str *out, unsigned cp)
-{
-    char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        n = 1;
-    }
-    else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | cp >> 6);
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    }
-    else if (cp < 0x10000) {   /* lone surrogates too, as "surrogatepass" */
-        b[0] = (char)(0xE0 | cp >> 12);
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    }
-    else {
-        b[0] = (char)(0xF0 | cp >> 18);
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    put (out, b, n);
-}
-
 /* What Python's json.loads() makes of JSON string contents, encoded back
  * with encode("utf-8", "surrogatepass") as core.py does for filters. */
 static void decode_name (const char *raw, size_t len, struct str *out)
 {
+    size_t n;
+    unsigned char *d = oracle_decode (raw, len, &n);
     put (out, "", 0);
-    for (size_t i = 0; i < len;) {
-        if (raw[i] != '\\') {
-            put (out, raw + i, 1);
-            i++;
-            continue;
-        }
-        char e = raw[i + 1];
-        if (e != 'u') {
-            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
-            put (out, to + (strchr (from, e) - from), 1);
-            i += 2;
-            continue;
-        }
-        unsigned cp = hex4 (raw + i + 2);
-        i += 6;
-        if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= len && raw[i] == '\\'
-            && raw[i + 1] == 'u') {
-            unsigned lo = hex4 (raw + i + 2);
-            if (lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            }
-        }
-        put_utf8 (out, cp);
-    }
+    put (out, (const char *)d, n);
+    free (d);
 }
 
 /* The name filters' verdict on a raw name. */
@@ -559,12 +503,13 @@ static void feed (struct ctx *c, const char *buf, size_t len, int cstr,
     if (m->ended) {
         CHECK (rc == FJ_FED);   /* ignored after end(), not even parsed */
     }
-    else if (fj_payload_parse (&c->pl, buf, len, &perr) != FJ_OK) {
+    else if (fj_payload_parse (&c->pl, buf, len, &perr) < 0) {
         CHECK (!generated);
-        CHECK (rc == -1 && err.code == perr.code && err.offset == perr.offset);
+        CHECK (rc == -perr.code && err.code == perr.code
+               && err.offset == perr.offset);
     }
     else if ((m->flags & FJ_STREAM_JOB) && c->pl.id_kind != FJ_ID_INT) {
-        CHECK (rc == -1 && err.code == FJ_EID && err.offset == 0);
+        CHECK (rc == -FJ_EID && err.code == FJ_EID && err.offset == 0);
     }
     else {
         if (generated) {
@@ -716,7 +661,7 @@ static void pop (struct ctx *c, size_t max)
      * one value per event. */
     fj_error_t err;
     CHECK (fj_payload_parse (&c->pl, b->text, b->text_len, &err)
-           == FJ_ENOT_OBJECT && err.offset == 0);
+           == -FJ_ENOT_OBJECT && err.offset == 0);
     CHECK (count_elements (b->text, b->text_len) == n);
     free (want.s);
     check_stats (c->s, m);

@@ -68,6 +68,13 @@ if ! (cd "$TMP/main" && CC="$CC" FLUX_JOURNAL_CFLAGS="$FLAGS" "$PY" setup.py bui
     echo "sanitize: build failed" >&2
     exit 2
 fi
+# The tests' own view of the scanner (tests/payload_index.py), built the
+# same way, here rather than under LD_PRELOAD.
+if ! (cd "$TMP/main" && CC="$CC" FLUX_JOURNAL_CFLAGS="$FLAGS" "$PY" tests/payload_index.py) >>"$TMP/build.log" 2>&1; then
+    cat "$TMP/build.log" >&2
+    echo "sanitize: build of the test-only scanner module failed" >&2
+    exit 2
+fi
 SO=$(ls "$TMP"/main/flux_journal/_core*.so)
 # Make sure the sanitizers really are in (a stale or plain build would
 # pass every test and prove nothing).
@@ -107,8 +114,11 @@ rc=0
     LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS="$ASAN_OPTS" \
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$TMP/reports/ubsan" \
         "$PY" -c 'import flux_journal._core as m, sys; assert m.__file__.startswith(sys.argv[1]), m.__file__' "$TMP/main"
+    # FLUX_JOURNAL_CFLAGS and CC as at the build: tests/payload_index.py
+    # then finds the module built above.
     LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS="$ASAN_OPTS" \
     UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$TMP/reports/ubsan" \
+    CC="$CC" FLUX_JOURNAL_CFLAGS="$FLAGS" \
         "$PY" -m pytest -q -p no:cacheprovider "$@"
 ) || rc=$?
 t2=$(date +%s)

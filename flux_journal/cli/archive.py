@@ -43,7 +43,7 @@ import time
 
 import orjson
 
-from flux_journal.checkpoint import Position
+from flux_journal.cli.checkpoint import Position
 
 __all__ = ["Archive", "ArchiveError", "JOB_STATES"]
 

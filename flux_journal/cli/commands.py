@@ -1,0 +1,225 @@
+"""What each ``flux-journal`` subcommand does, and :func:`main`.
+
+``jobs`` and ``resource`` print a journal (:func:`read_command`),
+``archive`` stores one in SQLite (:func:`archive_command`); both run a
+:func:`session`: open the source, start a consumer, read into a sink.
+``metrics`` serves Prometheus metrics (:mod:`flux_journal.metrics.command`,
+given :func:`~flux_journal.cli.sources.open_source`).
+"""
+
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.cli.arguments import build_parser
+from flux_journal.cli.checkpoint import Checkpoint, CheckpointError, Position
+from flux_journal.cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_OK,
+    PROG,
+    BrokenPipe,
+    CliError,
+    ServiceError,
+    service_error,
+    service_name,
+)
+from flux_journal.cli.format import make_formatter, use_color
+from flux_journal.cli.progress import Progress, isatty
+from flux_journal.cli.reader import Reader, print_stats, start_consumer
+from flux_journal.cli.sinks import ArchiveSink, OutputSink
+from flux_journal.cli.sources import open_source
+from flux_journal.metrics import command as metrics_command
+
+__all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
+
+
+def _names_of(args, option):
+    """The set of event names given to a repeatable --name/--exclude."""
+    return {name for group in (getattr(args, option, None) or []) for name in group}
+
+
+def _filters(args, position):
+    """Client-side filters: --since when resuming, and --jobid (no
+    journal service filters by job)."""
+    filters = []
+    if args.since is not None and not position.is_start:
+        # Resuming: the position decides where to start, --since still
+        # bounds what is written.
+        since = args.since
+        filters.append(lambda event: event.timestamp > since)
+    jobids = getattr(args, "jobid", None)
+    if jobids:
+        wanted = frozenset(jobids)
+        filters.append(lambda event: event.jobid in wanted)
+    return filters
+
+
+def session(args, journal, sink, position):
+    """Open the source, read *journal* into *sink* from *position*;
+    return the exit status.  Shared by the print commands and archive."""
+    with open_source(args, journal) as source:
+        started = time.monotonic()
+        progress = Progress(
+            enabled=not args.quiet and isatty(sys.stderr),
+            shares_terminal=isinstance(sink, OutputSink) and isatty(sys.stdout),
+        )
+        try:
+            reader = _start_reader(args, journal, source, sink, position, progress)
+            status, error = _read(reader, journal)
+            if args.stats:
+                print_stats(source, reader, reader.consumer, time.monotonic() - started)
+        finally:
+            progress.clear()
+    if error is not None:
+        raise error
+    return status
+
+
+def _start_reader(args, journal, source, sink, position, progress):
+    """Start the consumer, live events and the sink; return the Reader."""
+    try:
+        consumer = start_consumer(
+            journal,
+            source.handle,
+            position,
+            since=args.since,
+            full=not args.no_history,
+            allow=_names_of(args, "name"),
+            deny=_names_of(args, "exclude"),
+            # A cursor costs the consumer a record of recent events:
+            # kept only when the sink stores positions.
+            cursor_window=args.reorder_window if sink.records_position else None,
+        )
+    except OSError as exc:
+        raise CliError(service_error(exc, journal)) from exc
+    source.start()
+    sink.start(position)
+    return Reader(
+        consumer,
+        sink,
+        position,
+        service=service_name(journal),
+        follow=args.follow,
+        filters=_filters(args, position),
+        drop_history=journal == "resource" and args.no_history,
+        progress=progress,
+    )
+
+
+def _read(reader, journal):
+    """Run *reader* with SIGINT/SIGTERM turned into a clean stop; return
+    (exit status, error to report or None)."""
+    restore = reader.install_signals()
+    try:
+        try:
+            reader.run()
+        except ServiceError as exc:
+            error = CliError(service_error(exc.exc, journal))
+        except BrokenPipe:
+            reader.progress.clear()
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE, None
+        else:
+            error = None
+        reader.progress.clear()
+        # Everything written so far is safe to record, whether the run
+        # ended, was interrupted, or the service failed.
+        reader.sink.close(reader.position)
+    finally:
+        restore()
+    if reader.signum is not None:
+        return 128 + reader.signum, error
+    if reader.warnings:
+        return EXIT_ERROR, error
+    return EXIT_OK, error
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so that the interpreter's final flush of
+    a closed pipe does not print an error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def read_command(args):
+    """``flux-journal jobs`` / ``resource``: print the journal."""
+    journal = args.journal
+    checkpoint = None
+    position = Position()
+    if args.checkpoint:
+        checkpoint = Checkpoint(args.checkpoint, journal)
+        try:
+            position = checkpoint.load()
+        except CheckpointError as exc:
+            raise CliError(str(exc)) from exc
+    formatter = make_formatter(
+        args.format,
+        time_format=args.time_format,
+        color=use_color(args.color, sys.stdout),
+        jobs=journal == "jobs",
+    )
+    sink = OutputSink(formatter, checkpoint, args.checkpoint_interval)
+    return session(args, journal, sink, position)
+
+
+def archive_command(args):
+    """``flux-journal archive``: store the journal in SQLite."""
+    journal = "resource" if args.resource else "jobs"
+    try:
+        archive = Archive(args.db, journal, synchronous="FULL" if args.durable else "NORMAL")
+    except ArchiveError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        sink = ArchiveSink(archive, args.batch_size, args.batch_time)
+        # The archive's own position: its events and resume point are
+        # committed together, so it is exact whatever happened before.
+        position = archive.position.copy()
+        try:
+            return session(args, journal, sink, position)
+        except ArchiveError as exc:
+            raise CliError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            # e.g. disk full: the last committed batch and its resume
+            # point are intact, so a later run continues from there
+            raise CliError(f"{args.db}: {exc}") from exc
+    finally:
+        try:
+            archive.close()
+        except sqlite3.Error:
+            pass
+
+
+#: The function that runs each subcommand (``args.command``).
+COMMANDS = {
+    "jobs": read_command,
+    "resource": read_command,
+    "archive": archive_command,
+    "metrics": lambda args: metrics_command.run(args, open_source),
+}
+
+
+def main(argv=None):
+    """Run ``flux-journal`` with *argv* (default ``sys.argv[1:]``); return
+    the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as exc:
+        sys.stdout.flush()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        # Second Ctrl-C, or one before the reader was set up.
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE

@@ -1,0 +1,166 @@
+"""Where the events a command reads go: formatted to stdout (with an
+optional checkpoint), or into an SQLite archive.
+
+A sink has ``records_position`` (whether the reader must track the
+position for it), ``written`` (events written so far) and ``start(position)``,
+``timeout()``, ``write(events)``, ``flushed(position)``, ``close(position)``.
+"""
+
+import os
+import select
+import stat
+import sys
+import time
+
+from flux_journal.cli.errors import BrokenPipe, CliError
+
+__all__ = ["OutputSink", "ArchiveSink", "POLL_WAIT"]
+
+#: Longest a poll blocks, so that Ctrl-C, progress and time-based commits
+#: are handled promptly while waiting for events.
+POLL_WAIT = 0.2
+
+
+def _write_fd(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            # stdout inherited in non-blocking mode: wait until writable
+            select.select([], [fd], [])
+            continue
+        view = view[written:]
+
+
+class OutputSink:
+    """Formatted events to stdout, with an optional checkpoint.
+
+    Each batch goes out in one write, straight to the file descriptor
+    (no buffering in between), before the checkpoint may move past it.
+    """
+
+    def __init__(self, formatter, checkpoint=None, interval=1.0, stream=None):
+        self.formatter = formatter
+        self.checkpoint = checkpoint
+        #: Whether this sink stores positions (the reader tracks them only then).
+        self.records_position = checkpoint is not None
+        self.interval = interval
+        self.written = 0
+        self._stream = stream if stream is not None else sys.stdout
+        self._fd = None
+        self._regular = False
+        try:
+            self._stream.flush()
+            self._fd = self._stream.fileno()
+            self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        except (AttributeError, OSError, ValueError):
+            self._fd = None  # a file-like object without a descriptor
+        self._saved = None
+        self._last_save = time.monotonic()
+        self._unsynced = False
+
+    def start(self, position):
+        """Note the position the run starts from (already saved)."""
+        self._saved = position.copy()
+
+    def timeout(self):
+        """How long the reader may block before calling :meth:`flushed`
+        again."""
+        return POLL_WAIT
+
+    def write(self, events):
+        """Write *events*; raise BrokenPipe if the reader went away."""
+        data = self.formatter.format(events)
+        try:
+            if self._fd is not None:
+                _write_fd(self._fd, data)
+            else:
+                self._stream.write(data.decode("utf-8", "replace"))
+                self._stream.flush()
+        except BrokenPipeError as exc:
+            raise BrokenPipe() from exc
+        except OSError as exc:
+            raise CliError(f"cannot write the output: {exc.strerror or exc}") from exc
+        self.written += len(events)
+        self._unsynced = True
+
+    def flushed(self, position):
+        """Events up to *position* are written: checkpoint if it is time."""
+        if self.checkpoint is None:
+            return
+        if time.monotonic() - self._last_save >= self.interval:
+            self._save(position)
+
+    def close(self, position):
+        """The run ends normally or by signal: save the final position."""
+        if self.checkpoint is not None:
+            self._save(position)
+
+    def _save(self, position):
+        if position == self._saved:
+            self._last_save = time.monotonic()
+            return
+        try:
+            if self._regular and self._unsynced:
+                # The checkpoint must never be more durable than the output
+                # it vouches for; a pipe or terminal has nothing to sync.
+                os.fsync(self._fd)
+                self._unsynced = False
+            self.checkpoint.save(position)
+        except OSError as exc:
+            raise CliError(
+                f"cannot write checkpoint {self.checkpoint.path}: {exc.strerror or exc}"
+            ) from exc
+        self._saved = position.copy()
+        self._last_save = time.monotonic()
+
+
+class ArchiveSink:
+    """Events into an :class:`~flux_journal.cli.archive.Archive`, committed
+    with their resume position every *batch_size* events or
+    *batch_time* seconds."""
+
+    #: An archive always stores its resume position.
+    records_position = True
+
+    def __init__(self, archive, batch_size, batch_time):
+        self.archive = archive
+        self.batch_size = batch_size
+        self.batch_time = batch_time
+        self.written = 0
+        self._first_pending = None
+
+    def start(self, position):
+        """Nothing to note: the archive knows its position."""
+        del position
+
+    def timeout(self):
+        """Block no longer than the oldest pending event may wait."""
+        if self._first_pending is None:
+            return POLL_WAIT
+        left = self._first_pending + self.batch_time - time.monotonic()
+        return max(0.0, min(POLL_WAIT, left))
+
+    def write(self, events):
+        """Add *events* to the open transaction."""
+        if self._first_pending is None:
+            self._first_pending = time.monotonic()
+        self.archive.add(events)
+        self.written += len(events)
+
+    def flushed(self, position):
+        """Commit if the batch is full or old enough."""
+        if self.archive.pending >= self.batch_size or (
+            self._first_pending is not None
+            and time.monotonic() - self._first_pending >= self.batch_time
+        ):
+            self._commit(position)
+
+    def close(self, position):
+        """Commit what is pending."""
+        self._commit(position)
+
+    def _commit(self, position):
+        self.archive.commit(position)
+        self._first_pending = None

@@ -1,0 +1,227 @@
+"""Where a command reads journals from: a Flux instance, a simulated
+instance or a captured stream.
+
+This is the source-selection API every ``flux-journal`` subcommand
+shares; a new subcommand gets the same options and behaviour with::
+
+    from flux_journal.cli.sources import add_source_arguments, open_source
+
+    add_source_arguments(parser, "jobs")          # while building the parser
+    ...
+    with open_source(args, "jobs") as source:     # after parsing
+        consumer = JournalConsumer(source.handle).start()
+        source.start()                            # the consumer is listening
+        ...
+
+Without ``--uri``, ``--sim`` or ``--replay`` the Flux instance at
+``FLUX_URI`` is read.  Every failure to open a source is a
+:class:`~flux_journal.cli.errors.CliError` with a one-line message.
+"""
+
+import errno
+import os
+import sys
+
+from flux_journal.cli.argtypes import positive_int, rate
+from flux_journal.cli.errors import PROG, CliError
+
+__all__ = [
+    "DEFAULT_SIM_JOBS",
+    "DEFAULT_SIM_RESOURCE_EVENTS",
+    "SIM_NODES",
+    "TOPICS",
+    "Source",
+    "add_source_arguments",
+    "open_source",
+    "simulated_instance",
+]
+
+#: Jobs in the simulated instance of a bare ``--sim``.
+DEFAULT_SIM_JOBS = 1000
+#: Drain/undrain/online/offline events in a bare ``--sim`` of ``resource``.
+DEFAULT_SIM_RESOURCE_EVENTS = 1000
+#: Nodes of the simulated instance for the resource journal.
+SIM_NODES = 8
+# A few percent of simulated jobs share their first timestamps with the
+# previous job, as happens in real streams: the simulated instance should
+# be no easier to resume from than a real one.
+_SIM_TIES = 0.03
+
+#: The RPC topic of each journal.
+TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
+
+_NO_FLUX = (
+    "no Flux instance to read: FLUX_URI is not set (run inside a Flux instance "
+    "or pass --uri URI); use --sim to read a simulated instance, or --replay FILE "
+    "for a captured stream"
+)
+
+
+def add_source_arguments(parser, journal="jobs", *, sim_help=None):
+    """Add the source options to *parser* (an argparse parser) in their
+    own argument group, and return that group.
+
+    The options: ``--uri URI``, ``--sim [N]`` and ``--replay FILE``
+    (mutually exclusive), ``--seed`` and ``--sim-rate``.  They set
+    ``args.uri``, ``args.sim`` (None, 0 for a bare ``--sim``, or N),
+    ``args.replay``, ``args.seed`` and ``args.sim_rate``, which is what
+    :func:`open_source` reads.  *journal* (``jobs`` or ``resource``)
+    words ``--sim``'s help; *sim_help* replaces it.
+    """
+    group = parser.add_argument_group("source (default: the Flux instance at FLUX_URI)")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--uri", metavar="URI", help="read the Flux instance at URI")
+    if sim_help is None and journal == "resource":
+        sim_help = (
+            "read a simulated instance of %d nodes whose resource journal holds N "
+            "events after boot (default %d)" % (SIM_NODES, DEFAULT_SIM_RESOURCE_EVENTS)
+        )
+    elif sim_help is None:
+        sim_help = "read a simulated instance with a generated history of N jobs (default %d)" % (
+            DEFAULT_SIM_JOBS
+        )
+    choice.add_argument(
+        "--sim", nargs="?", const=0, type=positive_int, metavar="N", help=sim_help
+    )
+    choice.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="read a captured stream: one raw journal response per line, "
+        "ending the stream after the last line",
+    )
+    group.add_argument(
+        "--seed", type=int, default=0, help="random seed of the simulated instance (default 0)"
+    )
+    group.add_argument(
+        "--sim-rate",
+        type=rate,
+        default=20.0,
+        metavar="RATE",
+        help="with --sim --follow: live events per second (default 20)",
+    )
+    return group
+
+
+class Source:
+    """An open source: ``handle`` (a ``flux.Flux`` or a simulated
+    handle, to give a journal consumer), ``label`` (what it is, for
+    messages and ``--stats``) and, for ``--sim`` with live events, the
+    feeder that posts them.
+
+    Call :meth:`start` once the consumer is listening and :meth:`close`
+    at the end (or use the source as a context manager).
+    """
+
+    def __init__(self, handle, label, feeder=None):
+        self.handle = handle
+        self.label = label
+        self._feeder = feeder
+
+    def start(self):
+        """The consumer is listening: start simulated live events."""
+        if self._feeder is not None:
+            self._feeder.start()
+
+    def close(self):
+        """Stop simulated live events."""
+        if self._feeder is not None:
+            self._feeder.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def simulated_instance(journal, size=None, seed=0):
+    """Return (handle, description) of the simulated instance ``--sim``
+    reads for *journal* (``jobs`` or ``resource``).
+
+    *size* is the number of jobs (default :data:`DEFAULT_SIM_JOBS`) or of
+    resource events after boot (default
+    :data:`DEFAULT_SIM_RESOURCE_EVENTS`).  The same arguments always give
+    the same history.  Live events are posted only by ``--follow``.
+    """
+    # Imported here so that `--help` and argument errors stay quick.
+    from flux_journal.sim import (  # pylint: disable=import-outside-toplevel
+        ResourceWorkload,
+        SimFlux,
+        Workload,
+    )
+
+    if journal == "jobs":
+        njobs = size or DEFAULT_SIM_JOBS
+        workload = Workload(njobs=njobs, seed=seed, ties=_SIM_TIES)
+        return (
+            SimFlux(jobs=workload, autolive=False),
+            f"simulated instance ({njobs} jobs, seed {seed})",
+        )
+    nevents = size or DEFAULT_SIM_RESOURCE_EVENTS
+    workload = ResourceWorkload(nnodes=SIM_NODES, seed=seed, nevents=nevents)
+    return (
+        SimFlux(resources=workload, autolive=False),
+        f"simulated instance ({SIM_NODES} nodes, seed {seed})",
+    )
+
+
+def open_source(args, journal, *, live=None):
+    """Open the source *args* names (see :func:`add_source_arguments`)
+    for reading *journal* (``jobs`` or ``resource``); return a
+    :class:`Source`.
+
+    ``--replay FILE`` serves the file's lines as *journal*'s responses,
+    then ends the stream (ENODATA).  ``--sim`` builds
+    :func:`simulated_instance`; with *live* (default: ``args.follow``,
+    or false when the command has no ``--follow``) its
+    :class:`~flux_journal.sim.LiveFeeder` posts live events to *journal*
+    at ``--sim-rate`` once :meth:`Source.start` is called.  Otherwise
+    the Flux instance at ``--uri`` or ``FLUX_URI`` is opened.
+
+    Raises :class:`~flux_journal.cli.errors.CliError` if the source
+    cannot be opened.
+    """
+    # pylint: disable-next=import-outside-toplevel
+    from flux_journal.sim import LiveFeeder, SimFlux
+
+    if args.replay is not None:
+        if not os.path.isfile(args.replay):
+            raise CliError(f"cannot read {args.replay}: no such file")
+        try:
+            handle = SimFlux.replay(args.replay, topic=TOPICS[journal], end=errno.ENODATA)
+        except OSError as exc:
+            raise CliError(f"cannot read {args.replay}: {exc.strerror or exc}") from exc
+        return Source(handle, args.replay)
+    if args.sim is not None:
+        handle, label = simulated_instance(journal, args.sim or None, args.seed)
+        if live is None:
+            live = getattr(args, "follow", False)
+        feeder = None
+        if live:
+            feeder = LiveFeeder(
+                handle, journal, args.sim_rate, args.seed, on_error=_feeder_stopped
+            )
+        return Source(handle, label, feeder)
+    uri = args.uri or os.environ.get("FLUX_URI")
+    if not uri:
+        raise CliError(_NO_FLUX)
+    return Source(_open_flux(uri), uri)
+
+
+def _feeder_stopped(exc):
+    print(f"{PROG}: simulated live events stopped: {exc}", file=sys.stderr)
+
+
+def _open_flux(uri):
+    try:
+        import flux  # pylint: disable=import-outside-toplevel
+    except Exception as exc:  # pylint: disable=broad-except
+        raise CliError(
+            f"cannot read {uri}: flux-core's Python bindings are not importable ({exc}); "
+            "use --sim to read a simulated instance, or --replay FILE"
+        ) from exc
+    try:
+        return flux.Flux(uri)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CliError(f"cannot connect to Flux at {uri}: {reason}") from exc

@@ -1,0 +1,124 @@
+"""Callback mode: responses taken from the reactor, events handed to the
+user's callback, and an exception raised in the reactor run during which
+it happened."""
+
+
+class CallbackDispatch:
+    """Delivers a consumer's queue to its callback (``consumer.cb``).
+
+    Args:
+        consumer: the JournalConsumerBase (its handle and cb, cb_args,
+            cb_kwargs)
+        queue: the consumer's DeliveryQueue
+    """
+
+    def __init__(self, consumer, queue):
+        self.consumer = consumer
+        self.queue = queue
+        #: call the callback with None at the end of the stream
+        self.sees_end = True
+        self._rpc = None
+        self._pipeline = None
+        self._take = None
+        self._then_set = False
+        self._resume = None  # 0 s timer re-entering delivery
+
+    def attach(self, rpc, pipeline, take):
+        """A new request: its future, pipeline and take(future) function.
+        The then-callback is set once a callback is registered."""
+        self._rpc = rpc
+        self._pipeline = pipeline
+        self._take = take
+        self._then_set = False
+
+    @property
+    def active(self):
+        """True once the then-callback takes the request's responses."""
+        return self._then_set
+
+    def set_then(self):
+        """Take responses from the reactor, if a callback and a request
+        exist."""
+        if self._rpc is not None and self.consumer.cb is not None and not self._then_set:
+            self._rpc.then(self._on_response)
+            self._then_set = True
+
+    def resume_soon(self):
+        """Deliver what waits from the reactor's next turn (a 0 s timer),
+        so that events taken earlier, or queued behind a raised exception,
+        are not stranded waiting for another response."""
+        create = getattr(self.consumer.handle, "timer_watcher_create", None)
+        if create is None or self._resume is not None:
+            return
+        self._resume = create(0.0, self._on_resume)
+        self._resume.start()
+
+    def _on_response(self, future):
+        if future is not self._rpc or self._pipeline.over:
+            # a response of a request replaced by start(), or the end of
+            # the stream seen again: nothing more to read from it
+            future.reset()
+            return
+        self._take(future)
+        if self._pipeline.gathering and not self.queue.ready:
+            return  # ordered history still coming in: nothing to deliver
+        self._deliver_in_reactor()
+
+    def _on_resume(self, handle, watcher, revents, args):
+        del handle, revents, args
+        watcher.stop()
+        self._resume = None
+        if self.consumer.cb is not None:
+            self._deliver_in_reactor()
+
+    def _deliver_in_reactor(self):
+        """Call the callback for everything deliverable, from the reactor.
+
+        An exception (the callback's, or an error the stream raises) must
+        end the reactor_run() during which it happened, as flux does for
+        its own callbacks, but without what flux's wrapper also does to a
+        then-callback that raises: stop its future for good, so that the
+        rest of the stream would never arrive.  So it is caught here and
+        handed to the handle's own mechanism: ``set_exception()``, which
+        reactor_run() raises at its end (even if the callback had called
+        reactor_stop() first), and ``reactor_stop_error()``.  A handle
+        without them gets the exception raised to its caller.
+        """
+        try:
+            self._dispatch()
+        except Exception as exc:  # pylint: disable=broad-except
+            handle = self.consumer.handle
+            set_exception = getattr(type(handle), "set_exception", None)
+            stop_error = getattr(handle, "reactor_stop_error", None)
+            if set_exception is None or stop_error is None:
+                raise
+            set_exception(exc)
+            stop_error()
+
+    def _dispatch(self):
+        """Call the callback for everything deliverable.  If it (or a
+        queued error) raises, resume soon and let the exception go on."""
+        consumer = self.consumer
+        queue = self.queue
+        ready = queue.ready
+        while True:
+            try:
+                events = queue.events
+                for event in events:
+                    # read per event: the callback may replace itself
+                    if consumer.cb_args or consumer.cb_kwargs:
+                        consumer.cb(event, *consumer.cb_args, **consumer.cb_kwargs)
+                    else:
+                        consumer.cb(event)  # no argument tuple to build
+                if queue.events is not events:
+                    continue  # a batch callback took the rest and moved on
+                if ready:
+                    item = queue.take()
+                    if item is not None or self.sees_end:
+                        consumer.cb(item, *consumer.cb_args, **consumer.cb_kwargs)
+                    continue
+            except BaseException:
+                self.resume_soon()
+                raise
+            if not self._pipeline.fill():
+                return
