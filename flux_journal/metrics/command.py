@@ -76,9 +76,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="address to serve /metrics on (default %s: this machine only; "
         "name another address to expose it)" % DEFAULT_LISTEN,
     )
-    # The exporter always follows live events (the source opener starts
-    # the simulated instance's live feed only when following).
-    parser.set_defaults(follow=True)
     return parser
 
 
@@ -159,13 +156,15 @@ def _watch(readers: List["JournalReader"], stop: threading.Event, replay: bool) 
     return 0
 
 
-def run(args: argparse.Namespace, open_source: Callable[[argparse.Namespace, str], Any]) -> int:
+def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:
     """Run the exporter until interrupted; return the exit status.
 
-    *open_source(args, journal)* opens what ``--uri``/``--sim``/``--replay``
-    name for *journal* (``"jobs"`` or ``"resource"``) and returns an
-    object with ``handle`` (a Flux handle), ``label``, ``start()`` (the
-    consumer listens: start simulated live events) and ``close()``.
+    *open_source(args, journal, live=True)* (the command line's
+    :func:`~flux_journal.cli.sources.open_source`) opens what
+    ``--uri``/``--sim``/``--replay`` name for *journal* (``"jobs"`` or
+    ``"resource"``), with a simulated instance's live events, and returns
+    an object with ``handle`` (a Flux handle), ``label``, ``start()``
+    (the consumer listens: start simulated live events) and ``close()``.
     """
     # pylint: disable=import-outside-toplevel
     from flux_journal.metrics.collector import JournalCollector, make_registry
@@ -183,7 +182,8 @@ def run(args: argparse.Namespace, open_source: Callable[[argparse.Namespace, str
     signals = _Signals(stop)
     try:
         for journal in journals:
-            sources[journal] = open_source(args, journal)
+            # the exporter always follows live events
+            sources[journal] = open_source(args, journal, live=True)
             tracker = JobTracker() if journal == "jobs" else RankTracker()
             readers[journal] = JournalReader(
                 journal, _consumer(journal, sources[journal].handle), tracker
