@@ -77,7 +77,7 @@ class JournalReader:
                 batch.pop()
                 self.ended = True
             if batch:
-                consume(batch)
+                consume(batch)  # type: ignore[arg-type]  # its None was popped
             if not self.history_complete and consumer.history_complete:
                 self.history_complete = True
             self.stats = consumer.stats
