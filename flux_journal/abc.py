@@ -31,8 +31,22 @@ dropped; the stream goes on.  During ordered history, an error's place is
 after the history.
 """
 
+from __future__ import annotations
+
 import time
 from abc import ABC, abstractmethod
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    TypeVar,
+    Union,
+)
 
 from flux_journal import core
 from flux_journal._flux import FLUX_RPC_NORESPONSE, FLUX_RPC_STREAMING
@@ -49,6 +63,22 @@ __all__ = ["JournalConsumerBase", "JournalEventBase"]
 
 # What DeliveryQueue.take() returns when nothing waits.
 _NOTHING = object()
+
+# A consumer's own class, for the methods that return self.
+_ConsumerT = TypeVar("_ConsumerT", bound="JournalConsumerBase")
+
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict
+
+    class ConsumerOptions(TypedDict, total=False):
+        """flux-journal's keyword-only extensions, as the job and resource
+        consumers take them (``**extras``) and pass them on."""
+
+        allow: Optional[Iterable[str]]
+        deny: Optional[Iterable[str]]
+        ordered: bool
+        max_backlog: Optional[int]
+        cursor_window: Optional[float]
 
 
 class JournalConsumerBase(StreamIteration, ABC):
@@ -106,7 +136,7 @@ class JournalConsumerBase(StreamIteration, ABC):
     # the C stream kind, and the class of the callable that makes event
     # objects from the C pipeline's batches.
     _CORE_KIND = 0
-    _EVENT_BUILDER = None
+    _EVENT_BUILDER: Optional[Callable[[], Any]] = None
 
     # flux-core documents a call of the callback with None at the end of
     # the stream but never makes it; install()'s classes turn this off.
@@ -114,19 +144,19 @@ class JournalConsumerBase(StreamIteration, ABC):
 
     def __init__(
         self,
-        flux_handle,
-        topic,
-        cancel_topic=None,
-        full=True,
-        since=0.0,
-        include_sentinel=False,
+        flux_handle: Any,
+        topic: str,
+        cancel_topic: Optional[str] = None,
+        full: bool = True,
+        since: Union[float, str] = 0.0,
+        include_sentinel: bool = False,
         *,
-        allow=None,
-        deny=None,
-        ordered=True,
-        max_backlog=None,
-        cursor_window=None,
-    ):
+        allow: Optional[Iterable[str]] = None,
+        deny: Optional[Iterable[str]] = None,
+        ordered: bool = True,
+        max_backlog: Optional[int] = None,
+        cursor_window: Optional[float] = None,
+    ) -> None:
         self.handle = flux_handle
         self.topic = topic
         self.cancel_topic = cancel_topic
@@ -135,10 +165,10 @@ class JournalConsumerBase(StreamIteration, ABC):
         self.full = full
         self.since = since
         self.include_sentinel = include_sentinel
-        self.rpc = None
-        self.cb = None
-        self.cb_args = []
-        self.cb_kwargs = {}
+        self.rpc: Any = None  # the journal request's future once started
+        self.cb: Optional[Callable[..., Any]] = None
+        self.cb_args: Sequence[Any] = []
+        self.cb_kwargs: Dict[str, Any] = {}
 
         self.allow = frozenset(allow) if allow is not None else None
         self.deny = frozenset(deny) if deny is not None else None
@@ -150,14 +180,14 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._callbacks = CallbackDispatch(self, self._queue)
         builder = self._EVENT_BUILDER
         self._build_events = builder() if builder is not None else None
-        self._pipeline = None  # the current request's
-        self._intake = None  # the current request's
+        self._pipeline: Any = None  # the current request's
+        self._intake: Any = None  # the current request's
 
     # ------------------------------------------------------------------
     # Hooks (flux.abc interface)
 
     @abstractmethod
-    def process_response(self, resp):
+    def process_response(self, resp: Dict[str, Any]) -> Dict[str, Any]:
         """Process a journal response.
 
         Args:
@@ -169,7 +199,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         return {}
 
     @abstractmethod
-    def create_event(self, entry, **kwargs):
+    def create_event(self, entry: Dict[str, Any], **kwargs: Any) -> JournalEventBase:
         """Return a journal event object from a response entry
 
         Args:
@@ -180,19 +210,19 @@ class JournalConsumerBase(StreamIteration, ABC):
         """
         return JournalEventBase(entry)
 
-    def is_empty_response(self, resp):
+    def is_empty_response(self, resp: Dict[str, Any]) -> bool:
         """Return True if resp is "empty" (the sentinel response)"""
         return len(resp["events"]) == 0
 
     @property
-    def request_payload(self):
+    def request_payload(self) -> Dict[str, Any]:
         """Appropriate request payload for this journal RPC"""
         return {}
 
     # ------------------------------------------------------------------
     # Control
 
-    def start(self):
+    def start(self: _ConsumerT) -> _ConsumerT:
         """Start the stream of events by sending a request
 
         Calling start() again restarts the stream with the original
@@ -214,7 +244,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._callbacks.set_then()
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         """Cancel the journal RPC
 
         Events already received are still delivered; then :meth:`poll`
@@ -236,7 +266,7 @@ class JournalConsumerBase(StreamIteration, ABC):
             FLUX_RPC_NORESPONSE,
         )
 
-    def poll(self, timeout=-1.0):
+    def poll(self, timeout: float = -1.0) -> Optional[JournalEventBase]:
         """Synchronously get the next journal event
 
         With *full* history, the first call returns only once all history
@@ -256,7 +286,9 @@ class JournalConsumerBase(StreamIteration, ABC):
             return event
         return self._poll_wait(timeout)
 
-    def set_callback(self, event_cb, *args, **kwargs):
+    def set_callback(
+        self: _ConsumerT, event_cb: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> _ConsumerT:
         """Register callback *event_cb* to be called for each journal event
 
         *event_cb(event, *args, **kwargs)* is called from the Flux
@@ -280,7 +312,7 @@ class JournalConsumerBase(StreamIteration, ABC):
     # ------------------------------------------------------------------
     # Responses in, events out
 
-    def _retire_request(self):
+    def _retire_request(self) -> None:
         """Before a restart: cancel the old request and queue what it
         delivered, without its end-of-stream None."""
         pipeline = self._pipeline
@@ -290,7 +322,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._queue.requeue_all()
         pipeline.retire()
 
-    def _take_arrived(self, limit):
+    def _take_arrived(self, limit: int) -> int:
         """Consume up to *limit* responses that have already arrived,
         without waiting (not in callback mode, where the reactor does).
         Returns how many were taken."""
@@ -298,7 +330,7 @@ class JournalConsumerBase(StreamIteration, ABC):
             return 0
         return self._intake.take_arrived(self.rpc, limit)
 
-    def _poll_wait(self, timeout, at_sentinel=None):
+    def _poll_wait(self, timeout: float, at_sentinel: Any = None) -> Any:
         """poll() when nothing is ready: fill from the pipeline or wait for
         responses.  With `at_sentinel` set, return it rather than wait once
         history has been delivered."""
@@ -326,7 +358,9 @@ class JournalConsumerBase(StreamIteration, ABC):
     # ------------------------------------------------------------------
     # flux-journal extensions: batches, iteration, statistics
 
-    def poll_batch(self, max_events=1000, timeout=-1.0):
+    def poll_batch(
+        self, max_events: int = 1000, timeout: float = -1.0
+    ) -> List[Optional[JournalEventBase]]:
         """Return a list of up to *max_events* events.
 
         Waits like :meth:`poll` for the first event (raising TimeoutError
@@ -343,12 +377,18 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._extend_batch(batch, max_events)
         return batch
 
-    def _extend_batch(self, batch, max_events):
+    def _extend_batch(self, batch: List[Optional[JournalEventBase]], max_events: int) -> None:
         extend_batch(
             batch, max_events, self._queue, self._pipeline, self._take_arrived, self.SENTINEL_EVENT
         )
 
-    def set_batch_callback(self, batch_cb, *args, max_events=1000, **kwargs):
+    def set_batch_callback(
+        self: _ConsumerT,
+        batch_cb: Callable[..., Any],
+        *args: Any,
+        max_events: int = 1000,
+        **kwargs: Any,
+    ) -> _ConsumerT:
         """Register *batch_cb(events, *args, **kwargs)*, called from the
         reactor with lists of up to *max_events* events (as
         :meth:`poll_batch` returns them; the last list ends with None).
@@ -358,7 +398,7 @@ class JournalConsumerBase(StreamIteration, ABC):
             self
         """
 
-        def deliver_batches(event):
+        def deliver_batches(event: Optional[JournalEventBase]) -> None:
             events = [event]
             self._extend_batch(events, max_events)
             batch_cb(events, *args, **kwargs)
@@ -368,7 +408,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         return self
 
     @property
-    def cursor(self):
+    def cursor(self) -> Optional[str]:
         """Where the stream stands after the last event delivered, as a
         cursor string for ``since=`` (flux-journal extension), or None
         before the first event.
@@ -386,7 +426,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         return window.cursor()
 
     @property
-    def history_complete(self):
+    def history_complete(self) -> bool:
         """True once the journal's sentinel has been received and the
         history before it delivered (flux-journal extension).  With
         *full* False the sentinel is never delivered as an event, but
@@ -394,7 +434,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         return self._pipeline is not None and self._pipeline.history_complete
 
     @property
-    def stats(self):
+    def stats(self) -> Dict[str, int]:
         """Counters of this stream, as a dict (flux-journal extension).
 
         responses, bytes: responses and payload bytes received;

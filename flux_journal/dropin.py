@@ -10,7 +10,10 @@ end_of_stream_callback=True)`` installs the documented behaviour instead,
 that of the classes imported from :mod:`flux_journal` directly.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import List
 
 from flux_journal import abc, job, resource
 
@@ -75,7 +78,7 @@ _REPLACEMENTS = [
 ]
 
 
-def install(*, end_of_stream_callback=False):
+def install(*, end_of_stream_callback: bool = False) -> List[str]:
     """Replace flux-core's journal classes with flux-journal's.
 
     After this, ``flux.abc.JournalConsumerBase``, ``flux.job.JournalConsumer``,

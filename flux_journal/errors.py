@@ -1,5 +1,7 @@
 """Exceptions raised by flux-journal beyond those flux-core raises."""
 
+from __future__ import annotations
+
 
 class PayloadError(ValueError):
     """A journal response payload could not be used.
@@ -16,7 +18,7 @@ class PayloadError(ValueError):
             False if it was not valid JSON at all
     """
 
-    def __init__(self, reason, offset, shape=False):
+    def __init__(self, reason: str, offset: int, shape: bool = False) -> None:
         self.reason = reason
         self.offset = offset
         self.shape = shape

@@ -1,7 +1,10 @@
 """Journal event objects: flux-core's ``JournalEventBase`` and the
 lazily decoded attributes of flux-journal's events."""
 
+from __future__ import annotations
+
 import time
+from typing import Any, Dict, Optional
 
 from flux_journal import core, cursor
 from flux_journal.eventlog import EventLogEvent
@@ -19,23 +22,23 @@ class JournalEventBase(EventLogEvent):
         context_string (str): the context as compact key=value JSON text
     """
 
-    def __init__(self, event):
+    def __init__(self, event: Dict[str, Any]) -> None:
         # An entry without a timestamp is stamped now, as flux-core does.
         if "timestamp" not in event:
             event["timestamp"] = time.time()
         super().__init__(event)
 
-    def is_empty(self):
+    def is_empty(self) -> bool:
         """Return True if this event is an empty journal event"""
         return "name" not in self
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.is_empty():
             return f"{self.timestamp:<0.5f} End of historical data stream"
         return " ".join([f"{self.timestamp:<0.5f}", self.name, self.context_string])
 
     @property
-    def cursor(self):
+    def cursor(self) -> str:
         """Where the stream stands after this event, as a short string.
 
         A consumer created with ``since=event.cursor`` delivers exactly the
@@ -47,7 +50,7 @@ class JournalEventBase(EventLogEvent):
         """
         return cursor.encode(self.timestamp, cursor.chain_idents(self))
 
-    def _cursor_ident(self):
+    def _cursor_ident(self) -> str:
         """This event's identity within its timestamp (see cursor)."""
         return cursor.encode_name(self.name)
 
@@ -62,11 +65,11 @@ class DecodedOnAccess:
     (non-data) descriptor, exactly like an attribute set in ``__init__``.
     """
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
         self.raw_name = f"_{name}_json"
 
-    def __get__(self, event, owner=None):
+    def __get__(self, event: Optional[JournalEventBase], owner: Optional[type] = None) -> Any:
         if event is None:
             return self
         raw = event.__dict__.pop(self.raw_name, None)

@@ -1,7 +1,10 @@
 """The job-manager journal consumer, interface-compatible with
 ``flux.job.JournalConsumer`` (``flux.job.journal``)."""
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Union
 
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
@@ -10,8 +13,17 @@ from flux_journal.consumer.fast import slow_path_event
 from flux_journal.events import DecodedOnAccess, JournalEventBase
 from flux_journal.jobid import JobID as _OwnJobID
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from flux_journal.abc import ConsumerOptions
+
 #: flux.job.JobID when flux-core's bindings import, else flux-journal's own
-JobID = jobid_class()
+if TYPE_CHECKING:
+    # flux-core's class has the same interface (and no annotations)
+    JobID = _OwnJobID
+else:
+    JobID = jobid_class()
 
 # JobID(value) for an int value by the quickest route: flux-journal's own
 # class keeps ints as they are, so int.__new__ makes one without running
@@ -44,7 +56,20 @@ class JournalEvent(JournalEventBase):
     # an instance dict entry (it is not listed by vars(event) for that).
     __slots__ = ("jobid",)
 
-    def __init__(self, jobid, event, jobspec=None, R=None):
+    jobid: JobID
+    jobspec: Optional[Dict[str, Any]]
+    R: Optional[Dict[str, Any]]
+    # JSON text of jobspec and R until first read (see DecodedOnAccess)
+    _jobspec_json: bytes
+    _R_json: bytes
+
+    def __init__(
+        self,
+        jobid: Union[int, str],
+        event: Dict[str, Any],
+        jobspec: Optional[Dict[str, Any]] = None,
+        R: Optional[Dict[str, Any]] = None,
+    ) -> None:
         super().__init__(event)
         self.jobid = JobID(jobid)
         self.jobspec = None
@@ -56,14 +81,14 @@ class JournalEvent(JournalEventBase):
         elif self.name == "alloc":
             self.R = R
 
-    def is_empty(self):
+    def is_empty(self) -> bool:
         """Return True if this event is an empty journal event"""
         return self.jobid == -1
 
-    def _cursor_ident(self):
+    def _cursor_ident(self) -> str:
         return f"{int(self.jobid)}.{cursor.encode_name(self.name)}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.is_empty():
             return "-1: End of historical data stream"
         return " ".join(
@@ -74,8 +99,8 @@ class JournalEvent(JournalEventBase):
                     f"{self.timestamp:<0.5f}",
                     self.name,
                     self.context_string,
-                    self.jobspec and f"jobspec={self.jobspec}",
-                    self.R and f"R={self.R}",
+                    self.jobspec and f"jobspec={self.jobspec}",  # type: ignore[list-item]
+                    self.R and f"R={self.R}",  # type: ignore[list-item]
                 ],
             )
         )
@@ -83,8 +108,8 @@ class JournalEvent(JournalEventBase):
 
 # jobspec and R are decoded on first access (flux-core sets them in
 # __init__; an attribute set there still wins over these).
-JournalEvent.jobspec = DecodedOnAccess("jobspec")
-JournalEvent.R = DecodedOnAccess("R")
+JournalEvent.jobspec = DecodedOnAccess("jobspec")  # type: ignore[assignment]
+JournalEvent.R = DecodedOnAccess("R")  # type: ignore[assignment]
 
 # Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
@@ -103,11 +128,11 @@ class JobEventBuilder:
     resume cursor take the slow path.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         #: JobIDs of recent events, shared by the events of one job
-        self.jobids = {}
+        self.jobids: Dict[int, JobID] = {}
 
-    def __call__(self, batch, names, resume):
+    def __call__(self, batch: Any, names: Any, resume: Any) -> Iterator[JournalEvent]:
         jobids = self.jobids
         if len(jobids) >= _JOBID_CACHE_SIZE:
             jobids.clear()  # bounded to a batch more than this
@@ -149,7 +174,7 @@ class JobEventBuilder:
         resume.last_event = event
 
 
-def _complete(event, jobid, flags, attached):
+def _complete(event: JournalEvent, jobid: JobID, flags: int, attached: Iterator[bytes]) -> None:
     """Give a slow-path event its jobid, and its jobspec or R.  Which
     event carries which is the C core's rule (FJ_EV_JOBSPEC on submit,
     FJ_EV_R on alloc, as flux-core attaches them); any other event has
@@ -190,9 +215,29 @@ class JournalConsumer(JournalConsumerBase):
     _CORE_KIND = core.JOB
     _EVENT_BUILDER = JobEventBuilder
 
+    if TYPE_CHECKING:
+        # What type checkers see: every event of this consumer, its
+        # sentinel included, is a JournalEvent.
+        def poll(self, timeout: float = -1.0) -> Optional[JournalEvent]: ...
+
+        def poll_batch(  # type: ignore[override]  # a list of JournalEvents
+            self, max_events: int = 1000, timeout: float = -1.0
+        ) -> List[Optional[JournalEvent]]: ...
+
+        def events(
+            self, timeout: Optional[float] = None, until_sentinel: bool = False
+        ) -> Iterator[JournalEvent]: ...
+
+        def __iter__(self) -> Iterator[JournalEvent]: ...
+
     def __init__(
-        self, flux_handle, full=True, since=0.0, include_sentinel=False, **extras
-    ):
+        self,
+        flux_handle: Any,
+        full: bool = True,
+        since: Union[float, str] = 0.0,
+        include_sentinel: bool = False,
+        **extras: Unpack[ConsumerOptions],
+    ) -> None:
         super().__init__(
             flux_handle,
             "job-manager.events-journal",
@@ -203,17 +248,17 @@ class JournalConsumer(JournalConsumerBase):
         )
 
     @property
-    def request_payload(self):
+    def request_payload(self) -> Dict[str, Any]:
         """The request: {"full": full}, plus the job manager's "allow" and
         "deny" name filters when given."""
-        payload = {"full": self.full}
+        payload: Dict[str, Any] = {"full": self.full}
         if self.allow is not None:
             payload["allow"] = {name: 1 for name in sorted(self.allow)}
         if self.deny is not None:
             payload["deny"] = {name: 1 for name in sorted(self.deny)}
         return payload
 
-    def process_response(self, resp):
+    def process_response(self, resp: Dict[str, Any]) -> Dict[str, Any]:
         """Return the response's jobid, jobspec and R as create_event()
         keyword arguments."""
         return {
@@ -222,10 +267,16 @@ class JournalConsumer(JournalConsumerBase):
             "R": resp.get("R"),
         }
 
-    def create_event(self, entry, jobid=-1, jobspec=None, R=None):
+    def create_event(  # type: ignore[override]  # flux-core's keywords
+        self,
+        entry: Dict[str, Any],
+        jobid: Union[int, str] = -1,
+        jobspec: Optional[Dict[str, Any]] = None,
+        R: Optional[Dict[str, Any]] = None,
+    ) -> JournalEvent:
         """Create a single JournalEvent from one event entry"""
         return JournalEvent(jobid, entry, jobspec=jobspec, R=R)
 
-    def is_empty_response(self, resp):
+    def is_empty_response(self, resp: Dict[str, Any]) -> bool:
         """Return True for the sentinel response (id -1)"""
         return resp.get("id") == -1

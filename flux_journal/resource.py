@@ -1,12 +1,20 @@
 """The resource journal consumer, interface-compatible with
 ``flux.resource.ResourceJournalConsumer`` (``flux.resource.journal``)."""
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Union
 
 from flux_journal import core
 from flux_journal.abc import JournalConsumerBase
 from flux_journal.consumer.fast import slow_path_event
 from flux_journal.events import DecodedOnAccess, JournalEventBase
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from flux_journal.abc import ConsumerOptions
 
 _new_dict = dict.__new__
 
@@ -23,11 +31,15 @@ class ResourceJournalEvent(JournalEventBase):
             instance's R on resource-define), else None
     """
 
-    def __init__(self, event, R=None):
+    R: Optional[Dict[str, Any]]
+    # JSON text of R until first read (see DecodedOnAccess)
+    _R_json: bytes
+
+    def __init__(self, event: Dict[str, Any], R: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(event)
         self.R = R
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.is_empty():
             return f"{self.timestamp:<0.5f} End of historical data stream"
         return " ".join([f"{self.timestamp:<0.5f}", self.name, self.context_string])
@@ -35,13 +47,13 @@ class ResourceJournalEvent(JournalEventBase):
 
 # R is decoded on first access (flux-core sets it in __init__; an
 # attribute set there still wins over this).
-ResourceJournalEvent.R = DecodedOnAccess("R")
+ResourceJournalEvent.R = DecodedOnAccess("R")  # type: ignore[assignment]
 
 # Flags that need more than the common path of the builder's __call__().
 _SLOW = core.IRREGULAR | core.TIE
 
 
-def _complete(event, flags, attached):
+def _complete(event: ResourceJournalEvent, flags: int, attached: Iterator[bytes]) -> None:
     """Give a slow-path event the R of its response, if it carries one."""
     if flags & core.WITH_R:
         event._R_json = next(attached)
@@ -51,7 +63,7 @@ class ResourceEventBuilder:
     """Makes the ResourceJournalEvents of the C pipeline's batches, each
     when it is taken (see job.JobEventBuilder)."""
 
-    def __call__(self, batch, names, resume):
+    def __call__(self, batch: Any, names: Any, resume: Any) -> Iterator[ResourceJournalEvent]:
         attached = iter(batch.attached)
         new_event = _new_dict
         cls = ResourceJournalEvent
@@ -97,7 +109,13 @@ class ResourceJournalConsumer(JournalConsumerBase):
     _CORE_KIND = core.RESOURCE
     _EVENT_BUILDER = ResourceEventBuilder
 
-    def __init__(self, flux_handle, since=0.0, include_sentinel=False, **extras):
+    def __init__(
+        self,
+        flux_handle: Any,
+        since: Union[float, str] = 0.0,
+        include_sentinel: bool = False,
+        **extras: Unpack[ConsumerOptions],
+    ) -> None:
         super().__init__(
             flux_handle,
             "resource.journal",
@@ -107,10 +125,12 @@ class ResourceJournalConsumer(JournalConsumerBase):
             **extras,
         )
 
-    def process_response(self, resp):
+    def process_response(self, resp: Dict[str, Any]) -> Dict[str, Any]:
         """Return the response's R as a create_event() keyword argument."""
         return {"R": resp.get("R")}
 
-    def create_event(self, entry, R=None):
+    def create_event(  # type: ignore[override]  # flux-core's keywords
+        self, entry: Dict[str, Any], R: Optional[Dict[str, Any]] = None
+    ) -> ResourceJournalEvent:
         """Create a ResourceJournalEvent from one event entry in a response"""
         return ResourceJournalEvent(entry, R)

@@ -8,6 +8,8 @@ Subcommands:
     the resource journal (node online/offline, drain/undrain, ...)
 ``flux-journal archive --db FILE.sqlite``
     store the job (or, with ``--resource``, resource) journal in SQLite
+``flux-journal metrics``
+    serve Prometheus metrics built from the job and resource journals
 
 Each reads from the Flux instance at ``FLUX_URI`` (or ``--uri``), from a
 simulated instance (``--sim``) or from a captured stream (``--replay``).

@@ -15,6 +15,7 @@ from flux_journal.cli.sources import (
     DEFAULT_SIM_RESOURCE_EVENTS,
     add_source_arguments,
 )
+from flux_journal.metrics import command as metrics_command
 
 __all__ = ["build_parser", "DEFAULT_REORDER_WINDOW"]
 
@@ -27,6 +28,10 @@ DEFAULT_REORDER_WINDOW = 5.0
 _ARCHIVE_SIM_HELP = (
     "read a simulated instance: N jobs (default %d), or with --resource N "
     "resource events (default %d)" % (DEFAULT_SIM_JOBS, DEFAULT_SIM_RESOURCE_EVENTS)
+)
+_METRICS_SIM_HELP = (
+    "read a simulated instance: N jobs (default %d) and N resource events "
+    "(default %d), then live events" % (DEFAULT_SIM_JOBS, DEFAULT_SIM_RESOURCE_EVENTS)
 )
 
 
@@ -250,4 +255,6 @@ def build_parser():
     add_source_arguments(parser_archive, sim_help=_ARCHIVE_SIM_HELP)
     _add_reading_options(parser_archive, "archive")
     _add_diagnostic_options(parser_archive)
+    parser_metrics = metrics_command.add_parser(sub)
+    add_source_arguments(parser_metrics, sim_help=_METRICS_SIM_HELP)
     return parser

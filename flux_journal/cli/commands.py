@@ -3,6 +3,8 @@
 ``jobs`` and ``resource`` print a journal (:func:`read_command`),
 ``archive`` stores one in SQLite (:func:`archive_command`); both run a
 :func:`session`: open the source, start a consumer, read into a sink.
+``metrics`` serves Prometheus metrics (:mod:`flux_journal.metrics.command`,
+given :func:`~flux_journal.cli.sources.open_source`).
 """
 
 import os
@@ -30,6 +32,7 @@ from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats, start_consumer
 from flux_journal.cli.sinks import ArchiveSink, OutputSink
 from flux_journal.cli.sources import open_source
+from flux_journal.metrics import command as metrics_command
 
 __all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
 
@@ -195,7 +198,12 @@ def archive_command(args):
 
 
 #: The function that runs each subcommand (``args.command``).
-COMMANDS = {"jobs": read_command, "resource": read_command, "archive": archive_command}
+COMMANDS = {
+    "jobs": read_command,
+    "resource": read_command,
+    "archive": archive_command,
+    "metrics": lambda args: metrics_command.run(args, open_source),
+}
 
 
 def main(argv=None):

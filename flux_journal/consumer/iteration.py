@@ -1,7 +1,34 @@
 """flux-journal extensions of a consumer: iteration over its events and
 use as a context manager."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+if TYPE_CHECKING:
+    from typing import Protocol, TypeVar
+
+    from flux_journal.events import JournalEventBase
+
+    # The mixin's methods are typed for the consumer class that has them.
+    class _Stream(Protocol):
+        """What the mixin's methods use of the consumer they serve."""
+
+        rpc: Any
+        _pipeline: Any
+
+        @property
+        def SENTINEL_EVENT(self) -> JournalEventBase: ...  # read only: subclasses narrow it
+        def start(self) -> Any: ...
+        def stop(self) -> None: ...
+        def poll(self, timeout: float = -1.0) -> Optional[JournalEventBase]: ...
+        def _poll_wait(self, timeout: float, at_sentinel: Any = None) -> Any: ...
+        def events(
+            self, timeout: Optional[float] = None, until_sentinel: bool = False
+        ) -> Iterator[JournalEventBase]: ...
+
+    _StreamT = TypeVar("_StreamT", bound=_Stream)
 
 
 class StreamIteration:
@@ -9,7 +36,9 @@ class StreamIteration:
     consumer:``, for :class:`flux_journal.abc.JournalConsumerBase`, on top
     of its start(), stop(), poll() and wait loop."""
 
-    def events(self, timeout=None, until_sentinel=False):
+    def events(
+        self: _Stream, timeout: Optional[float] = None, until_sentinel: bool = False
+    ) -> Iterator[JournalEventBase]:
         """Generate events until the stream ends.
 
         Starts the consumer if needed.  With *timeout* (seconds), raises
@@ -30,15 +59,15 @@ class StreamIteration:
             if until_sentinel and event is self.SENTINEL_EVENT:
                 return
 
-    def __iter__(self):
+    def __iter__(self: _Stream) -> Iterator[JournalEventBase]:
         return self.events()
 
-    def __enter__(self):
+    def __enter__(self: _StreamT) -> _StreamT:
         if self.rpc is None:
             self.start()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self: _Stream, *exc_info: object) -> None:
         """Cancel the stream and read it to its end (at most 10 s), so the
         service is left with nothing pending."""
         if self.rpc is None or self._pipeline.over:

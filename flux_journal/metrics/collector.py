@@ -1,0 +1,150 @@
+"""The metrics, built at scrape time from the trackers' plain counters.
+
+A prometheus_client custom collector: nothing is locked or updated per
+event on the reading side; each scrape copies the counters (see
+``JobTracker.snapshot`` and ``RankTracker.snapshot``) and turns them
+into metric families.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from flux_journal.metrics.reader import JournalReader
+from flux_journal.metrics.resource import RANK_STATES
+from flux_journal.metrics.state import RESULTS, STATE_NAMES
+
+__all__ = ["JournalCollector", "make_registry"]
+
+
+class JournalCollector(Collector):
+    """Collects the exporter's metrics from its journal readers.
+
+    Args:
+        jobs: the reader of the job-manager journal, or None
+        resource: the reader of the resource journal, or None
+    """
+
+    def __init__(
+        self, jobs: Optional[JournalReader] = None, resource: Optional[JournalReader] = None
+    ) -> None:
+        self.readers = [reader for reader in (jobs, resource) if reader is not None]
+        self.jobs = jobs
+        self.resource = resource
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family (called by prometheus_client per
+        scrape)."""
+        yield from self._journal_metrics()
+        if self.jobs is not None:
+            yield from self._job_metrics(self.jobs)
+        if self.resource is not None:
+            yield from self._resource_metrics(self.resource)
+
+    def _journal_metrics(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "flux_journal_events", "Journal events consumed, by journal and event name",
+            labels=["journal", "name"],
+        )
+        errors = CounterMetricFamily(
+            "flux_journal_errors",
+            "Responses or events the exporter could not use, by journal and kind",
+            labels=["journal", "kind"],
+        )
+        responses = CounterMetricFamily(
+            "flux_journal_responses", "Journal responses received", labels=["journal"]
+        )
+        received = CounterMetricFamily(
+            "flux_journal_received_bytes", "Journal response payload bytes received",
+            labels=["journal"],
+        )
+        backlog = GaugeMetricFamily(
+            "flux_journal_backlog_events",
+            "Events received but not yet consumed (history waiting to be ordered, "
+            "or a burst of live events)",
+            labels=["journal"],
+        )
+        last = GaugeMetricFamily(
+            "flux_journal_last_event_timestamp_seconds",
+            "Timestamp of the latest event consumed (seconds since the epoch)",
+            labels=["journal"],
+        )
+        for reader in self.readers:
+            journal = reader.journal
+            tracker = reader.tracker
+            for name, count in sorted(tracker.events.copy().items()):
+                events.add_metric([journal, name], count)
+            for kind, count in sorted(tracker.errors.copy().items()):
+                errors.add_metric([journal, kind], count)
+            stats = reader.stats
+            responses.add_metric([journal], stats.get("responses", 0))
+            received.add_metric([journal], stats.get("bytes", 0))
+            backlog.add_metric([journal], stats.get("backlog", 0))
+            if tracker.last_timestamp is not None:
+                last.add_metric([journal], tracker.last_timestamp)
+        complete = GaugeMetricFamily(
+            "flux_journal_history_complete",
+            "1 once the history of every journal read has been consumed, else 0",
+            value=1 if all(reader.history_complete for reader in self.readers) else 0,
+        )
+        yield from (events, errors, responses, received, backlog, last, complete)
+
+    @staticmethod
+    def _job_metrics(reader: JournalReader) -> Iterator[Metric]:
+        snap = reader.tracker.snapshot()  # type: ignore[union-attr]
+        jobs = GaugeMetricFamily(
+            "flux_jobs", "Jobs in each state (RFC 21), from the job-manager journal",
+            labels=["state"],
+        )
+        for state in STATE_NAMES.values():
+            jobs.add_metric([state], snap["states"][state])
+        finished = CounterMetricFamily(
+            "flux_jobs_finished", "Jobs that became inactive, by result (as flux jobs shows it)",
+            labels=["result"],
+        )
+        for result in RESULTS:
+            finished.add_metric([result], snap["results"][result])
+        tracked = GaugeMetricFamily(
+            "flux_journal_jobs_tracked", "Active jobs whose state the exporter holds",
+            value=snap["active"],
+        )
+        yield from (jobs, finished, tracked)
+        for name, key, what in (
+            ("flux_job_queue_seconds", "queue_seconds", "submit to alloc"),
+            ("flux_job_run_seconds", "run_seconds", "start to finish"),
+        ):
+            buckets, total = snap[key]
+            yield HistogramMetricFamily(
+                name, f"Time from {what} of jobs, seconds", buckets=buckets, sum_value=total
+            )
+
+    @staticmethod
+    def _resource_metrics(reader: JournalReader) -> Iterator[Metric]:
+        counts = reader.tracker.counts()  # type: ignore[union-attr]
+        ranks = GaugeMetricFamily(
+            "flux_resource_ranks",
+            "Broker ranks online, offline, drained or torpid, from the resource journal",
+            labels=["state"],
+        )
+        for state in RANK_STATES:
+            ranks.add_metric([state], counts[state])
+        yield ranks
+
+
+def make_registry(collector: JournalCollector) -> CollectorRegistry:
+    """A registry holding *collector* and the usual process and Python
+    platform metrics (``process_*``, ``python_info``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
