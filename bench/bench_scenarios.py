@@ -65,7 +65,15 @@ BATCH_EVENTS = 1000  # poll_batch / set_batch_callback batch size
 FULL_SIZES = {"jobs": 100_000, "live": 200_000, "resource_events": 100_000}
 QUICK_SIZES = {"jobs": 2_000, "live": 20_000, "resource_events": 10_000}
 SMALL_JOBS = 1_000  # about 10k events: S1's smallest size, G1's base
-SCALED_FIXTURE = 10  # copies of the real capture: 1M events of real payloads
+CAPTURE_JOBS = 10_000  # jobs in the real capture, jobs-10k.jsonl
+
+
+def scaled_capture_copies(jobs):
+    """Copies of the real capture that make as many jobs as the large
+    generated stream (10 at the default 100,000: 1M events of real
+    payloads); 0 when that is not more than the capture itself."""
+    copies = jobs // CAPTURE_JOBS
+    return copies if copies > 1 else 0
 
 
 # ----------------------------------------------------------------------
@@ -469,8 +477,8 @@ def stream_keys(jobs, live, resource_events):
 
     S1 runs at three generated sizes (1,000 jobs, jobs/10 and jobs:
     10k, 100k and 1M events by default), on the real capture and on
-    SCALED_FIXTURE copies of it; the other scenarios at the large size,
-    S1a on the capture too.
+    copies of it as large as the large stream; the other scenarios at the
+    large size, S1a on the capture too.
     """
     big = f"jobs:{jobs}"
     s1 = []
@@ -478,8 +486,9 @@ def stream_keys(jobs, live, resource_events):
         key = f"jobs:{size}"
         if size >= SMALL_JOBS and key not in s1:
             s1.append(key)
+    copies = scaled_capture_copies(jobs)
     return {
-        "S1": s1 + ["fixture:", f"fixture:{SCALED_FIXTURE}"],
+        "S1": s1 + ["fixture:"] + ([f"fixture:{copies}"] if copies else []),
         "S1a": [big, "fixture:"],
         "S2": [big],
         "S3": [f"live:{live}"],

@@ -21,6 +21,10 @@ reader in a child process of its own, on the same workload:
 - ``flux-journal poll`` / ``flux-journal cb``: this checkout's, and one row
   pair per ``--variant LABEL=PATH`` (PATH's flux_journal shadows the
   installed one in that child)
+- ``flux-journal drain``: the least Python a reader can run per wakeup:
+  a loop of flux-journal's C wait, C drain and C pop, building no event
+  (the floor of any Python-driven reader, above the C floor by what
+  waking a Python process costs)
 
 Live: each reader follows ``full=False`` while a fresh batch of N jobs is
 submitted at once (about 11 single-event responses per job), until N
@@ -138,6 +142,38 @@ def read_consumer(h, tally, cls, callback):
             pass
 
 
+def read_drain_loop(h, tally):
+    """flux-journal's C core driven by the smallest Python loop: wait,
+    drain and pop in C, count "clean" names; no event objects."""
+    import flux.constants  # pylint: disable=import-outside-toplevel
+    from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
+
+    if not libflux.bind_flux_bindings():
+        raise RuntimeError("flux-journal cannot reach libflux")
+    live, jobs = tally.live, tally.jobs
+    stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
+    names = stream.names
+    tally.begin()
+    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    pointer = libflux.future_pointer(f)
+    print("ready", flush=True)
+    while True:
+        libflux.wait(pointer, -1.0, True)
+        taken, error = stream.drain_future(pointer, 1 << 30, lambda exc: None)
+        if error is not None:
+            raise error
+        tally.count += taken
+        while (batch := stream.pop()) is not None:
+            if batch.marker == core.SENTINEL and not live:
+                tally.first = time.perf_counter()
+                return
+            for name in batch.names:
+                if live and names[name] == "clean":
+                    tally.cleans += 1
+                    if tally.cleans == jobs:
+                        return
+
+
 def run_reader(args):
     """Child: one reader, one run; prints "ready" then a JSON result."""
     import flux  # pylint: disable=import-outside-toplevel
@@ -158,7 +194,10 @@ def run_reader(args):
         import flux_journal  # pylint: disable=import-outside-toplevel
 
         origin = flux_journal.__file__
-        read_consumer(h, tally, flux_journal.JournalConsumer, how == "cb")
+        if how == "drain":
+            read_drain_loop(h, tally)
+        else:
+            read_consumer(h, tally, flux_journal.JournalConsumer, how == "cb")
     result = tally.report()
     result["origin"] = origin
     print(json.dumps(result), flush=True)
@@ -263,7 +302,7 @@ class Bench:
 def readers(args, floor_why):
     names = ([] if floor_why else ["floor"]) + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
-    names += [f"flux-journal:{c}" for c in CONSUMERS]
+    names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain"]]
     for label, _ in args.variant:
         names += [f"flux-journal:{c}@{label}" for c in CONSUMERS]
     if args.readers:

@@ -28,9 +28,9 @@ of jobs-10k.jsonl.
 
 Sizes: ``--jobs`` generated jobs (about ten events each) for the large
 stream; S1 also runs at 1,000 jobs, ``--jobs``/10, on the real capture
-``../shared/fixtures/jobs-10k.jsonl`` and on ten copies of it (1M events of
-real payloads, ids and timestamps moved per copy: S1's target holds there
-too).  S3 reads ``--live`` live
+``../shared/fixtures/jobs-10k.jsonl`` and on as many copies of it as make
+``--jobs`` jobs (ten by default: 1M events of real payloads, ids and
+timestamps moved per copy; S1's target is checked there too).  S3 reads ``--live`` live
 responses, S6 ``--resource-events`` resource events.
 
 Duration: flux-core's consumer needs ~15 us (CPU) per event at 1M events
@@ -305,7 +305,7 @@ def report(args, cases, timing, memory, parser, env_before, env_after):
     out.append(header)
     out.append("-" * len(header))
     big_key = f"jobs-{args.jobs}"
-    scaled_key = f"fixture-x{sc.SCALED_FIXTURE}"
+    scaled_key = f"fixture-x{sc.scaled_capture_copies(args.jobs)}"
     for case in cases:
         row = timing.get(case.id)
         if row is None:

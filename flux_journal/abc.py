@@ -349,11 +349,11 @@ class JournalConsumerBase(StreamIteration, ABC):
             if pipeline.over:
                 return None
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-            self._intake.wait(self.rpc, wait)
-            self._intake.take(self.rpc)
-            # Take every response that has already arrived too: one pop
-            # from the pipeline then serves them all, instead of one each.
-            self._take_arrived(core.BATCH_SIZE)
+            # Take every response that has already arrived too (not in
+            # callback mode, where the reactor does): one pop from the
+            # pipeline then serves them all, instead of one each.
+            more = 0 if self._callbacks.active else core.BATCH_SIZE
+            self._intake.wait_and_take(self.rpc, wait, more)
 
     # ------------------------------------------------------------------
     # flux-journal extensions: batches, iteration, statistics

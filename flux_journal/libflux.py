@@ -66,13 +66,20 @@ def future_pointer(future):
     return ffi.cast("void *", int(ffi_of_flux.cast("uintptr_t", handle)))
 
 
-def wait(pointer, timeout, sigint_default):
+def new_errnum():
+    """A place for wait() to put its errno, for a caller that waits often."""
+    return ffi.new("int *")
+
+
+def wait(pointer, timeout, sigint_default, errnum=None):
     """flux_future_wait_for(): block until a response is ready, or raise
     TimeoutError after *timeout* seconds (-1.0: no limit).  The GIL is
     released meanwhile.  With *sigint_default*, Ctrl-C ends the process
     during the wait, as it does in flux-core's own waits (main thread,
-    outside a reactor only).  Other failures raise the errno's OSError."""
-    errnum = ffi.new("int *")
+    outside a reactor only).  Other failures raise the errno's OSError.
+    *errnum*: from new_errnum(), else one is made for this call."""
+    if errnum is None:
+        errnum = ffi.new("int *")
     if lib.fj_flux_wait(pointer, timeout, 1 if sigint_default else 0, errnum) < 0:
         code = errnum[0]
         raise OSError(code, os.strerror(code))

@@ -43,10 +43,14 @@ class Intake:
         the response's OSError."""
         raise NotImplementedError
 
-    def wait(self, future, timeout):
+    def wait_and_take(self, future, timeout, more):
         """Block until a response is ready (raise TimeoutError after
-        *timeout* seconds; -1.0 waits indefinitely)."""
+        *timeout* seconds; -1.0 waits indefinitely), consume it, and up to
+        *more* that have arrived after it."""
         future.wait_for(timeout)
+        self.take(future)
+        if more:
+            self.take_arrived(future, more)
 
     def set_then(self, future, react):
         """Take responses from the reactor: at each, *react(take)* is called
@@ -139,19 +143,25 @@ class DrainIntake(Intake):
     def __init__(self, pipeline, limit_backlog, pointer):
         super().__init__(pipeline, limit_backlog)
         self._pointer = pointer
+        self._errnum = libflux.new_errnum()
+        self._reactor_running = getattr(
+            type(pipeline.consumer.handle), "reactor_running", lambda: False
+        )
 
-    def wait(self, future, timeout):
+    def wait_and_take(self, future, timeout, more):
+        # One drain takes every arrived response, *more* or not.
+        del more
         # flux-core's own waits let Ctrl-C end the process (in the main
         # thread, outside a reactor): so does this one.
-        running = getattr(type(self.pipeline.consumer.handle), "reactor_running", None)
-        sigint_default = threading.current_thread() is threading.main_thread() and not (
-            running is not None and running()
+        sigint_default = (
+            threading.current_thread() is threading.main_thread() and not self._reactor_running()
         )
         try:
-            libflux.wait(self._pointer, timeout, sigint_default)
+            libflux.wait(self._pointer, timeout, sigint_default, self._errnum)
         except OSError:
             _raise_handle_exception(future)
             raise
+        self.take_arrived(future, core.BATCH_SIZE)
 
     def take(self, future):
         self.take_arrived(future, core.BATCH_SIZE)
