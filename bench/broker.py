@@ -164,9 +164,11 @@ def read_drain_loop(h, tally):
             raise error
         tally.count += taken
         while (batch := stream.pop()) is not None:
-            if batch.marker == core.SENTINEL and not live:
-                tally.first = time.perf_counter()
-                return
+            if batch.marker:
+                if batch.marker == core.SENTINEL and not live:
+                    tally.first = time.perf_counter()
+                    return
+                continue
             for name in batch.names:
                 if live and names[name] == "clean":
                     tally.cleans += 1
