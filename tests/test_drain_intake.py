@@ -1,0 +1,221 @@
+"""The consumer on the C drain (DrainIntake), without Flux: a flux-core-like
+handle whose RPC future is the stand-in libflux of tests/fake_libflux.c,
+bound as flux-core's own library is.
+
+Whatever path a response takes, the user sees the same thing: the events
+of a captured stream are those the text path (the simulator's replay of
+the same payloads) delivers, in poll() and callback mode, and errors,
+timeouts, bad payloads and a callback that raises behave as they do there.
+The same on a real broker: tests/broker/test_drain.py.
+"""
+
+import errno
+import types
+
+import pytest
+
+from flux_journal import JournalConsumer, libflux
+from flux_journal.consumer.intake import DrainIntake
+from flux_journal.core import ffi
+from flux_journal.errors import PayloadError
+from flux_journal.sim import SimFlux
+
+from test_flux_drain import fake, fake_libflux_build, script  # noqa: F401  (fixtures)
+
+
+class Boom(Exception):
+    pass
+
+
+class FakeFluxFuture:
+    """What the consumer reads of a flux-core RPC future (flux.future.Future)."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.pimpl = types.SimpleNamespace(
+            handle=ffi.cast("void *", lib.fake_future()),
+            ffi=ffi,
+            flux_rpc_get=None,  # present, as on flux-core's; the C drain reads instead
+            get_matchtag=lambda: 42,
+        )
+
+    def reset(self):
+        libflux.reset(self.pimpl.handle)
+
+
+class FakeTimer:
+    """A 0 s timer watcher of FakeFluxHandle's reactor."""
+
+    def __init__(self, handle, callback):
+        self.handle, self.callback, self.active = handle, callback, False
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+
+class FakeFluxHandle:
+    """A flux-core-like handle: one journal request answered by the stand-in
+    libflux, a cancel that ends it with ENODATA, and a reactor that runs
+    the future's continuation while responses arrive, and 0 s timers."""
+
+    _exception = None
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.requests = []
+        self.stopped = False
+        self.timers = []
+
+    def timer_watcher_create(self, after, callback):
+        assert after == 0.0
+        timer = FakeTimer(self, callback)
+        self.timers.append(timer)
+        return timer
+
+    def rpc(self, topic, payload, nodeid, flags):
+        del nodeid, flags
+        self.requests.append((topic, payload))
+        if topic.endswith("-cancel"):
+            self.lib.fake_push(None, errno.ENODATA, None)
+            return None
+        return FakeFluxFuture(self.lib)
+
+    @classmethod
+    def set_exception(cls, exc):
+        cls._exception = exc
+
+    def reactor_stop(self):
+        self.stopped = True
+
+    def reactor_stop_error(self):
+        self.stopped = True
+
+    def reactor_run(self):
+        self.stopped = False
+        self.lib.fake_fulfill()
+        while not self.stopped:
+            timers = [t for t in self.timers if t.active]
+            for timer in timers:
+                timer.callback(self, timer, 0, None)
+            if self.lib.fake_ready():
+                self.lib.fake_fulfill()
+            elif not timers:
+                break
+        exc, FakeFluxHandle._exception = FakeFluxHandle._exception, None
+        if exc is not None:
+            raise exc
+
+
+def capture(fixtures_dir):
+    """jobs-full.jsonl: history, the sentinel, live responses."""
+    return (fixtures_dir / "jobs-full.jsonl").read_bytes().splitlines()
+
+
+def key(event):
+    return None if event is None else str(event)
+
+
+def by_poll(consumer):
+    events = []
+    while True:
+        event = consumer.poll(1.0)
+        events.append(key(event))
+        if event is None:
+            return events
+
+
+def text_path(payloads, **kwargs):
+    """What the simulator's replay of the same payloads delivers."""
+    handle = SimFlux.replay([p.decode() for p in payloads], end=errno.ENODATA)
+    return by_poll(JournalConsumer(handle, **kwargs).start())
+
+
+@pytest.fixture
+def handle(fake):
+    return FakeFluxHandle(fake)
+
+
+def test_poll_through_the_c_drain_delivers_what_the_text_path_does(fake, handle, fixtures_dir):
+    payloads = capture(fixtures_dir)
+    script(fake, payloads + [(errno.ENODATA, None)])
+    consumer = JournalConsumer(handle, include_sentinel=True).start()
+    assert isinstance(consumer._intake, DrainIntake)
+    assert by_poll(consumer) == text_path(payloads, include_sentinel=True)
+
+
+def test_callback_mode_through_the_c_continuation(fake, handle, fixtures_dir):
+    payloads = capture(fixtures_dir)
+    got = []
+    consumer = JournalConsumer(handle, include_sentinel=True).set_callback(
+        lambda event: got.append(key(event))
+    )
+    consumer.start()
+    script(fake, payloads[:40], arrive=False)  # history still gathering
+    handle.reactor_run()
+    assert got == []
+    script(fake, payloads[40:] + [(errno.ENODATA, None)], arrive=False)
+    handle.reactor_run()
+    assert got == text_path(payloads, include_sentinel=True)
+
+
+def test_a_callback_that_raises_ends_that_run_and_loses_nothing(fake, handle, fixtures_dir):
+    payloads = capture(fixtures_dir)
+    got = []
+
+    def cb(event):
+        got.append(key(event))
+        if len(got) == 3:
+            handle.reactor_stop()
+            raise Boom()
+
+    consumer = JournalConsumer(handle).set_callback(cb).start()
+    script(fake, payloads + [(errno.ENODATA, None)], arrive=False)
+    with pytest.raises(Boom):
+        handle.reactor_run()
+    assert len(got) == 3
+    handle.reactor_run()
+    assert got == text_path(payloads)
+
+
+def test_service_error_is_raised_after_the_events_before_it(fake, handle, fixtures_dir):
+    payloads = capture(fixtures_dir)[:20]
+    script(fake, payloads + [(errno.EPERM, "journal: not allowed")])
+    consumer = JournalConsumer(handle, full=False).start()
+    expected = text_path(payloads, full=False)[:-1]  # without its end
+    assert [key(consumer.poll(1.0)) for _ in expected] == expected
+    with pytest.raises(PermissionError) as info:
+        consumer.poll(1.0)
+    assert info.value.errno == errno.EPERM
+    assert info.value.strerror == "journal: not allowed"
+    assert consumer.poll(1.0) is None
+
+
+def test_a_malformed_payload_is_reported_at_its_place(fake, handle, fixtures_dir):
+    live = capture(fixtures_dir)[-3:]
+    script(fake, [b'{"id":-1,"events":[]}', live[0], b'{"id":1,"events":[', live[1]])
+    consumer = JournalConsumer(handle, full=False).start()
+    assert key(consumer.poll(1.0)) == text_path(live[:1], full=False)[0]
+    with pytest.raises(PayloadError):
+        consumer.poll(1.0)
+    assert key(consumer.poll(1.0)) == text_path(live[1:2], full=False)[0]
+
+
+def test_poll_timeout_then_the_next_response(fake, handle, fixtures_dir):
+    live = capture(fixtures_dir)[-1:]
+    consumer = JournalConsumer(handle, full=False).start()
+    with pytest.raises(TimeoutError):
+        consumer.poll(0.05)
+    script(fake, live, arrive=False)  # arrives during the next wait
+    assert key(consumer.poll(1.0)) == text_path(live, full=False)[0]
+
+
+def test_stop_ends_the_stream_after_what_arrived(fake, handle, fixtures_dir):
+    live = capture(fixtures_dir)[-2:]
+    script(fake, [b'{"id":-1,"events":[]}'] + live)
+    consumer = JournalConsumer(handle, full=False).start()
+    consumer.stop()
+    assert handle.requests[-1] == ("job-manager.events-journal-cancel", {"matchtag": 42})
+    assert by_poll(consumer) == text_path(live, full=False)
