@@ -13,8 +13,9 @@ Subcommands:
 
 Each reads from the Flux instance at ``FLUX_URI`` (or ``--uri``), from a
 simulated instance (``--sim``) or from a captured stream (``--replay``).
-By default it prints the journal's history and stops at the sentinel
-that ends it; ``--follow`` keeps streaming live events until interrupted.
+By default ``jobs``, ``resource`` and ``archive`` read the journal's
+history and stop at the sentinel that ends it; ``--follow`` keeps them
+streaming live events until interrupted.  ``metrics`` always follows.
 Run ``flux-journal COMMAND --help`` for the options.
 
 Exit status: 0 on success; 1 on an error (one line on stderr), or when

@@ -97,7 +97,7 @@ def add_source_arguments(parser, journal="jobs", *, sim_help=None):
         type=rate,
         default=20.0,
         metavar="RATE",
-        help="with --sim --follow: live events per second (default 20)",
+        help="with --sim, once live events follow: live events per second (default 20)",
     )
     return group
 
