@@ -85,7 +85,6 @@ class ResourceEventBuilder:
         resume.last_event = event
 
 
-
 class ResourceJournalConsumer(JournalConsumerBase):
     """Consumer of the resource journal (``resource.journal``)
 

@@ -22,6 +22,8 @@ import pytest
 from flux_journal import JournalConsumer
 from flux_journal.consumer.intake import DrainIntake
 
+from history import full_history
+
 pytestmark = pytest.mark.broker
 
 
@@ -31,18 +33,6 @@ class Boom(Exception):
 
 def key(event):
     return (event.jobid, event.name, event.timestamp)
-
-
-def full_history(consumer):
-    """poll() to the sentinel; then stop() and poll() to the end."""
-    consumer.start()
-    events = []
-    while not (event := consumer.poll(30.0)).is_empty():
-        events.append(event)
-    consumer.stop()
-    while consumer.poll(30.0) is not None:
-        pass
-    return events
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import pytest
 from flux_journal import JournalConsumer
 from flux_journal import dropin
 
+from history import full_history
+
 pytestmark = pytest.mark.broker
 
 
@@ -27,14 +29,7 @@ class Boom(Exception):
 
 def history(handle):
     """Every history event, by poll()."""
-    consumer = JournalConsumer(handle, include_sentinel=True).start()
-    events = []
-    while not (event := consumer.poll(30.0)).is_empty():
-        events.append(event)
-    consumer.stop()
-    while consumer.poll(30.0) is not None:
-        pass
-    return events
+    return full_history(JournalConsumer(handle, include_sentinel=True))
 
 
 @pytest.mark.parametrize("cls", [JournalConsumer, dropin.JournalConsumer])
