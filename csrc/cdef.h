@@ -108,7 +108,6 @@ int fj_flux_bound (void);
 int fj_flux_drain (fj_stream_t *s, void *future, size_t limit, fj_drain_t *d);
 int fj_flux_wait (void *future, double timeout, int sigint_default, int *errnum);
 void fj_flux_reset (void *future);
-int fj_flux_is_ready (void *future);
 
 typedef void (*fj_flux_deliver_f) (void *arg, int rc);
 typedef struct {

@@ -139,11 +139,6 @@ void fj_flux_reset (void *future)
         flux.reset (future);
 }
 
-int fj_flux_is_ready (void *future)
-{
-    return bound && flux.is_ready (future);
-}
-
 /* The continuation: drain in C, enter Python only when it has something
  * to do (an ordered history still gathering has nothing to deliver). */
 static void then_cb (void *f, void *arg)

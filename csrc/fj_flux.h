@@ -61,9 +61,8 @@ int fj_flux_drain (fj_stream_t *s, void *future, size_t limit,
 int fj_flux_wait (void *future, double timeout, int sigint_default,
                   int *errnum);
 
-/* flux_future_reset(future), flux_future_is_ready(future). */
+/* flux_future_reset(future). */
 void fj_flux_reset (void *future);
-int fj_flux_is_ready (void *future);
 
 /* A C continuation: on each fulfillment, drain every ready response into
  * s, then call deliver(arg, drain result) unless there is nothing for the

@@ -32,11 +32,6 @@ def bind(path):
             )
 
 
-def bound():
-    """True once bind() succeeded in this process."""
-    return bool(lib.fj_flux_bound())
-
-
 def bind_flux_bindings():
     """Bind to the libflux that flux-core's Python bindings use, if they
     are loaded or loadable.  Returns True when bound."""

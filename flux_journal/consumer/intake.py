@@ -73,8 +73,7 @@ class Intake:
         try:
             self.read(future)
         except OSError as exc:
-            # The response itself is an error: the stream is over.
-            pipeline.finish(None if exc.errno == errno.ENODATA else exc)
+            end_at_error_response(pipeline, exc)
         except PayloadError as exc:
             pipeline.fail(exc)
         finally:
@@ -208,7 +207,13 @@ class DrainIntake(Intake):
             _raise_handle_exception(future)
         finally:
             future.reset()
-        self.pipeline.finish(None if error.errno == errno.ENODATA else error)
+        end_at_error_response(self.pipeline, error)
+
+
+def end_at_error_response(pipeline, exc):
+    """An error response ends the stream: ENODATA is its normal end; any
+    other error is raised after what came before it."""
+    pipeline.finish(None if exc.errno == errno.ENODATA else exc)
 
 
 def _raise_handle_exception(future):
