@@ -45,7 +45,9 @@ if [ $# -eq 0 ]; then set -- tests/test_payload.py tests/test_fuzz_regressions.p
 
 CC=${CC:-$("$PY" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}
 # The ASan runtime that matches the compiler.
-if "$CC" --version 2>/dev/null | grep -qi clang; then
+# (Output captured before grep -q reads it: under pipefail, a writer
+# killed by SIGPIPE when grep -q stops early would fail the pipeline.)
+if grep -qi clang <<<"$("$CC" --version 2>/dev/null)"; then
     ASAN_RT=$("$CC" -print-file-name=libclang_rt.asan-x86_64.so)
 else
     ASAN_RT=$("$CC" -print-file-name=libasan.so)
@@ -79,8 +81,9 @@ fi
 SO=$(ls "$TMP"/main/flux_journal/_core*.so)
 # Make sure the sanitizers really are in (a stale or plain build would
 # pass every test and prove nothing).
-nm -D "$SO" | grep -q __asan_ || { echo "sanitize: $SO has no ASan instrumentation" >&2; exit 2; }
-nm -D "$SO" | grep -q __ubsan_ || { echo "sanitize: $SO has no UBSan instrumentation" >&2; exit 2; }
+SYMBOLS=$(nm -D "$SO")
+grep -q __asan_ <<<"$SYMBOLS" || { echo "sanitize: $SO has no ASan instrumentation" >&2; exit 2; }
+grep -q __ubsan_ <<<"$SYMBOLS" || { echo "sanitize: $SO has no UBSan instrumentation" >&2; exit 2; }
 
 # Records carved from one block must stay fenced (tests/sanitize/slab_check.c).
 "$CC" -fsanitize=address -g -I"$TMP/main/csrc" "$HERE/slab_check.c" \
