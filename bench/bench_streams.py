@@ -13,10 +13,9 @@ Streams:
     ten events per job, so 100,000 jobs is about 1M events) followed by
     the sentinel.  The service then ends the stream with ENODATA.
 ``fixture()``
-    /work/shared/fixtures/jobs-10k.jsonl: a real capture of 10,000 jobs
-    (100,000 events), read from ``<repo>/../shared/fixtures`` at run
-    time (never copied into the repository); it already ends with the
-    sentinel.
+    tests/fixtures/jobs-10k.jsonl.gz: a real capture of 10,000 jobs
+    (100,000 events), kept gzipped in the repository (read through
+    tests/captures.py); it already ends with the sentinel.
 ``fixture(copies=N)``
     N copies of that capture's history one after the other, each with its
     own job ids and timestamps, then the sentinel: 10 copies make a
@@ -48,7 +47,6 @@ from typing import List, Optional
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 TESTS_DIR = REPO_ROOT / "tests"
-FIXTURES_DIR = (REPO_ROOT.parent / "shared" / "fixtures").resolve()
 FIXTURE_NAME = "jobs-10k.jsonl"
 
 JOB_TOPIC = "job-manager.events-journal"
@@ -77,6 +75,7 @@ def setup_paths():
 setup_paths()
 
 import orjson  # noqa: E402  (a flux_journal dependency, so always present)
+from captures import capture_dir  # noqa: E402  (tests/captures.py)
 
 from flux_journal.sim import (  # noqa: E402
     JOB_SENTINEL,
@@ -210,13 +209,10 @@ _TIMESTAMP = re.compile(r'"timestamp":(-?[0-9.eE+]+)')
 def fixture(fixtures_dir=None, copies=1):
     """The captured jobs-10k.jsonl stream (real payloads), or *copies*
     copies of its history (see the module's docstring)."""
-    directory = Path(fixtures_dir) if fixtures_dir else FIXTURES_DIR
+    directory = Path(fixtures_dir) if fixtures_dir else capture_dir()
     path = directory / FIXTURE_NAME
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: the benchmarks expect the shared fixtures "
-            "directory beside the repository (<repo>/../shared/fixtures)"
-        )
+        raise FileNotFoundError(f"{path} not found (the capture is tests/fixtures/{FIXTURE_NAME}.gz)")
     lines = read_capture(str(path))
     if any(not isinstance(line, str) for line in lines):
         raise ValueError(f"{path} holds a line that is not UTF-8")

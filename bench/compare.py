@@ -28,7 +28,7 @@ of jobs-10k.jsonl.
 
 Sizes: ``--jobs`` generated jobs (about ten events each) for the large
 stream; S1 also runs at 1,000 jobs, ``--jobs``/10, on the real capture
-``../shared/fixtures/jobs-10k.jsonl`` and on as many copies of it as make
+``tests/fixtures/jobs-10k.jsonl.gz`` and on as many copies of it as make
 ``--jobs`` jobs (ten by default: 1M events of real payloads, ids and
 timestamps moved per copy; S1's target is checked there too).  S3 reads ``--live`` live
 responses, S6 ``--resource-events`` resource events.
@@ -88,7 +88,11 @@ def parse_args(argv):
         "--no-memory", action="store_true", help="skip the memory child processes"
     )
     parser.add_argument("--json", metavar="PATH", help="also write all results here")
-    parser.add_argument("--fixtures", metavar="DIR", help="shared fixtures directory")
+    parser.add_argument(
+        "--fixtures",
+        metavar="DIR",
+        help="directory holding jobs-10k.jsonl (default: the repository's capture)",
+    )
     parser.add_argument(
         "--strict",
         action="store_true",

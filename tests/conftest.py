@@ -2,7 +2,8 @@
 
 import pytest
 
-from upstream import REPO_ROOT, load_upstream
+from captures import capture_dir
+from upstream import load_upstream
 
 
 @pytest.fixture(scope="session")
@@ -17,11 +18,6 @@ def upstream():
 
 @pytest.fixture(scope="session")
 def fixtures_dir():
-    """Path of the captured journal streams, ``<repo>/../shared/fixtures``."""
-    path = (REPO_ROOT.parent / "shared" / "fixtures").resolve()
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"captured journal fixtures not found at {path}: the tests "
-            "expect the shared fixtures directory beside the repository"
-        )
-    return path
+    """Directory of the captured journal streams (``tests/fixtures``,
+    the compressed ones decompressed: see tests/captures.py)."""
+    return capture_dir()

@@ -2,7 +2,7 @@
 
 The command runs in a subprocess (``python -m flux_journal archive``)
 against simulated instances and replays of the captured streams in
-``<repo>/../shared/fixtures``; the database is then compared, row by
+``tests/fixtures``; the database is then compared, row by
 row, with what flux-journal's consumer delivers from the same source.
 """
 

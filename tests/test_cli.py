@@ -3,7 +3,7 @@
 Every test runs the real command in a subprocess (``python -m
 flux_journal``, plus one check of the installed console script) against a
 simulated instance (``--sim``) or a replay of the captured streams in
-``<repo>/../shared/fixtures``, and checks its output event by event
+``tests/fixtures``, and checks its output event by event
 against what flux-journal's consumer delivers from the same source.
 """
 

@@ -1,7 +1,7 @@
 """Consumer behaviour through the public interface (flux.abc semantics).
 
 Every test drives flux_journal's consumers against the simulated instance
-(flux_journal.sim): replayed captures from ../shared/fixtures or generated
+(flux_journal.sim): replayed captures from tests/fixtures or generated
 workloads.  Where flux-core's documented behaviour is checked against
 flux-core's own code, see test_differential.py.
 """

@@ -2,7 +2,7 @@
 
 flux-core's pure-Python consumers come from its flux-python wheel (see
 tests/upstream.py).  Both are fed byte-identical streams by the simulated
-instance: every capture in ../shared/fixtures and generated workloads of
+instance: every capture in tests/fixtures and generated workloads of
 several seeds.  The delivered sequences must match event for event: the
 same dict contents in the same key order, the same attributes, the same
 str(), in the same order.  The only differences allowed are the ones

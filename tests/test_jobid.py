@@ -7,7 +7,7 @@ Test vectors come from three places:
 * outputs of flux-core 0.88's C code (libjob/id.c + libutil/fluid.c,
   basemoji.c, compiled stand-alone) for inputs that exercise its corner
   cases, recorded here as literal expectations;
-* the job ids in the captured journal streams under ../shared/fixtures.
+* the job ids in the captured journal streams under tests/fixtures.
 """
 
 import copy

@@ -2,7 +2,7 @@
 
 The reference behaviour is flux-core's: journal.c and reslog.c for the
 services, flux.rpc/flux.future/flux.core for the handle, and the
-captures in /work/shared/fixtures for the exact shape of responses.
+captures in tests/fixtures for the exact shape of responses.
 """
 
 import errno
@@ -32,17 +32,15 @@ from flux_journal.sim import (
 )
 from flux_journal.sim.workload import FluidGenerator
 
-FIXTURES = "/work/shared/fixtures"
+from captures import capture_path
+
 JOBS = "job-manager.events-journal"
 RES = "resource.journal"
 STREAM = FLUX_RPC_STREAMING
 
 
 def fixture(name):
-    path = os.path.join(FIXTURES, name)
-    if not os.path.exists(path):
-        pytest.skip(f"fixture {name} not available")
-    return path
+    return str(capture_path(name))
 
 
 def raw_lines(path):

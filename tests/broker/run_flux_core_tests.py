@@ -12,9 +12,11 @@ with install() applied before the test module is loaded, and prints TAP-like
 
 FLUX_CORE_SRC: a flux-core source tree (the one flux-core was built from,
 or any of the same version); FLUX_PREFIX: where that flux-core is installed
-(PREFIX/bin/flux).  The tests run under ``flux python`` (the interpreter
-flux-core's bindings were built for), which must import flux_journal.
-Exit status 0 when every test passes.
+(PREFIX/bin/flux).  The tests run under the interpreter that runs this
+script (the one flux_journal is installed into, a virtual environment's
+say), with flux-core's bindings from PREFIX on its path: they must have
+been built for the same Python version.  Exit status 0 when every test
+passes.
 """
 
 import argparse
@@ -40,17 +42,37 @@ runpy.run_path(path, run_name="__main__")
 RESULT_LINE = re.compile(r"^(not ok|ok) \d+ (\S+)")
 
 
+def bindings_dir(prefix):
+    """flux-core's Python bindings under *prefix*, for this interpreter.
+
+    Raises:
+        SystemExit: none there for this Python version (they are built
+            for one version; the tests would fail to import ``flux``)
+    """
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    path = prefix / "lib" / version / "site-packages"
+    if not (path / "flux").is_dir():
+        built = sorted(p.parent.parent.name for p in prefix.glob("lib/python*/site-packages/flux"))
+        raise SystemExit(
+            f"no flux-core bindings for {version} under {prefix}/lib "
+            f"(built for: {', '.join(built) or 'none'}); run this script with that Python"
+        )
+    return path
+
+
 def run_test_file(src, prefix, name, size, end_of_stream_callback, timeout):
     """Run one flux-core test file; return its (passed, name) results and output."""
     tests = src / "t" / "python"
     env = dict(os.environ)
     env["IN_SUBFLUX"] = "1"  # don't let subflux.py start a second instance
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(tests), str(tests / "tap"), env.get("PYTHONPATH")])
+        filter(None, [str(tests), str(tests / "tap"), str(bindings_dir(prefix)),
+                      env.get("PYTHONPATH")])
     )
     code = INSTALL_THEN_RUN.format(end=bool(end_of_stream_callback))
+    # This interpreter, not `flux python`: flux_journal is installed here.
     command = [str(prefix / "bin" / "flux"), "start", f"-s{size}",
-               "flux", "python", "-c", code, name]
+               sys.executable, "-c", code, name]
     proc = subprocess.run(
         command, cwd=tests, env=env, capture_output=True, text=True, timeout=timeout
     )

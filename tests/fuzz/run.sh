@@ -16,9 +16,9 @@
 #   3. replays every file of tests/fuzz/regressions/ through its target
 #      (stream-* files through fuzz_stream, all others through
 #      fuzz_payload): a regression fails the run before any fuzzing;
-#   4. builds seed corpora at run time from ../shared/fixtures/*.jsonl (one
-#      payload per seed file; stream seeds are programs feeding fixture
-#      lines in order), never copying fixtures into the repository;
+#   4. builds seed corpora at run time from tests/fixtures/*.jsonl and
+#      *.jsonl.gz (one payload per seed file; stream seeds are programs
+#      feeding fixture lines in order);
 #   5. fuzzes both targets for SECONDS of wall-clock time: side by side,
 #      one per core, when there are two or more cores, else SECONDS/2 each;
 #   6. prints executions per target (libFuzzer's final
@@ -29,7 +29,7 @@
 # Environment:
 #   FUZZ_WORK      work directory (binaries, corpora kept between runs,
 #                  logs, raw crash artifacts); default /tmp/flux-journal-fuzz
-#   FUZZ_FIXTURES  fixtures directory; default <repo>/../shared/fixtures
+#   FUZZ_FIXTURES  fixtures directory; default <repo>/tests/fixtures
 #   FUZZ_MAX_LEN_PAYLOAD, FUZZ_MAX_LEN_STREAM  -max_len of each target
 #                  (defaults 1048576 and 65536; shorter stream programs
 #                  run several times faster: a complementary regime)
@@ -47,7 +47,7 @@ esac
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${FUZZ_WORK:-/tmp/flux-journal-fuzz}
-FIXTURES=${FUZZ_FIXTURES:-$REPO/../shared/fixtures}
+FIXTURES=${FUZZ_FIXTURES:-$REPO/tests/fixtures}
 REGRESSIONS=$HERE/regressions
 mkdir -p "$WORK"/{bin,seeds/payload,seeds/stream,corpus/payload,corpus/stream,crashes,logs}
 
@@ -115,21 +115,25 @@ if [ -d "$REGRESSIONS" ]; then
 fi
 
 # --- 4. seeds from the captured fixtures ---------------------------------
-if ! ls "$FIXTURES"/*.jsonl >/dev/null 2>&1; then
+if ! ls "$FIXTURES"/*.jsonl* >/dev/null 2>&1; then
     echo "fuzz: no fixtures at $FIXTURES (set FUZZ_FIXTURES)" >&2
     exit 2
 fi
 rm -f "$WORK"/seeds/payload/* "$WORK"/seeds/stream/*
 python3 - "$FIXTURES" "$WORK/seeds" <<'PY'
 """Seed corpora from the fixtures (one payload per file; stream programs)."""
+import gzip
 import pathlib
 import struct
 import sys
 
 fixtures, seeds = map(pathlib.Path, sys.argv[1:3])
 OP_RAW, OP_POP, OP_DRAIN, OP_MARK = 2, 7, 9, 5
-for path in sorted(fixtures.glob("*.jsonl")):
-    lines = path.read_bytes().splitlines()
+for path in sorted(fixtures.glob("*.jsonl*")):
+    packed = path.suffix == ".gz"
+    lines = (gzip.decompress if packed else bytes)(path.read_bytes()).splitlines()
+    if packed:
+        path = path.with_suffix("")  # the capture's own name
     # Payload seeds: every line of the small captures, the first 100 and
     # every 500th of the 10k-job one (its lines are all alike).
     picked = lines if len(lines) <= 200 else lines[:100] + lines[100::500]
