@@ -74,6 +74,8 @@ def test_memory(benchmark, launcher, case, lib):
         result = benchmark.pedantic(
             launcher.run, args=(case.spec(lib, path),), rounds=1, iterations=1
         )
+    # A child that delivered less held less: its peak would mean nothing.
+    assert result["delivered"] == sc.expected_delivered(case), result
     mib = 1024.0
     benchmark.extra_info.update(
         events=case.stream.events,
@@ -110,9 +112,11 @@ def test_parser(benchmark, request, fixture_payloads, parser):
     benchmark.group = f"P1 parse {bench_streams.FIXTURE_NAME}"
     runs, release = sc.parser_functions(fixture_payloads)
     try:
-        benchmark.pedantic(runs[parser], rounds=10, iterations=1, warmup_rounds=1)
+        accepted = benchmark.pedantic(runs[parser], rounds=10, iterations=1, warmup_rounds=1)
     finally:
         release()
+    # Every payload of the capture is a valid response object.
+    assert accepted == len(fixture_payloads)
     nbytes = sum(len(line) for line in fixture_payloads)
     benchmark.extra_info["bytes"] = nbytes
     stats = getattr(benchmark, "stats", None)

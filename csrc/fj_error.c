@@ -18,6 +18,8 @@ const char *fj_strerror (int code)
         case FJ_ETOOBIG: return "payload larger than 4 GiB";
         case FJ_EFULL:
             return "more than " FJ_STR (FJ_MAX_NAMES) " distinct names";
+        case FJ_EUNBOUND: return "libflux is not bound";
+        case FJ_ELIBFLUX: return "libflux failed";
         case FJ_ETRUNCATED: return "unexpected end of payload";
         case FJ_ESYNTAX: return "unexpected character";
         case FJ_ESTRING_CTRL: return "control character in string";

@@ -18,6 +18,10 @@ enum fj_errnum {
     FJ_ENOMEM = 1,
     FJ_ETOOBIG = 2,
     FJ_EFULL = 3,       /* a name table already holds FJ_MAX_NAMES names */
+    /* libflux (fj_flux.c) */
+    FJ_EUNBOUND = 4,    /* libflux's functions are not bound */
+    FJ_ELIBFLUX = 5,    /* libflux could not be loaded, or a call to it
+                           failed: the caller's errnum (or errbuf) says why */
     /* JSON syntax (RFC 8259) */
     FJ_ETRUNCATED = 10,
     FJ_ESYNTAX = 11,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fj_error.h"
 #include "fj_flux.h"
 
 /* libflux's signatures (flux/core/future.h, rpc.h), with flux_future_t
@@ -51,7 +52,7 @@ int fj_flux_bind (const char *path, char *errbuf, size_t errlen)
             const char *why = dlerror ();
             snprintf (errbuf, errlen, "%s", why ? why : "dlopen failed");
         }
-        return -1;
+        return -FJ_ELIBFLUX;
     }
     if (!(*(void **)&f.is_ready = lookup (lib, "flux_future_is_ready", errbuf, errlen))
         || !(*(void **)&f.rpc_get = lookup (lib, "flux_rpc_get", errbuf, errlen))
@@ -60,7 +61,7 @@ int fj_flux_bind (const char *path, char *errbuf, size_t errlen)
         || !(*(void **)&f.error_string = lookup (lib, "flux_future_error_string",
                                                  errbuf, errlen))
         || !(*(void **)&f.then = lookup (lib, "flux_future_then", errbuf, errlen)))
-        return -1;
+        return -FJ_ELIBFLUX;
     flux = f;
     bound = 1;
     return 0;
@@ -78,7 +79,7 @@ int fj_flux_drain (fj_stream_t *s, void *future, size_t limit,
     d->errnum = 0;
     d->errstr = NULL;
     if (!bound)
-        return -1;
+        return -FJ_EUNBOUND;
     while (d->taken < limit) {
         const char *payload = NULL;
         int rc;
@@ -114,10 +115,8 @@ int fj_flux_wait (void *future, double timeout, int sigint_default,
     int rc;
 
     *errnum = 0;
-    if (!bound) {
-        *errnum = ENOSYS;
-        return -1;
-    }
+    if (!bound)
+        return -FJ_EUNBOUND;
     if (sigint_default) {
         memset (&dfl, 0, sizeof (dfl));
         dfl.sa_handler = SIG_DFL;
@@ -130,7 +129,7 @@ int fj_flux_wait (void *future, double timeout, int sigint_default,
         *errnum = errno ? errno : EPROTO;
     if (sigint_default)
         sigaction (SIGINT, &saved, NULL);
-    return rc;
+    return rc < 0 ? -FJ_ELIBFLUX : 0;
 }
 
 void fj_flux_reset (void *future)
@@ -151,11 +150,15 @@ static void then_cb (void *f, void *arg)
     t->deliver (t->arg, rc);
 }
 
-int fj_flux_then (void *future, fj_flux_then_t *t)
+int fj_flux_then (void *future, fj_flux_then_t *t, int *errnum)
 {
-    if (!bound) {
-        errno = ENOSYS;
-        return -1;
+    *errnum = 0;
+    if (!bound)
+        return -FJ_EUNBOUND;
+    errno = 0;
+    if (flux.then (future, -1.0, then_cb, t) < 0) {
+        *errnum = errno ? errno : EPROTO;
+        return -FJ_ELIBFLUX;
     }
-    return flux.then (future, -1.0, then_cb, t);
+    return 0;
 }

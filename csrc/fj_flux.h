@@ -39,8 +39,8 @@ typedef struct {
 } fj_drain_t;
 
 /* Look libflux's functions up in the shared object at `path` (already
- * loaded, or loaded now) and the libraries it depends on.  0, or -1 with
- * a message in errbuf.  Call once, before any other fj_flux function;
+ * loaded, or loaded now) and the libraries it depends on.  0, or
+ * -FJ_ELIBFLUX with a message in errbuf.  Call once, before any other fj_flux function;
  * later calls rebind. */
 int fj_flux_bind (const char *path, char *errbuf, size_t errlen);
 
@@ -48,16 +48,17 @@ int fj_flux_bind (const char *path, char *errbuf, size_t errlen);
 int fj_flux_bound (void);
 
 /* Take up to `limit` ready responses of `future` (a flux_future_t * of a
- * streaming RPC) into s.  Returns FJ_DRAIN_*, d filled in; -1 if not
- * bound. */
+ * streaming RPC) into s.  Returns FJ_DRAIN_*, d filled in;
+ * -FJ_EUNBOUND if not bound. */
 int fj_flux_drain (fj_stream_t *s, void *future, size_t limit,
                    fj_drain_t *d);
 
 /* flux_future_wait_for(future, timeout).  With `sigint_default` set,
  * SIGINT takes its default action while waiting, so Ctrl-C ends a blocked
  * process as flux-core's Python bindings arrange for their own waits
- * (only the main thread, outside a reactor, may ask for this).  0, or -1
- * with *errnum set (ETIMEDOUT when the time ran out). */
+ * (only the main thread, outside a reactor, may ask for this).  0,
+ * -FJ_ELIBFLUX with *errnum set (ETIMEDOUT when the time ran out), or
+ * -FJ_EUNBOUND. */
 int fj_flux_wait (void *future, double timeout, int sigint_default,
                   int *errnum);
 
@@ -75,6 +76,8 @@ typedef struct {
     fj_drain_t d;
 } fj_flux_then_t;
 
-int fj_flux_then (void *future, fj_flux_then_t *t);
+/* Set the continuation on `future`.  0, -FJ_ELIBFLUX with *errnum set,
+ * or -FJ_EUNBOUND. */
+int fj_flux_then (void *future, fj_flux_then_t *t, int *errnum);
 
 #endif /* FJ_FLUX_H */

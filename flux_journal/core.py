@@ -75,11 +75,14 @@ FINAL = lib.FJ_EV_FINAL
 
 def core_error(code, context):
     """The exception for fj_errnum *code* (positive) raised by the C core
-    while doing *context*: MemoryError when out of memory, ValueError for
-    a limit reached (a full name table names FJ_MAX_NAMES)."""
+    while doing *context*: MemoryError when out of memory, RuntimeError
+    when libflux is not bound (a call out of order), ValueError for a
+    limit reached (a full name table names FJ_MAX_NAMES)."""
     reason = ffi.string(lib.fj_strerror(code)).decode()
     if code == lib.FJ_ENOMEM:
         return MemoryError(f"flux-journal: {reason} {context}")
+    if code == lib.FJ_EUNBOUND:
+        return RuntimeError(f"flux-journal: {context}: {reason}")
     return ValueError(f"flux-journal: {context}: {reason}")
 
 
@@ -261,8 +264,7 @@ class CoreStream:
             if isinstance(text, bytes):
                 text = text.decode("utf-8")
             return False, OSError(errnum, text)
-        if rc < 0:
-            raise RuntimeError("flux-journal: libflux is not bound")
+        check(rc, "draining a response")
         return False, None  # FJ_DRAIN_IDLE, FJ_DRAIN_LIMIT
 
     def then_future(self, future, deliver):
@@ -280,8 +282,11 @@ class CoreStream:
         cell.s = self._stream
         cell.deliver = lib.fj_py_deliver
         cell.arg = keep
-        if lib.fj_flux_then(future, cell) < 0:
-            raise OSError(ffi.errno, os.strerror(ffi.errno))
+        errnum = ffi.new("int *")
+        rc = lib.fj_flux_then(future, cell, errnum)
+        if rc == -lib.FJ_ELIBFLUX:
+            raise OSError(errnum[0], os.strerror(errnum[0]))
+        check(rc, "setting a continuation")
         return _ThenCell(cell, keep, self)
 
     def feed_address(self, address):

@@ -13,6 +13,7 @@ import errno
 import os
 import threading
 
+from flux_journal import core
 from flux_journal._core import ffi, lib
 
 _bind_lock = threading.Lock()
@@ -25,7 +26,7 @@ def bind(path):
     library that does).  Raises OSError with the loader's message."""
     errbuf = ffi.new("char[]", 512)
     with _bind_lock:
-        if lib.fj_flux_bind(os.fsencode(path), errbuf, len(errbuf)) < 0:
+        if lib.fj_flux_bind(os.fsencode(path), errbuf, len(errbuf)) == -lib.FJ_ELIBFLUX:
             raise OSError(
                 errno.ENOENT, f"flux-journal: cannot use libflux from {path}: "
                 f"{ffi.string(errbuf).decode(errors='replace')}"
@@ -75,9 +76,11 @@ def wait(pointer, timeout, sigint_default, errnum=None):
     *errnum*: from new_errnum(), else one is made for this call."""
     if errnum is None:
         errnum = ffi.new("int *")
-    if lib.fj_flux_wait(pointer, timeout, 1 if sigint_default else 0, errnum) < 0:
+    rc = lib.fj_flux_wait(pointer, timeout, 1 if sigint_default else 0, errnum)
+    if rc == -lib.FJ_ELIBFLUX:
         code = errnum[0]
         raise OSError(code, os.strerror(code))
+    core.check(rc, "waiting for a response")
 
 
 def reset(pointer):

@@ -288,3 +288,35 @@ def test_c_continuation_reports_an_error_response(fake):
     more, error = stream.drained(calls[0], cell.d, pytest.fail)
     assert not more and error.errno == errno.ENODATA
     assert stream.pop(100).ids == [1]
+
+
+UNBOUND_CHILD = textwrap.dedent(
+    """
+    from flux_journal import core, libflux
+    from flux_journal.core import CoreStream
+    null = core.ffi.cast("void *", 0)
+    for what, call in (
+        ("wait", lambda: libflux.wait(null, 0.0, False)),
+        ("drain", lambda: CoreStream(core.JOB, 0.0).drain_future(null, 1, print)),
+        ("then", lambda: CoreStream(core.JOB, 0.0).then_future(null, print)),
+    ):
+        try:
+            call()
+        except RuntimeError as exc:
+            print(what, exc)
+    """
+)
+
+
+def test_calls_before_bind_raise_runtime_error():
+    """Out of order (libflux never bound: a fresh process), every C entry
+    point refuses with the C core's own error, and Python says which call."""
+    proc = subprocess.run(
+        [sys.executable, "-c", UNBOUND_CHILD], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "wait flux-journal: waiting for a response: libflux is not bound",
+        "drain flux-journal: draining a response: libflux is not bound",
+        "then flux-journal: setting a continuation: libflux is not bound",
+    ]
