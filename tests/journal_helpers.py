@@ -1,6 +1,29 @@
-"""Helpers shared by the command line and archive tests."""
+"""Helpers shared by the tests: reading a consumer to its end."""
 
-from flux_journal import JournalConsumer, ResourceJournalConsumer
+from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer
+
+
+def poll_all(consumer, timeout=10.0):
+    """poll() until None; return the events (*timeout*: per poll)."""
+    events = []
+    while (event := consumer.poll(timeout)) is not None:
+        events.append(event)
+    return events
+
+
+def poll_all_raising(consumer, timeout=10.0):
+    """poll() until None, collecting events and the PayloadError and
+    OSError exceptions raised, in the order they came."""
+    out = []
+    while True:
+        try:
+            event = consumer.poll(timeout)
+        except (PayloadError, OSError) as exc:
+            out.append(exc)
+            continue
+        if event is None:
+            return out
+        out.append(event)
 
 
 def journal_events(journal, handle, *, follow=False, **kwargs):

@@ -24,20 +24,14 @@ from flux_journal import (
 )
 from flux_journal.sim import SimFlux, Workload
 
+from journal_helpers import poll_all
+
 JOBS = "job-manager.events-journal"
 RESOURCE = "resource.journal"
 
 
 def fixture_lines(fixtures_dir, name):
     return (fixtures_dir / name).read_text().splitlines()
-
-
-def drain(consumer, timeout=10.0):
-    """poll() until None; return the events."""
-    events = []
-    while (event := consumer.poll(timeout)) is not None:
-        events.append(event)
-    return events
 
 
 def history_of(lines, since=0.0, sentinel=None):
@@ -66,7 +60,7 @@ def is_job_sentinel(resp):
 def test_history_in_time_order_then_live(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
     h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
-    events = drain(JournalConsumer(h).start())
+    events = poll_all(JournalConsumer(h).start())
     expected = history_of(lines, sentinel=is_job_sentinel)
     got = [(e.timestamp, e.name, e.jobid) for e in events[: len(expected)]]
     assert got == expected
@@ -81,7 +75,7 @@ def test_history_in_time_order_then_live(fixtures_dir):
 
 def test_equal_timestamps_keep_arrival_order(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-10k.jsonl")
-    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    events = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     expected = history_of(lines, sentinel=is_job_sentinel)
     assert [(e.timestamp, e.name, e.jobid) for e in events] == expected
     stamps = [e.timestamp for e in events]
@@ -91,10 +85,10 @@ def test_equal_timestamps_keep_arrival_order(fixtures_dir):
 
 def test_since_filters_history_and_live(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    everything = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    everything = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     cut = everything[len(everything) // 2].timestamp
     h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
-    events = drain(JournalConsumer(h, since=cut).start())
+    events = poll_all(JournalConsumer(h, since=cut).start())
     assert events == [e for e in everything if e.timestamp > cut]
     assert all(e.timestamp > cut for e in events)
 
@@ -105,7 +99,7 @@ def test_sentinel_is_the_class_constant_between_history_and_live(fixtures_dir, m
     h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
     consumer = JournalConsumer(h, include_sentinel=True)
     if mode == "poll":
-        events = drain(consumer.start())
+        events = poll_all(consumer.start())
     else:
         events = []
         consumer.set_callback(events.append).start()
@@ -121,7 +115,7 @@ def test_sentinel_is_the_class_constant_between_history_and_live(fixtures_dir, m
 
 def test_sentinel_suppressed_by_default(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    events = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     assert not any(e.is_empty() for e in events)
 
 
@@ -153,7 +147,7 @@ def test_jobspec_only_on_submit_and_R_only_on_alloc(fixtures_dir):
         by_id.setdefault(resp.get("id"), {}).update(
             {k: resp[k] for k in ("jobspec", "R") if k in resp}
         )
-    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    events = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     assert any(e.name == "submit" for e in events)
     for e in events:
         assert isinstance(e, JournalEvent) and isinstance(e, dict)
@@ -194,7 +188,7 @@ def test_events_of_a_job_share_its_jobid_until_its_clean_event():
 
 def test_event_dict_contents_and_str(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    events = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     entries = {}
     for line in lines:
         resp = json.loads(line)
@@ -215,7 +209,7 @@ def test_event_dict_contents_and_str(fixtures_dir):
 def test_resource_R_on_events_of_its_response(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "resource.jsonl")
     h = SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA)
-    events = drain(ResourceJournalConsumer(h).start())
+    events = poll_all(ResourceJournalConsumer(h).start())
     carried = {}
     for line in lines:
         resp = json.loads(line)
@@ -231,7 +225,7 @@ def test_resource_R_on_events_of_its_response(fixtures_dir):
 def test_resource_sentinel(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "resource-many.jsonl")
     h = SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA)
-    events = drain(ResourceJournalConsumer(h, include_sentinel=True).start())
+    events = poll_all(ResourceJournalConsumer(h, include_sentinel=True).start())
     sentinels = [e for e in events if e.is_empty()]
     assert sentinels == [ResourceJournalConsumer.SENTINEL_EVENT]
     assert sentinels[0] is ResourceJournalConsumer.SENTINEL_EVENT
@@ -299,7 +293,7 @@ def test_poll_timeout_bounds_the_whole_call():
 def test_enodata_ends_stream_and_poll_keeps_returning_none(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-active.jsonl")
     consumer = JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start()
-    drain(consumer)
+    poll_all(consumer)
     assert consumer.poll() is None
     assert consumer.poll(0) is None
 
@@ -315,7 +309,7 @@ def test_stop_mid_history_delivers_history_so_far_in_order():
     with pytest.raises(TimeoutError):
         consumer.poll(0.05)  # history is incomplete: nothing yet
     consumer.stop()
-    events = drain(consumer)
+    events = poll_all(consumer)
     assert [(e.timestamp, int(e.jobid)) for e in events] == [(4.0, 1), (5.0, 2), (6.0, 1), (7.0, 2)]
 
 
@@ -344,7 +338,7 @@ def test_callback_with_args_and_kwargs_and_final_none(fixtures_dir):
     h.reactor_run()
     assert calls[-1] == (None, "t")
     assert sum(1 for e, _ in calls if e is None) == 1
-    polled = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    polled = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     assert [e for e, _ in calls[:-1]] == polled
 
 
@@ -384,7 +378,7 @@ def test_callback_none_once_when_stopped_from_callback():
 
 def test_callback_that_raises_loses_and_repeats_nothing(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    expected = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    expected = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     h = SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
     got = []
 
@@ -567,8 +561,8 @@ def test_subclass_overriding_create_event_takes_generic_path(fixtures_dir):
             event.tagged = True
             return event
 
-    plain = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA), include_sentinel=True).start())
-    tagged = drain(Tagged(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA), include_sentinel=True).start())
+    plain = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA), include_sentinel=True).start())
+    tagged = poll_all(Tagged(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA), include_sentinel=True).start())
     assert tagged == plain
     assert [str(e) for e in tagged] == [str(e) for e in plain]
     assert all(getattr(e, "tagged", False) for e in tagged if not e.is_empty())
@@ -587,8 +581,8 @@ def test_user_subclass_of_base(fixtures_dir):
             return event
 
     h = SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA)
-    events = drain(Names(h, RESOURCE, include_sentinel=True).start())
-    reference = drain(
+    events = poll_all(Names(h, RESOURCE, include_sentinel=True).start())
+    reference = poll_all(
         ResourceJournalConsumer(SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA), include_sentinel=True).start()
     )
     assert [dict(e) for e in events if not e.is_empty()] == [dict(e) for e in reference if not e.is_empty()]
@@ -628,9 +622,9 @@ class _DictOnlyHandle:
 
 def test_handle_without_get_str_falls_back_to_get(fixtures_dir):
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    expected = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    expected = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     h = _DictOnlyHandle(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA))
-    assert drain(JournalConsumer(h).start()) == expected
+    assert poll_all(JournalConsumer(h).start()) == expected
 
 
 def test_flux_raw_payload_pointer_path(fixtures_dir):
@@ -639,7 +633,7 @@ def test_flux_raw_payload_pointer_path(fixtures_dir):
     from cffi import FFI
 
     lines = fixture_lines(fixtures_dir, "jobs-full.jsonl")
-    expected = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    expected = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     ffi = FFI()
 
     class Pimpl:
@@ -669,7 +663,7 @@ def test_flux_raw_payload_pointer_path(fixtures_dir):
             return RawFuture(self._inner.rpc(*args, **kwargs))
 
     h = RawHandle(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA))
-    assert drain(JournalConsumer(h).start()) == expected
+    assert poll_all(JournalConsumer(h).start()) == expected
 
 
 def test_restart_keeps_received_events_and_replays_history():
@@ -692,5 +686,5 @@ def test_history_response_out_of_time_order_is_still_sorted():
         '{"id":2,"events":[{"timestamp":2.0,"name":"f"},{"timestamp":6.0,"name":"g"},{"timestamp":1.0,"name":"h"}]}',
         '{"id":-1,"events":[]}',
     ]
-    events = drain(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
+    events = poll_all(JournalConsumer(SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)).start())
     assert [e.name for e in events] == ["h", "b", "d", "e", "f", "a", "g", "c"]

@@ -18,6 +18,8 @@ import pytest
 from flux_journal import JournalConsumer, ResourceJournalConsumer
 from flux_journal.sim import ResourceWorkload, SimFlux, Workload
 
+from journal_helpers import poll_all
+
 JOBS = "job-manager.events-journal"
 RESOURCE = "resource.journal"
 
@@ -41,13 +43,6 @@ def assert_same_sequence(ours, theirs):
     assert len(ours) == len(theirs)
     for i, (a, b) in enumerate(zip(ours, theirs)):
         assert same_event(a, b), f"event {i} differs: {a!r} != {b!r}"
-
-
-def poll_all(consumer):
-    out = []
-    while (event := consumer.poll(10)) is not None:
-        out.append(event)
-    return out
 
 
 def callback_all(handle, consumer):

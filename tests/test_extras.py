@@ -17,6 +17,8 @@ from flux_journal import (
 from flux_journal import core
 from flux_journal.sim import ResourceWorkload, SimFlux, Workload
 
+from journal_helpers import poll_all
+
 JOBS = "job-manager.events-journal"
 RESOURCE = "resource.journal"
 
@@ -24,13 +26,6 @@ RESOURCE = "resource.journal"
 def replay(fixtures_dir, name, topic=JOBS, **kwargs):
     lines = (fixtures_dir / name).read_text().splitlines()
     return SimFlux.replay(lines, topic=topic, end=errno.ENODATA, **kwargs)
-
-
-def drain(consumer):
-    out = []
-    while (event := consumer.poll(10)) is not None:
-        out.append(event)
-    return out
 
 
 def key(event):
@@ -71,11 +66,11 @@ def test_job_filters_are_sent_to_the_service():
 
 
 def test_resource_name_filter_applied_in_c(fixtures_dir):
-    every = drain(ResourceJournalConsumer(replay(fixtures_dir, "resource-many.jsonl", RESOURCE)).start())
+    every = poll_all(ResourceJournalConsumer(replay(fixtures_dir, "resource-many.jsonl", RESOURCE)).start())
     consumer = ResourceJournalConsumer(
         replay(fixtures_dir, "resource-many.jsonl", RESOURCE), deny={"drain"}, include_sentinel=True
     ).start()
-    filtered = drain(consumer)
+    filtered = poll_all(consumer)
     assert [key(e) for e in filtered if not e.is_empty()] == [key(e) for e in every if e.name != "drain"]
     assert sum(1 for e in filtered if e.is_empty()) == 1  # sentinel unaffected
     stats = consumer.stats
@@ -85,7 +80,7 @@ def test_resource_name_filter_applied_in_c(fixtures_dir):
 
 def test_filter_that_empties_history_keeps_sentinel(fixtures_dir):
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"), allow={"no-such-event"}, include_sentinel=True)
-    assert drain(consumer.start()) == [JournalConsumer.SENTINEL_EVENT]
+    assert poll_all(consumer.start()) == [JournalConsumer.SENTINEL_EVENT]
 
 
 # ---------------------------------------------------------------------------
@@ -94,7 +89,7 @@ def test_filter_that_empties_history_keeps_sentinel(fixtures_dir):
 
 @pytest.mark.slow
 def test_unordered_history_same_multiset_streamed_as_it_arrives(fixtures_dir):
-    ordered = drain(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl")).start())
+    ordered = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl")).start())
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), ordered=False, include_sentinel=True).start()
     peak = 0
     unordered = []
@@ -119,7 +114,7 @@ def test_unordered_history_same_multiset_streamed_as_it_arrives(fixtures_dir):
 
 @pytest.mark.parametrize("size", [1, 7, 256, 1000, 5000])
 def test_batches_concatenate_to_the_poll_sequence(fixtures_dir, size):
-    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), include_sentinel=True).start())
+    expected = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), include_sentinel=True).start())
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-10k.jsonl"), include_sentinel=True).start()
     got = []
     while True:
@@ -146,7 +141,7 @@ def test_poll_batch_timeout_and_shared_queue(fixtures_dir):
     with pytest.raises(TimeoutError):
         while True:
             live += consumer.poll_batch(10_000, timeout=0.2)
-    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-active.jsonl")).start())
+    expected = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-active.jsonl")).start())
     assert [first] + history + live == expected
     nhistory = sum(len(json.loads(line)["events"]) for line in lines[:3])
     assert len(history) + 1 == nhistory and live
@@ -165,7 +160,7 @@ def test_batch_stops_before_an_error(fixtures_dir):
 
 
 def test_batch_callback(fixtures_dir):
-    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    expected = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
     h = replay(fixtures_dir, "jobs-full.jsonl")
     batches = []
     JournalConsumer(h).set_batch_callback(batches.append, max_events=64).start()
@@ -223,7 +218,7 @@ def test_batches_leave_the_garbage_collector_as_they_found_it(fixtures_dir):
 
 
 def test_iteration_ends_at_end_of_stream(fixtures_dir):
-    expected = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    expected = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"))
     assert list(consumer) == expected  # starts by itself
 
@@ -261,9 +256,9 @@ def test_context_manager_cancels_and_drains():
 
 
 def resume_suffix_check(make_handle, consumer_cls, positions, **kwargs):
-    full = drain(consumer_cls(make_handle(), **kwargs).start())
+    full = poll_all(consumer_cls(make_handle(), **kwargs).start())
     for i in positions:
-        resumed = drain(consumer_cls(make_handle(), since=full[i].cursor, **kwargs).start())
+        resumed = poll_all(consumer_cls(make_handle(), since=full[i].cursor, **kwargs).start())
         assert [key(e) for e in resumed] == [key(e) for e in full[i + 1 :]], f"resume after event {i}"
     return full
 
@@ -276,14 +271,14 @@ def test_resume_from_every_cursor_around_equal_timestamps(fixtures_dir):
     def make():
         return SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
 
-    full = drain(JournalConsumer(make()).start())
+    full = poll_all(JournalConsumer(make()).start())
     ties = [i for i in range(1, len(full)) if full[i].timestamp == full[i - 1].timestamp]
     assert len(ties) >= 3
     positions = sorted({p for i in ties for p in range(i - 2, i + 2)} | set(random.Random(1).sample(range(len(full)), 6)))
     resume_suffix_check(make, JournalConsumer, positions)
     # a plain timestamp, as upstream, can lose the second event of a tie
     i = ties[0]
-    after_ts = drain(JournalConsumer(make(), since=full[i - 1].timestamp).start())
+    after_ts = poll_all(JournalConsumer(make(), since=full[i - 1].timestamp).start())
     assert len(after_ts) < len(full) - i
 
 
@@ -317,7 +312,7 @@ def test_resource_cursor_resume(fixtures_dir):
     def make():
         return SimFlux.replay(lines, topic=RESOURCE, end=errno.ENODATA)
 
-    full = drain(ResourceJournalConsumer(make()).start())
+    full = poll_all(ResourceJournalConsumer(make()).start())
     resume_suffix_check(make, ResourceJournalConsumer, range(0, len(full), 13))
 
 
@@ -335,10 +330,10 @@ def test_cursor_format_and_errors():
 
 def test_stats_count_what_happened(fixtures_dir):
     lines = (fixtures_dir / "jobs-full.jsonl").read_text().splitlines()
-    everything = drain(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
+    everything = poll_all(JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl")).start())
     since = everything[100].timestamp
     consumer = JournalConsumer(replay(fixtures_dir, "jobs-full.jsonl"), since=since)
-    delivered = drain(consumer.start())
+    delivered = poll_all(consumer.start())
     stats = consumer.stats
     assert stats["responses"] == len(lines)
     assert stats["bytes"] == sum(len(line.encode()) for line in lines)
@@ -391,11 +386,11 @@ def test_consumer_cursor_with_window_survives_late_live_events(fixtures_dir):
     assert late, "the capture has out-of-order live events"
     positions = sorted(set(range(max(0, late[0] - 40), len(full))) | set(range(0, len(full), 50)))
     for i in positions:
-        resumed = drain(JournalConsumer(make(), since=cursors[i]).start())
+        resumed = poll_all(JournalConsumer(make(), since=cursors[i]).start())
         assert [key(e) for e in resumed] == [key(e) for e in full[i + 1 :]], f"resume after event {i}"
     # the per-event cursor assumes time order: it loses a late event
     i = late[0] - 1
-    resumed = drain(JournalConsumer(make(), since=full[i].cursor).start())
+    resumed = poll_all(JournalConsumer(make(), since=full[i].cursor).start())
     assert len(resumed) < len(full) - i - 1
 
 
@@ -408,7 +403,7 @@ def test_consumer_cursor_needs_a_window_and_chains_across_resumes(fixtures_dir):
     def make():
         return SimFlux.replay(lines, topic=JOBS, end=errno.ENODATA)
 
-    full = drain(JournalConsumer(make()).start())
+    full = poll_all(JournalConsumer(make()).start())
     # resume three times in a row, each from the consumer cursor
     since, got = 0.0, []
     for stop_after in (30_000, 30_001, 50_000):
@@ -416,7 +411,7 @@ def test_consumer_cursor_needs_a_window_and_chains_across_resumes(fixtures_dir):
         while len(got) < stop_after:
             got.append(consumer.poll(10))
         since = consumer.cursor
-    got += drain(JournalConsumer(make(), since=since).start())
+    got += poll_all(JournalConsumer(make(), since=since).start())
     assert [key(e) for e in got] == [key(e) for e in full]
 
 

@@ -15,6 +15,8 @@ import pytest
 from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer
 from flux_journal.sim import SimFlux, Workload
 
+from journal_helpers import poll_all, poll_all_raising
+
 JOBS = "job-manager.events-journal"
 REPO = Path(__file__).resolve().parent.parent
 SENTINEL = '{"id":-1,"events":[]}'
@@ -23,27 +25,6 @@ SENTINEL = '{"id":-1,"events":[]}'
 def job_line(jobid, *stamps, name="submit"):
     events = ",".join('{"timestamp":%r,"name":"%s"}' % (ts, name) for ts in stamps)
     return '{"id":%d,"events":[%s]}' % (jobid, events)
-
-
-def drain(consumer, timeout=10):
-    out = []
-    while (event := consumer.poll(timeout)) is not None:
-        out.append(event)
-    return out
-
-
-def poll_all_raising(consumer):
-    """Poll to the end, collecting events and the exceptions raised."""
-    out = []
-    while True:
-        try:
-            event = consumer.poll(10)
-        except (PayloadError, OSError) as exc:
-            out.append(exc)
-            continue
-        if event is None:
-            return out
-        out.append(event)
 
 
 # ---------------------------------------------------------------------------
@@ -74,7 +55,7 @@ def test_bad_payload_is_payload_error_with_offset_and_stream_continues(bad):
 
 def test_duplicate_keys_behave_like_json():
     line = '{"id":4,"id":5,"events":[{"timestamp":1.0,"name":"a","context":{"k":1,"k":2}}]}'
-    event = drain(JournalConsumer(SimFlux.replay([SENTINEL, line], topic=JOBS, end=errno.ENODATA)).start())[0]
+    event = poll_all(JournalConsumer(SimFlux.replay([SENTINEL, line], topic=JOBS, end=errno.ENODATA)).start())[0]
     assert event.jobid == 5 and event.context == {"k": 2}
     assert dict(event) == {"timestamp": 1.0, "name": "a", "context": json.loads(line)["events"][0]["context"]}
 
@@ -133,7 +114,7 @@ def test_stop_at_every_point_delivers_what_arrived_then_none():
         h = SimFlux.replay(lines, topic=JOBS, hold=sent)
         consumer = JournalConsumer(h, include_sentinel=True).start()
         consumer.stop()
-        got = drain(consumer)
+        got = poll_all(consumer)
         arrived = lines[:sent]
         history = sorted(
             ts for line in arrived[: arrived.index(SENTINEL)] if SENTINEL in arrived for ts in [
@@ -154,7 +135,7 @@ def test_stop_twice_and_poll_after_end_are_harmless():
     consumer = JournalConsumer(SimFlux.replay([job_line(1, 1.0), SENTINEL], topic=JOBS)).start()
     consumer.stop()
     consumer.stop()
-    assert [e.timestamp for e in drain(consumer)] == [1.0]
+    assert [e.timestamp for e in poll_all(consumer)] == [1.0]
     consumer.stop()
     assert consumer.poll() is None and consumer.poll(0) is None
 
