@@ -35,14 +35,21 @@ covers.  A process killed at any instant therefore leaves the database
 at the end of its last committed batch, and the next run resumes from
 exactly there: no row is lost or stored twice.  The database uses WAL
 mode, so ``sqlite3 FILE`` can query it while it is being written.
+
+A new database is owner-only, and so are its ``-wal`` and ``-shm`` files
+(SQLite gives them the database file's mode); an existing one keeps its
+permissions, with a warning if group or others can read it (see
+:mod:`flux_journal.cli.private`).
 """
 
 import json
+import os
 import sqlite3
 import time
 
 import orjson
 
+from flux_journal.cli import private
 from flux_journal.cli.checkpoint import Position
 
 __all__ = ["Archive", "ArchiveError", "JOB_STATES"]
@@ -239,6 +246,27 @@ class _Job:
         return "FAILED"
 
 
+def _connect(path):
+    """Open the SQLite database at *path*, creating it owner-only.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of
+    the database file (whatever the umask), so creating that file 0600
+    before SQLite opens it makes all three private.  An existing file, or
+    a ``-wal``/``-shm`` left by a killed run, keeps its permissions and is
+    warned about if group or others can read it.
+    """
+    try:
+        if not private.create_private(path):
+            for suffix in ("-wal", "-shm"):
+                try:
+                    private.warn_if_shared(path + suffix, os.stat(path + suffix))
+                except FileNotFoundError:
+                    pass
+    except OSError as exc:
+        raise ArchiveError(f"{path}: {exc.strerror or exc}") from exc
+    return sqlite3.connect(path, isolation_level=None, timeout=30.0)
+
+
 class Archive:
     """An SQLite archive of one journal (see the module docstring).
 
@@ -258,7 +286,7 @@ class Archive:
         self.path = str(path)
         self.journal = journal
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self.db = _connect(self.path)
             mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise ArchiveError(f"{self.path}: cannot use WAL mode (got {mode})")
