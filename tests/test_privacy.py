@@ -241,3 +241,18 @@ def test_group_shared_archive_is_readable_while_written(world_dir):
     read = subprocess.run([sys.executable, "-c", _READER, str(db), str(OTHER_GID)],
                           capture_output=True, text=True, check=True)
     assert read.stdout.strip() == "attempt to write a readonly database"
+
+
+def test_shared_file_that_is_not_ours_gets_only_the_error(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    ck = tmp_path / "other.json"
+    ck.write_text('{"some": "other file"}')
+    for path in (junk, ck):
+        os.chmod(path, 0o644)
+    proc = run("archive", "--db", junk, "--sim", "5")
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [f"flux-journal: {junk}: file is not a database"]
+    proc = run("jobs", "--sim", "5", "--checkpoint", ck)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
+    assert b"not a flux-journal checkpoint" in proc.stderr and warnings(proc.stderr) == []

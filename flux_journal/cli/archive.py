@@ -252,19 +252,27 @@ def _connect(path):
     SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of
     the database file (whatever the umask), so creating that file 0600
     before SQLite opens it makes all three private.  An existing file, or
-    a ``-wal``/``-shm`` left by a killed run, keeps its permissions and is
-    warned about if group or others can read it.
+    a ``-wal``/``-shm`` left by a killed run, keeps its permissions and,
+    once it reads as a database, is warned about if group or others can
+    read it.
     """
     try:
+        files = []
         if not private.create_private(path):
-            for suffix in ("-wal", "-shm"):
+            for name in (path, path + "-wal", path + "-shm"):
                 try:
-                    private.warn_if_shared(path + suffix, os.stat(path + suffix))
+                    files.append((name, os.stat(name)))
                 except FileNotFoundError:
                     pass
     except OSError as exc:
         raise ArchiveError(f"{path}: {exc.strerror or exc}") from exc
-    return sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    # Reading the schema fails on a file that is not a database: then the
+    # error alone is reported, not the privacy of what is not an archive.
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    for name, status in files:
+        private.warn_if_shared(name, status)
+    return db
 
 
 class Archive:

@@ -167,7 +167,7 @@ class Checkpoint:
 
     def load(self):
         """Return the stored position, or a fresh one if there is no file.
-        Warns on stderr if group or others can read the file.
+        Warns on stderr if group or others can read a usable file.
 
         Raises:
             CheckpointError: the file is unreadable, not a checkpoint, or
@@ -175,7 +175,7 @@ class Checkpoint:
         """
         try:
             with open(self.path, "rb") as stream:
-                private.warn_if_shared(self.path, os.fstat(stream.fileno()))
+                status = os.fstat(stream.fileno())
                 raw = stream.read()
         except FileNotFoundError:
             return Position()
@@ -197,6 +197,7 @@ class Checkpoint:
                 f"checkpoint {self.path} belongs to the {data.get('journal')} journal, "
                 f"not the {self.journal} journal"
             )
+        private.warn_if_shared(self.path, status)
         return position
 
     def save(self, position):

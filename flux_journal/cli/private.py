@@ -49,15 +49,14 @@ def warn_if_shared(path, status, stream=None):
 def create_private(path):
     """Create *path* as an empty owner-only file if it does not exist.
 
-    Returns True if it was created.  If it existed already (or a symbolic
-    link is there), leaves it as it is, warns if it is shared (see
-    :func:`warn_if_shared`) and returns False.  Raises OSError if the file
-    can be neither created nor inspected.
+    Returns True if it was created, False if it existed already (or a
+    symbolic link is there): it is then left as it is, for the caller to
+    :func:`warn_if_shared` once it knows the file is its own.  Raises
+    OSError if the file cannot be created.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
     except FileExistsError:
-        warn_if_shared(path, os.stat(path))
         return False
     try:
         # The umask can only have removed bits (0o200 would leave the
