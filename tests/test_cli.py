@@ -535,6 +535,7 @@ def test_checkpoint_with_equal_timestamps(tmp_path):
                 }
             )
         )
+        ck.chmod(0o600)  # as flux-journal writes it: no warning on stderr
         proc = run_cli("jobs", "--sim", "400", "--seed", "11", "--format", "json",
                        "--checkpoint", ck)
         assert_records(proc.stdout, events[cut + 1 :])

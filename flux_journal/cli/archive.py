@@ -35,14 +35,21 @@ covers.  A process killed at any instant therefore leaves the database
 at the end of its last committed batch, and the next run resumes from
 exactly there: no row is lost or stored twice.  The database uses WAL
 mode, so ``sqlite3 FILE`` can query it while it is being written.
+
+A new database is owner-only, and so are its ``-wal`` and ``-shm`` files
+(SQLite gives them the database file's mode); an existing one keeps its
+permissions, with a warning if group or others can read it (see
+:mod:`flux_journal.cli.private`).
 """
 
 import json
+import os
 import sqlite3
 import time
 
 import orjson
 
+from flux_journal.cli import private
 from flux_journal.cli.checkpoint import Position
 
 __all__ = ["Archive", "ArchiveError", "JOB_STATES"]
@@ -239,6 +246,35 @@ class _Job:
         return "FAILED"
 
 
+def _connect(path):
+    """Open the SQLite database at *path*, creating it owner-only.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of
+    the database file (whatever the umask), so creating that file 0600
+    before SQLite opens it makes all three private.  An existing file, or
+    a ``-wal``/``-shm`` left by a killed run, keeps its permissions and,
+    once it reads as a database, is warned about if group or others can
+    read it.
+    """
+    try:
+        files = []
+        if not private.create_private(path):
+            for name in (path, path + "-wal", path + "-shm"):
+                try:
+                    files.append((name, os.stat(name)))
+                except FileNotFoundError:
+                    pass
+    except OSError as exc:
+        raise ArchiveError(f"{path}: {exc.strerror or exc}") from exc
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    # Reading the schema fails on a file that is not a database: then the
+    # error alone is reported, not the privacy of what is not an archive.
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    for name, status in files:
+        private.warn_if_shared(name, status)
+    return db
+
+
 class Archive:
     """An SQLite archive of one journal (see the module docstring).
 
@@ -258,7 +294,7 @@ class Archive:
         self.path = str(path)
         self.journal = journal
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self.db = _connect(self.path)
             mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise ArchiveError(f"{self.path}: cannot use WAL mode (got {mode})")

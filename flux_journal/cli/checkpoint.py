@@ -11,7 +11,8 @@ that arrive out of time order by up to the consumer's ``cursor_window``
 A :class:`Checkpoint` stores a position in a small JSON file, replaced
 atomically (temporary file, fsync, rename, fsync of the directory), so
 that the file always holds either the previous or the new position,
-whatever instant the process is killed at.
+whatever instant the process is killed at.  A new file is owner-only;
+a replaced one keeps its permissions (see :mod:`flux_journal.cli.private`).
 """
 
 import errno
@@ -20,6 +21,7 @@ import os
 import time
 
 from flux_journal import cursor as cursors
+from flux_journal.cli import private
 
 __all__ = ["Checkpoint", "CheckpointError", "Position", "atomic_write"]
 
@@ -134,11 +136,13 @@ def atomic_write(path, data):
     Writes ``<path>.tmp``, fsyncs it, renames it over *path* and fsyncs
     the directory: after a crash at any point the file holds the old or
     the new content, never a mix.  The temporary name is fixed, so a
-    leftover from a killed run is simply overwritten next time.
+    leftover from a killed run is simply replaced next time.  The new
+    file is owner-only, or has the permissions of the file it replaces
+    (see :func:`~flux_journal.cli.private.create_replacement`).
     """
     path = os.fspath(path)
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = private.create_replacement(tmp, path)
     try:
         _write_all(fd, data)
         os.fsync(fd)
@@ -163,6 +167,7 @@ class Checkpoint:
 
     def load(self):
         """Return the stored position, or a fresh one if there is no file.
+        Warns on stderr if group or others can read a usable file.
 
         Raises:
             CheckpointError: the file is unreadable, not a checkpoint, or
@@ -170,6 +175,7 @@ class Checkpoint:
         """
         try:
             with open(self.path, "rb") as stream:
+                status = os.fstat(stream.fileno())
                 raw = stream.read()
         except FileNotFoundError:
             return Position()
@@ -191,6 +197,7 @@ class Checkpoint:
                 f"checkpoint {self.path} belongs to the {data.get('journal')} journal, "
                 f"not the {self.journal} journal"
             )
+        private.warn_if_shared(self.path, status)
         return position
 
     def save(self, position):
