@@ -68,7 +68,10 @@ def replay(path, journal="jobs"):
 
 
 def rows(db, sql, *params):
-    conn = sqlite3.connect(db)
+    # Read-only, as a reader should: a plain connect() would create a
+    # missing database (with the umask's mode, which the archiver would
+    # then rightly warn about).
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

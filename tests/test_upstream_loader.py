@@ -272,5 +272,10 @@ def test_extract_reuses_existing_tree(tmp_path, upstream):
 
 
 def test_fixtures_dir(fixtures_dir):
-    assert (fixtures_dir / "jobs-full.jsonl").is_file()
-    assert fixtures_dir.name == "fixtures"
+    """Every capture the repository carries is there under its plain
+    name, the gzipped one whole."""
+    names = ["jobs-full", "jobs-active", "jobs-10k", "resource", "resource-many"]
+    for name in names:
+        assert (fixtures_dir / f"{name}.jsonl").is_file(), name
+    with open(fixtures_dir / "jobs-10k.jsonl", "rb") as capture:
+        assert sum(1 for _ in capture) == 10001  # 10,000 jobs and the sentinel
