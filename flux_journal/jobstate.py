@@ -865,7 +865,9 @@ class JobModel:
         self.errors: Dict[str, int] = {}
         self._jobs: Dict[int, JobRecord] = {}
 
-    def __len__(self) -> int:
+    @property
+    def active(self) -> int:
+        """Records held (with drop_inactive, the jobs not yet inactive)."""
         return len(self._jobs)
 
     def get(self, jobid: int) -> Optional[JobRecord]:

@@ -75,11 +75,6 @@ class JobTracker(JobModel):
         self.run_seconds = Histogram()
         self.last_timestamp: Optional[float] = None
 
-    @property
-    def active(self) -> int:
-        """Jobs whose record is held (not yet inactive)."""
-        return len(self)
-
     def consume(self, events: List[Any]) -> None:
         """Apply a batch of job events, in stream order (no sentinel, no
         None)."""
