@@ -167,6 +167,12 @@ _UPSERT_JOB = "INSERT INTO jobs ({}) VALUES ({}) ON CONFLICT (jobid) DO UPDATE S
     ", ".join(f"{c} = excluded.{c}" for c in _JOB_COLUMNS[1:]),
 )
 
+# A job's archived events, whether it has a jobs row, its jobspec and R.
+_LOOKUP_JOB = """
+SELECT (SELECT count(*) FROM events WHERE jobid = ?1), jobs.jobid IS NOT NULL, jobspec, R
+FROM (SELECT 1) LEFT JOIN jobs ON jobs.jobid = ?1
+"""
+
 _JOURNALS = ("jobs", "resource")
 
 
@@ -359,25 +365,23 @@ class Archive:
     def _record(self, jobid):
         """The record of *jobid*: held, or rebuilt from its archived
         events (an archive resumed, or a transaction rolled back); None
-        if the archive has none."""
+        if the archive has none, and then the seq of the job's next
+        event is in ``_orphans``."""
         record = self._model.get(jobid)
         if record is None and jobid not in self._orphans:
-            spec = self.db.execute(
-                "SELECT jobspec, R FROM jobs WHERE jobid = ?", (jobid,)
-            ).fetchone()
-            if spec is not None:
-                record = _replay(jobid, self._archived_events(jobid), *spec)
-                if record is not None:
-                    self._model.adopt(record)
+            # one query for both: most jobs seen first are new ones
+            nevents, has_row, jobspec, R = self.db.execute(_LOOKUP_JOB, (jobid,)).fetchone()
+            if has_row:
+                record = _replay(jobid, self._archived_events(jobid), jobspec, R)
+            if record is None:
+                self._orphans[jobid] = nevents
+            else:
+                self._model.adopt(record)
         return record
 
     def _next_orphan_seq(self, jobid):
         """The seq of the next event of a job that has no record."""
-        seq = self._orphans.get(jobid)
-        if seq is None:
-            seq = self.db.execute(
-                "SELECT count(*) FROM events WHERE jobid = ?", (jobid,)
-            ).fetchone()[0]
+        seq = self._orphans[jobid]
         self._orphans[jobid] = seq + 1
         return seq
 
