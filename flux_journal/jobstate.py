@@ -63,9 +63,12 @@ import copy
 import os
 import pwd
 from datetime import datetime
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from flux_journal.job import JobID
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeGuard
 from flux_journal.metrics.resource import decode_idset
 from flux_journal.idsets import decode_hostlist, encode_hostlist, encode_idset
 
@@ -133,11 +136,11 @@ def username(userid: int) -> str:
     return name
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -248,11 +251,11 @@ def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
         if not isinstance(children, dict):
             raise _Shape("bad R_lite children")
         try:
-            ranks = decode_idset(entry["rank"])
+            entry_ranks = decode_idset(entry["rank"])
             ncores = len(decode_idset(children.get("core", "")))
         except (ValueError, AttributeError) as exc:
             raise _Shape("bad idset") from exc
-        for rank in ranks:
+        for rank in entry_ranks:
             cores[rank] = cores.get(rank, 0) + ncores
     ranks = sorted(cores)
     hosts: List[str] = []
@@ -324,8 +327,13 @@ class _Details:
     )
 
     def __init__(self) -> None:
-        self.name = self.cwd = self.queue = self.project = self.bank = None
-        self.ranks = self.nodelist = None
+        self.name: Optional[str] = None
+        self.cwd: Optional[str] = None
+        self.queue: Optional[str] = None
+        self.project: Optional[str] = None
+        self.bank: Optional[str] = None
+        self.ranks: Optional[str] = None
+        self.nodelist: Optional[str] = None
         self.duration = self.expiration = -1.0
         self.ntasks = self.ncores = self.nnodes = -1
         self.tasks_per_node = self.tasks_per_core = 0
@@ -556,7 +564,7 @@ class JobRecord:
         self.t_start = timestamp
         return True
 
-    def _finish(self, timestamp: float, context: Dict[str, Any]) -> bool:
+    def _finish(self, timestamp: float, context: Dict[str, Any]) -> int:
         status = context.get("status")
         if not _is_int(status):
             return False
