@@ -5,7 +5,9 @@ A workload with every outcome runs while ``flux-journal archive
 --follow`` archives the journal; once it has settled, each job's archived
 record is compared, field by field, with what ``flux jobs -a -A --json``
 prints for it, and the exporter's counts (a JobTracker fed the journal's
-history through the library) with job-list's counts.  Run as:
+history through the library) with job-list's counts.  An archive made
+afterwards from the history alone has the same records but for the
+annotations (scheduler annotations reach the journal live only).  Run as:
 
     flux start -s1 python -m pytest -m broker tests/broker/test_job_records.py
 """
@@ -151,6 +153,17 @@ def test_archive_and_exporter_agree_with_job_list(flux_handle, tmp_path):
     job_list = {job["id"]: job for job in listed if job["id"] in jobs}
     assert set(job_list) == set(jobs)
     records = archived_records(db)
+
+    # archived afterwards, from the history alone: the same records but
+    # for the annotations, which the job manager sends live only
+    later = tmp_path / "later.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "flux_journal", "archive", "--db", str(later)],
+                          env=env, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    from_history = archived_records(later)
+    assert {jobid: {**record, "annotations": {}} for jobid, record in from_history.items()
+            if jobid in jobs} == {jobid: {**records[jobid], "annotations": {}} for jobid in jobs}
+    assert any(records[jobid]["annotations"] for jobid in jobs)
 
     problems = []
     for jobid, theirs in job_list.items():
