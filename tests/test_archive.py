@@ -25,6 +25,8 @@ from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
 from journal_helpers import journal_events
 
+import metrics_oracle
+
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
 
@@ -127,13 +129,14 @@ def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
 
     # one jobs row per job, built from its events
     jobs = {r[0]: r for r in rows(db, "SELECT jobid, userid, state, result, t_submit, t_run, "
-                                      "t_inactive, nevents, jobspec, R FROM jobs")}
+                                      "t_cleanup, t_inactive, nevents, jobspec, R FROM jobs")}
     by_job = {}
     for event in stream:
         by_job.setdefault(int(event.jobid), []).append(event)
     assert set(jobs) == set(by_job)
     for jobid, events in by_job.items():
-        _, userid, state, result, t_submit, t_run, t_inactive, nevents, jobspec, R = jobs[jobid]
+        _, userid, state, result, t_submit, t_run, t_cleanup, t_inactive, nevents, jobspec, R = (
+            jobs[jobid])
         first = {}
         for e in events:
             first.setdefault(e.name, e)
@@ -146,11 +149,28 @@ def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
             assert json.loads(R) == first["alloc"].R
         else:
             assert t_run is None and R is None
+        # state and result as metrics_oracle's whole-life reading of
+        # job-list's rules has them; CLEANUP entered at the first of
+        # finish and a fatal exception
+        life = [(e.timestamp, e.name, e.context) for e in events]
+        assert state == metrics_oracle.job_state(life)
+        assert result == (metrics_oracle.job_result(life) if state == "INACTIVE" else None)
+        ends = [e.timestamp for e in events
+                if e.name == "finish" or (e.name == "exception" and e.context["severity"] == 0)]
+        assert t_cleanup == (ends[0] if ends else None)
         if "clean" in first:
-            assert state == "INACTIVE" and t_inactive == first["clean"].timestamp
-            assert result in ("COMPLETED", "FAILED", "CANCELED", "TIMEOUT")
+            assert t_inactive == first["clean"].timestamp
         else:
-            assert state != "INACTIVE" and result is None and t_inactive is None
+            assert t_inactive is None
+    # the typed columns repeat the record's fields
+    for row in rows(db, "SELECT state, result, t_cleanup, name, nodelist, ncores, returncode, "
+                        "exception_type, record FROM jobs"):
+        record = json.loads(row[-1])
+        assert row[:-1] == (
+            record["state"], record.get("result"), record.get("t_cleanup"), record.get("name"),
+            record.get("nodelist"), record.get("ncores"), record.get("returncode"),
+            record["exception"].get("type"),
+        )
 
 
 def test_job_results_and_states(tmp_path, fixtures_dir):
@@ -169,6 +189,14 @@ def test_job_results_and_states(tmp_path, fixtures_dir):
     assert rows(db, "SELECT exception_type, waitstatus FROM jobs WHERE jobid = 70548193280") == [
         ("timeout", 36352)
     ]
+    # job-list's t_cleanup of a timed-out or cancelled job: the fatal
+    # exception, not the finish that followed it
+    for jobid in (70548193280, 77309411328):
+        exception, finish = rows(
+            db, "SELECT timestamp FROM events WHERE jobid = ? AND name IN ('exception', 'finish') "
+                "ORDER BY seq", jobid)
+        assert exception < finish
+        assert rows(db, "SELECT t_cleanup FROM jobs WHERE jobid = ?", jobid) == [exception]
     assert state[93147103232] == "RUN" and result[93147103232] is None
     counts = dict(rows(db, "SELECT result, count(*) FROM jobs WHERE state = 'INACTIVE' "
                            "GROUP BY 1"))
@@ -265,6 +293,9 @@ def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_d
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "flux.py").write_text(FAKE_FLUX)
     env = paced_env(tmp_path / "fake", fixtures_dir / "jobs-full.jsonl", 0.005)
+    # Aiming at a late event still in flight: slow enough that the kill
+    # lands before the archiver is past it, on a loaded machine too.
+    env_slow = paced_env(tmp_path / "fake", fixtures_dir / "jobs-full.jsonl", 0.03)
     db = tmp_path / "live.sqlite"
     rng = random.Random(11)
 
@@ -284,9 +315,12 @@ def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_d
         if ahead:
             target, batch_size = ahead[0], 1
         else:
-            target = have + rng.randrange(1, len(want) - have + 1)
+            # within the first half of what is left: the kill lands
+            # before the stream ends, however fast the archiver runs
+            target = have + rng.randrange(1, max(2, (len(want) - have) // 2))
             batch_size = (1, 4)[attempt % 2]
-        proc = subprocess.Popen(args(batch_size), env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(args(batch_size), env=env_slow if ahead else env,
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         while proc.poll() is None and _count(db) < target:
             time.sleep(0.001)
@@ -385,3 +419,72 @@ def test_two_writers_are_refused(tmp_path):
     first.close()
     other.close()
     assert rows(db, "SELECT count(*) FROM events") == [(len(events),)]
+
+
+# The jobs table of schema version 1 (flux-journal up to a11ac61).
+V1_JOBS = """
+CREATE TABLE jobs (
+    jobid INTEGER PRIMARY KEY, userid INTEGER, urgency INTEGER, state TEXT NOT NULL,
+    result TEXT, t_submit REAL, t_run REAL, t_cleanup REAL, t_inactive REAL,
+    waitstatus INTEGER, exception_type TEXT, exception_note TEXT, nevents INTEGER NOT NULL,
+    jobspec TEXT, R TEXT
+);
+CREATE INDEX jobs_by_submit ON jobs (t_submit);
+"""
+V1_COLUMNS = ("jobid, userid, urgency, state, result, t_submit, t_run, t_cleanup, t_inactive, "
+              "waitstatus, exception_type, exception_note, nevents, jobspec, R")
+
+
+def make_v1(db):
+    """Turn the version 2 archive *db* into the version 1 archive the old
+    code wrote for the same events: same events, resume and meta tables;
+    version 1's jobs table, with version 1's t_cleanup (the finish)."""
+    conn = sqlite3.connect(db)
+    conn.execute("ALTER TABLE jobs RENAME TO jobs_v2")
+    conn.execute("DROP INDEX jobs_by_submit")
+    conn.executescript(V1_JOBS)
+    conn.execute(f"INSERT INTO jobs ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM jobs_v2")
+    conn.execute("UPDATE jobs SET t_cleanup = (SELECT timestamp FROM events WHERE "
+                 "events.jobid = jobs.jobid AND name = 'finish') WHERE t_cleanup IS NOT NULL")
+    conn.execute("DROP TABLE jobs_v2")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+
+def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
+    path = fixtures_dir / "jobs-full.jsonl"
+    old, fresh = tmp_path / "old.sqlite", tmp_path / "fresh.sqlite"
+    archive("--db", old, "--replay", path)  # history only
+    archive("--db", fresh, "--replay", path)
+    make_v1(old)
+    everything = "SELECT * FROM {} ORDER BY 1"
+    events_before = rows(old, everything.format("events"))
+    resume_before = rows(old, "SELECT journal, cursor, timestamp, events FROM resume")
+    # version 1 had the cancelled and timed-out jobs' t_cleanup wrong
+    assert rows(old, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280") != rows(
+        fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
+
+    Archive(old).close()  # opening upgrades it
+    assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert rows(old, everything.format("jobs")) == rows(fresh, everything.format("jobs"))
+    assert rows(old, everything.format("events")) == events_before
+    assert rows(old, "SELECT journal, cursor, timestamp, events FROM resume") == resume_before
+    assert rows(old, "SELECT name FROM sqlite_master WHERE tbl_name = 'jobs' AND type = 'index'"
+                ) == [("jobs_by_submit",)]
+    # and it goes on from where version 1 stopped
+    archive("--db", old, "--replay", path, "--follow")
+    archive("--db", fresh, "--replay", path, "--follow")
+    for table in ("jobs", "events"):
+        assert rows(old, everything.format(table)) == rows(fresh, everything.format(table))
+
+
+def test_unknown_schema_version_is_refused(tmp_path):
+    db = tmp_path / "future.sqlite"
+    Archive(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ArchiveError, match="schema version 3"):
+        Archive(db)

@@ -217,6 +217,8 @@ def test_fatal_exception_moves_to_cleanup_once():
         ("test", 0, 0, "FAILED"),
         # ...but is after a non-fatal one
         ("cancel", 3, 0, "COMPLETED"),
+        # a cancelled job that traps SIGTERM and exits 0 is CANCELED
+        ("cancel", 0, 0, "CANCELED"),
     ],
 )
 def test_result_of_a_job_with_an_exception_while_running(kind, severity, status, result):
@@ -238,6 +240,23 @@ def test_most_severe_first_exception_decides():
     job("exception", type="cancel", severity=0, note="", userid=0)
     job("finish", status=36352)("clean")
     assert tracker.results["TIMEOUT"] == 1
+
+
+def test_counts_come_from_the_job_model():
+    """The tracker's states and results are those of the job model's
+    records (flux_journal.jobstate), job by job."""
+    from flux_journal.jobstate import JobModel
+
+    workload = Workload(njobs=600, seed=11, live_jobs=30)
+    lines = workload.stream(full=True)
+    tracker = track(lines)
+    model = JobModel()
+    handle = SimFlux.replay(lines, topic=TOPIC, end=errno.ENODATA)
+    for event in JournalConsumer(handle, full=True):
+        model.apply_events([event])
+    assert tracker.states == model.states
+    assert tracker.results == model.results
+    assert tracker.active == sum(1 for r in model.records() if r.state != INACTIVE)
 
 
 def test_invalidated_job_is_forgotten():

@@ -22,7 +22,7 @@ from flux_journal import (
     ResourceJournalEvent,
 )
 from flux_journal.metrics.server import parse_listen
-from flux_journal.metrics.state import JobTracker, result_of
+from flux_journal.metrics.state import JobTracker
 
 
 def on_event(event: Optional[JournalEventBase], label: str) -> None:

@@ -9,14 +9,25 @@ journal.  Tables:
     ``timestamp``, ``name``, ``context`` (compact JSON, ``{}`` if none).
     ``(jobid, seq)`` is unique.
 ``jobs``
-    one row per job, kept up to date as its events arrive: ``jobid``,
-    ``userid``, ``urgency``, ``state`` (the furthest RFC 21 state reached:
-    NEW, DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE), ``result``
-    (COMPLETED, FAILED, CANCELED or TIMEOUT once inactive, decided as
-    ``flux jobs`` does), ``t_submit``, ``t_run``, ``t_cleanup``,
-    ``t_inactive``, ``waitstatus``, ``exception_type`` and
-    ``exception_note`` (of the first fatal exception), ``nevents``,
-    ``jobspec`` and ``R`` (JSON).
+    one row per job that job-list would know (it had a ``submit`` event
+    and was not invalidated), kept up to date as its events arrive, from
+    :mod:`flux_journal.jobstate`: ``record`` holds the job exactly as
+    ``flux jobs -a -A --json`` prints it (JSON text; without the two
+    values flux jobs computes at query time for a running job,
+    ``runtime`` and ``t_remaining``), and these typed columns repeat its
+    fields for queries (NULL where the record has no such field):
+    ``jobid``, ``userid``, ``username``, ``urgency``, ``priority``,
+    ``state`` (NEW, DEPEND, PRIORITY, SCHED, RUN, CLEANUP, INACTIVE),
+    ``result`` (COMPLETED, FAILED, CANCELED, TIMEOUT once inactive),
+    ``t_submit``, ``t_depend``, ``t_priority``, ``t_sched``, ``t_run``,
+    ``t_cleanup``, ``t_inactive``, ``name``, ``cwd``, ``queue``,
+    ``project``, ``bank``, ``ntasks``, ``ncores``, ``nnodes``,
+    ``nodelist``, ``ranks``, ``duration``, ``expiration``,
+    ``waitstatus``, ``returncode``, ``exception_type``,
+    ``exception_severity``, ``exception_note`` (of the exception shown,
+    once inactive); also ``nevents`` (the job's archived events) and
+    ``jobspec`` and ``R`` (JSON, with ``jobspec-update`` and
+    ``resource-update`` events applied).
 ``resource_events``
     one row per resource journal event: ``seq`` (journal order),
     ``timestamp``, ``name``, ``context``, ``R`` (JSON, on
@@ -40,6 +51,11 @@ A new database is owner-only, and so are its ``-wal`` and ``-shm`` files
 (SQLite gives them the database file's mode); an existing one keeps its
 permissions, with a warning if group or others can read it (see
 :mod:`flux_journal.cli.private`).
+
+Schema version 2 (this one) added job-list's record to ``jobs``.  A
+version 1 archive is upgraded in place when opened: its ``jobs`` rows
+are rebuilt from its ``events`` (which version 1 kept too) and its
+jobspecs and R, in one transaction; nothing else changes.
 """
 
 import json
@@ -51,13 +67,59 @@ import orjson
 
 from flux_journal.cli import private
 from flux_journal.cli.checkpoint import Position
+from flux_journal.job import JournalEvent
+from flux_journal.jobstate import INACTIVE, STATE_NAMES, JobModel
 
 __all__ = ["Archive", "ArchiveError", "JOB_STATES"]
 
 #: Version of the tables this module writes (kept in the meta table).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+# The jobs table of this version, one statement per item (see _upgrade_v1).
+_JOBS_TABLE = (
+    """
+CREATE TABLE IF NOT EXISTS jobs (
+    jobid INTEGER PRIMARY KEY,
+    userid INTEGER,
+    username TEXT,
+    urgency INTEGER,
+    priority INTEGER,
+    state TEXT NOT NULL,
+    result TEXT,
+    t_submit REAL,
+    t_depend REAL,
+    t_priority REAL,
+    t_sched REAL,
+    t_run REAL,
+    t_cleanup REAL,
+    t_inactive REAL,
+    name TEXT,
+    cwd TEXT,
+    queue TEXT,
+    project TEXT,
+    bank TEXT,
+    ntasks INTEGER,
+    ncores INTEGER,
+    nnodes INTEGER,
+    nodelist TEXT,
+    ranks TEXT,
+    duration REAL,
+    expiration REAL,
+    waitstatus INTEGER,
+    returncode INTEGER,
+    exception_type TEXT,
+    exception_severity INTEGER,
+    exception_note TEXT,
+    nevents INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    jobspec TEXT,
+    R TEXT
+)
+""",
+    "CREATE INDEX IF NOT EXISTS jobs_by_submit ON jobs (t_submit)",
+)
+
+_SCHEMA = ";\n".join(_JOBS_TABLE) + """;
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -69,24 +131,6 @@ CREATE TABLE IF NOT EXISTS resume (
     events INTEGER NOT NULL,
     updated REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS jobs (
-    jobid INTEGER PRIMARY KEY,
-    userid INTEGER,
-    urgency INTEGER,
-    state TEXT NOT NULL,
-    result TEXT,
-    t_submit REAL,
-    t_run REAL,
-    t_cleanup REAL,
-    t_inactive REAL,
-    waitstatus INTEGER,
-    exception_type TEXT,
-    exception_note TEXT,
-    nevents INTEGER NOT NULL,
-    jobspec TEXT,
-    R TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_submit ON jobs (t_submit);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     jobid INTEGER NOT NULL,
@@ -108,47 +152,33 @@ CREATE INDEX IF NOT EXISTS resource_events_by_time ON resource_events (timestamp
 """
 
 #: RFC 21 job states in the order a job passes through them.
-JOB_STATES = ("NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP", "INACTIVE")
-_RANK = {state: rank for rank, state in enumerate(JOB_STATES)}
+JOB_STATES = tuple(STATE_NAMES.values())
 
-# The state each event moves a job to (RFC 21).  A job only ever moves
-# forward: a "priority" event while SCHED (a reprioritisation) leaves it
-# there, and an event missed because the archive started late cannot
-# drag it back.
-_NEXT_STATE = {
-    "submit": "NEW",
-    "validate": "DEPEND",
-    "depend": "PRIORITY",
-    "priority": "SCHED",
-    "alloc": "RUN",
-    "finish": "CLEANUP",
-    "clean": "INACTIVE",
-    "invalidate": "INACTIVE",
-}
-
+# The typed columns of ``jobs`` that repeat a field of the record, by name.
+_RECORD_COLUMNS = (
+    "userid", "username", "urgency", "priority", "state", "result", "t_submit",
+    "t_depend", "t_priority", "t_sched", "t_run", "t_cleanup", "t_inactive", "name",
+    "cwd", "queue", "project", "bank", "ntasks", "ncores", "nnodes", "nodelist",
+    "ranks", "duration", "expiration", "waitstatus", "returncode",
+)
+_EXCEPTION_COLUMNS = ("type", "severity", "note")
 _JOB_COLUMNS = (
-    "jobid",
-    "userid",
-    "urgency",
-    "state",
-    "result",
-    "t_submit",
-    "t_run",
-    "t_cleanup",
-    "t_inactive",
-    "waitstatus",
-    "exception_type",
-    "exception_note",
-    "nevents",
-    "jobspec",
-    "R",
+    ("jobid",)
+    + _RECORD_COLUMNS
+    + tuple(f"exception_{key}" for key in _EXCEPTION_COLUMNS)
+    + ("nevents", "record", "jobspec", "R")
 )
 _UPSERT_JOB = "INSERT INTO jobs ({}) VALUES ({}) ON CONFLICT (jobid) DO UPDATE SET {}".format(
     ", ".join(_JOB_COLUMNS),
     ", ".join("?" * len(_JOB_COLUMNS)),
     ", ".join(f"{c} = excluded.{c}" for c in _JOB_COLUMNS[1:]),
 )
-_SELECT_JOB = "SELECT {} FROM jobs WHERE jobid = ?".format(", ".join(_JOB_COLUMNS))
+
+# A job's archived events, whether it has a jobs row, its jobspec and R.
+_LOOKUP_JOB = """
+SELECT (SELECT count(*) FROM events WHERE jobid = ?1), jobs.jobid IS NOT NULL, jobspec, R
+FROM (SELECT 1) LEFT JOIN jobs ON jobs.jobid = ?1
+"""
 
 _JOURNALS = ("jobs", "resource")
 
@@ -166,84 +196,62 @@ def _json(value):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class _Job:
-    """The ``jobs`` row of one job, updated event by event."""
+class _JobRows:
+    """The ``jobs`` rows of job records, with each job's jobspec and R
+    turned into JSON text once (not at every commit that rewrites the
+    row)."""
 
-    __slots__ = _JOB_COLUMNS + ("fatal",)
+    def __init__(self):
+        self._texts = {}  # jobid -> (jobspec, its text, R, its text)
 
-    def __init__(self, jobid):
-        for column in _JOB_COLUMNS:
-            setattr(self, column, None)
-        self.jobid = jobid
-        self.state = "NEW"
-        self.nevents = 0
-        self.fatal = False
+    def row(self, record):
+        """The ``jobs`` row of *record*, a tuple in _JOB_COLUMNS order."""
+        jobid = int(record.id)
+        jobspec, R = record.jobspec, record.R
+        texts = self._texts.get(jobid)
+        if texts is None or texts[0] is not jobspec or texts[2] is not R:
+            texts = (
+                jobspec,
+                None if jobspec is None else _json(jobspec),
+                R,
+                None if R is None else _json(R),
+            )
+            self._texts[jobid] = texts
+        shown = record.to_dict()
+        exception = shown["exception"]
+        return (
+            (jobid,)
+            + tuple(shown.get(column) for column in _RECORD_COLUMNS)
+            + tuple(exception.get(key) for key in _EXCEPTION_COLUMNS)
+            + (record.events, _json(shown), texts[1], texts[3])
+        )
 
-    @classmethod
-    def from_row(cls, row):
-        """Rebuild from a ``jobs`` row (a tuple in _JOB_COLUMNS order)."""
-        job = cls(row[0])
-        for column, value in zip(_JOB_COLUMNS, row):
-            setattr(job, column, value)
-        job.fatal = job.exception_type is not None
-        return job
+    def forget(self, jobid):
+        """Drop what is kept for *jobid*."""
+        self._texts.pop(jobid, None)
 
-    def row(self):
-        """The row as a tuple in _JOB_COLUMNS order."""
-        return tuple(getattr(self, column) for column in _JOB_COLUMNS)
 
-    def apply(self, event):
-        """Update the row for *event*; return the event's ``seq``."""
-        name = event.name
-        ts = event.timestamp
-        context = event.context
-        if not isinstance(context, dict):
-            context = {}  # not an RFC 18 context: nothing to learn from it
-        if name == "submit":
-            self.t_submit = ts
-            self.userid = context.get("userid", self.userid)
-            self.urgency = context.get("urgency", self.urgency)
-            if event.jobspec is not None:
-                self.jobspec = _json(event.jobspec)
-        elif name == "urgency":
-            self.urgency = context.get("urgency", self.urgency)
-        elif name == "alloc":
-            self.t_run = ts
-            if event.R is not None:
-                self.R = _json(event.R)
-        elif name == "finish":
-            self.t_cleanup = ts
-            self.waitstatus = context.get("status")
-        elif name == "exception" and context.get("severity") == 0 and not self.fatal:
-            # The first fatal exception decides a failed job's result and
-            # sends it to CLEANUP from any earlier state.
-            self.fatal = True
-            self.exception_type = context.get("type")
-            self.exception_note = context.get("note")
-            if _RANK[self.state] < _RANK["CLEANUP"]:
-                self.t_cleanup = ts
-                self.state = "CLEANUP"
-        state = _NEXT_STATE.get(name)
-        if state is not None and _RANK[state] > _RANK[self.state]:
-            self.state = state
-            if state == "INACTIVE":
-                self.t_inactive = ts
-                self.result = self._result()
-        seq = self.nevents
-        self.nevents = seq + 1
-        return seq
-
-    def _result(self):
-        # flux jobs' rule: a zero wait status is success whatever
-        # happened before; otherwise the fatal exception names the cause.
-        if self.waitstatus == 0:
-            return "COMPLETED"
-        if self.fatal:
-            if self.exception_type == "cancel":
-                return "CANCELED"
-            if self.exception_type == "timeout":
-                return "TIMEOUT"
-        return "FAILED"
+def _replay(jobid, events, jobspec, R):
+    """The record of job *jobid* rebuilt from its archived *events*
+    ((timestamp, name, context JSON) in order) and its jobspec and R
+    (JSON text or None); None if job-list would not know the job."""
+    model = JobModel()
+    jobspec = None if jobspec is None else orjson.loads(jobspec)
+    R = None if R is None else orjson.loads(R)
+    model.apply_events(
+        JournalEvent(
+            jobid,
+            {"timestamp": timestamp, "name": name, "context": orjson.loads(context)},
+            jobspec,
+            R,
+        )
+        for timestamp, name, context in events
+    )
+    record = model.get(jobid)
+    if record is not None:
+        # counted as events of the archive, whatever the model made of them
+        record.events = len(events)
+    return record
 
 
 def _connect(path):
@@ -301,10 +309,13 @@ class Archive:
             self.db.execute(f"PRAGMA synchronous = {synchronous}")
             self.db.executescript(_SCHEMA)
             self._check_schema()
+            self._rows = _JobRows()
         except sqlite3.DatabaseError as exc:
             raise ArchiveError(f"{self.path}: {exc}") from exc
-        self._jobs = {}  # jobid -> _Job, the active jobs of this run
-        self._dirty = {}  # jobid -> _Job changed in the open transaction
+        self._model = JobModel()  # the records of this run's active jobs
+        self._dirty = {}  # jobid -> record changed in the open transaction
+        self._gone = set()  # jobids whose row goes (invalidated) at commit
+        self._orphans = {}  # jobid -> next seq, for events of jobs without a record
         self._in_transaction = False
         self.pending = 0  # events added since the last commit
         self.added = 0  # events added by this process, committed or not
@@ -322,11 +333,53 @@ class Archive:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+        elif row[0] == "1":
+            self._upgrade_v1()
         elif row[0] != str(SCHEMA_VERSION):
             raise ArchiveError(
                 f"{self.path}: archive schema version {row[0]}, this flux-journal "
                 f"writes version {SCHEMA_VERSION}"
             )
+
+    def _upgrade_v1(self):
+        """Rebuild a version 1 archive's ``jobs`` rows as version 2's, from
+        its events, jobspecs and R, in one transaction."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row[0] != "1":  # another process upgraded it meanwhile
+                db.execute("ROLLBACK")
+                return self._check_schema()
+            # the index keeps its name when its table is renamed
+            db.execute("DROP INDEX IF EXISTS jobs_by_submit")
+            db.execute("ALTER TABLE jobs RENAME TO jobs_v1")
+            for statement in _JOBS_TABLE:
+                db.execute(statement)
+            rows = _JobRows()
+            jobids = [jobid for (jobid,) in db.execute("SELECT DISTINCT jobid FROM events")]
+            for jobid in jobids:
+                spec = db.execute(
+                    "SELECT jobspec, R FROM jobs_v1 WHERE jobid = ?", (jobid,)
+                ).fetchone()
+                record = _replay(jobid, self._archived_events(jobid), *(spec or (None, None)))
+                if record is not None:
+                    db.execute(_UPSERT_JOB, rows.row(record))
+            db.execute("DROP TABLE jobs_v1")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                       (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return None
+
+    def _archived_events(self, jobid):
+        """(timestamp, name, context) of the archived events of *jobid*."""
+        return self.db.execute(
+            "SELECT timestamp, name, context FROM events WHERE jobid = ? ORDER BY seq",
+            (jobid,),
+        ).fetchall()
 
     def _load_position(self):
         # The timestamp column is informative: the cursor resumes.
@@ -345,13 +398,28 @@ class Archive:
             self.db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
 
-    def _job(self, jobid):
-        job = self._jobs.get(jobid)
-        if job is None:
-            row = self.db.execute(_SELECT_JOB, (jobid,)).fetchone()
-            job = _Job.from_row(row) if row is not None else _Job(jobid)
-            self._jobs[jobid] = job
-        return job
+    def _record(self, jobid):
+        """The record of *jobid*: held, or rebuilt from its archived
+        events (an archive resumed, or a transaction rolled back); None
+        if the archive has none, and then the seq of the job's next
+        event is in ``_orphans``."""
+        record = self._model.get(jobid)
+        if record is None and jobid not in self._orphans:
+            # one query for both: most jobs seen first are new ones
+            nevents, has_row, jobspec, R = self.db.execute(_LOOKUP_JOB, (jobid,)).fetchone()
+            if has_row:
+                record = _replay(jobid, self._archived_events(jobid), jobspec, R)
+            if record is None:
+                self._orphans[jobid] = nevents
+            else:
+                self._model.adopt(record)
+        return record
+
+    def _next_orphan_seq(self, jobid):
+        """The seq of the next event of a job that has no record."""
+        seq = self._orphans[jobid]
+        self._orphans[jobid] = seq + 1
+        return seq
 
     # ------------------------------------------------------------------
 
@@ -363,11 +431,23 @@ class Archive:
         if self.journal == "jobs":
             rows = []
             dirty = self._dirty
+            model = self._model
             for event in events:
                 jobid = int(event.jobid)
-                job = self._job(jobid)
-                seq = job.apply(event)
-                dirty[jobid] = job
+                record = self._record(jobid)
+                seq = record.events if record is not None else self._next_orphan_seq(jobid)
+                model.apply_events((event,))
+                if record is None:
+                    record = model.get(jobid)  # the job's submit
+                    if record is not None:
+                        record.events = seq + 1
+                if record is not None:
+                    if model.get(jobid) is record:
+                        dirty[jobid] = record
+                    else:  # invalidated: job-list forgets the job
+                        dirty.pop(jobid, None)
+                        self._gone.add(jobid)
+                        self._orphans[jobid] = record.events
                 rows.append((jobid, seq, event.timestamp, event.name, _json(event.context)))
             self.db.executemany(
                 "INSERT INTO events (jobid, seq, timestamp, name, context) VALUES (?, ?, ?, ?, ?)",
@@ -409,7 +489,9 @@ class Archive:
                     "into this file"
                 )
             if self._dirty:
-                self.db.executemany(_UPSERT_JOB, [job.row() for job in self._dirty.values()])
+                self.db.executemany(_UPSERT_JOB, map(self._rows.row, self._dirty.values()))
+            if self._gone:
+                self.db.executemany("DELETE FROM jobs WHERE jobid = ?", [(j,) for j in self._gone])
             state = position.to_dict()
             self.db.execute(
                 "INSERT OR REPLACE INTO resume (journal, cursor, timestamp, events, updated)"
@@ -432,12 +514,18 @@ class Archive:
         self.committed += self.pending
         self.pending = 0
         self.commits += 1
-        # Inactive jobs get no more events: forget them so memory stays
-        # bounded by the number of active jobs.
-        for jobid, job in self._dirty.items():
-            if job.state == "INACTIVE":
-                self._jobs.pop(jobid, None)
+        # Inactive jobs get no more events that change their row but late
+        # annotations: forget them so memory stays bounded by the number
+        # of active jobs (a late event rebuilds the record).
+        for jobid, record in self._dirty.items():
+            if record.state == INACTIVE:
+                self._model.forget(jobid)
+                self._rows.forget(jobid)
+        for jobid in self._gone:
+            self._rows.forget(jobid)
         self._dirty = {}
+        self._gone = set()
+        self._orphans = {}
 
     def rollback(self):
         """Abandon the open transaction (its events are not archived)."""
@@ -447,10 +535,13 @@ class Archive:
                 self.db.execute("ROLLBACK")
             except sqlite3.OperationalError:
                 pass  # SQLite already rolled back (e.g. after an I/O error)
-        # Rows changed in the abandoned transaction must be re-read.
-        for jobid in self._dirty:
-            self._jobs.pop(jobid, None)
+        # Records changed in the abandoned transaction must be rebuilt.
+        for jobid in set(self._dirty) | self._gone:
+            self._model.forget(jobid)
+            self._rows.forget(jobid)
         self._dirty = {}
+        self._gone = set()
+        self._orphans = {}
         self.added -= self.pending
         self.pending = 0
 

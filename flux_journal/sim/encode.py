@@ -10,13 +10,15 @@ to integral values and trims the exponent.  Every captured fixture line
 re-encodes byte for byte with :func:`dumps`, which is what lets the
 simulator produce streams indistinguishable from the real ones.
 
-Also here: RFC 22 idsets and hostlists, used to write event contexts
-such as ``"idset":"1-3"``.  (Job ids in contexts are F58, from
-:func:`flux_journal.jobid.f58_utf8`.)
+RFC 22 idsets and hostlists in contexts (``"idset":"1-3"``) are written
+by :mod:`flux_journal.idsets`, re-exported here.  (Job ids in contexts
+are F58, from :func:`flux_journal.jobid.f58_utf8`.)
 """
 
 import json
 import math
+
+from flux_journal.idsets import encode_hostlist, encode_idset
 
 __all__ = ["format_real", "dumps", "render_entry", "encode_idset", "encode_hostlist"]
 
@@ -112,79 +114,3 @@ def _encode_into(obj, emit):
         emit(format_real(float(obj)))
     else:
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def _ranges(numbers):
-    """Yield (first, last) runs of consecutive integers in sorted *numbers*."""
-    run_start = prev = None
-    for num in numbers:
-        if prev is not None and num == prev + 1:
-            prev = num
-            continue
-        if run_start is not None:
-            yield run_start, prev
-        run_start = prev = num
-    if run_start is not None:
-        yield run_start, prev
-
-
-def encode_idset(ids):
-    """Encode integers as an RFC 22 idset string, e.g. ``[1, 2, 3, 5]`` -> ``"1-3,5"``."""
-    return ",".join(
-        str(a) if a == b else f"{a}-{b}" for a, b in _ranges(sorted(set(ids)))
-    )
-
-
-def encode_hostlist(hosts):
-    """Encode host names as a compact RFC 29 hostlist string.
-
-    Names sharing a prefix and differing in a numeric suffix are bracketed
-    (``node[0-3,7]``); repeated identical names stay repeated (``vm,vm``),
-    as flux does for single-host test instances.
-    """
-    out = []
-    index = 0
-    hosts = list(hosts)
-    while index < len(hosts):
-        prefix, number, width = _split_host(hosts[index])
-        if number is None:
-            out.append(hosts[index])
-            index += 1
-            continue
-        group = [number]
-        index += 1
-        while index < len(hosts):
-            nprefix, nnumber, nwidth = _split_host(hosts[index])
-            if nprefix != prefix or nnumber is None:
-                break
-            # A zero-padded run (n01, n02) may continue with n10, whose
-            # digits are as wide as the padding; otherwise widths must agree.
-            if nwidth != width and not (width and len(str(nnumber)) == width):
-                break
-            if nnumber <= group[-1]:
-                break
-            group.append(nnumber)
-            index += 1
-        if len(group) == 1:
-            out.append(f"{prefix}{group[0]:0{width}d}")
-        else:
-            spans = ",".join(
-                f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}"
-                for a, b in _ranges(group)
-            )
-            out.append(f"{prefix}[{spans}]")
-    return ",".join(out)
-
-
-def _split_host(name):
-    """Split ``node012`` into (``node``, 12, 3); (name, None, 0) if no digits."""
-    end = len(name)
-    start = end
-    while start > 0 and name[start - 1].isdigit():
-        start -= 1
-    if start == end:
-        return name, None, 0
-    digits = name[start:]
-    # Zero-padded suffixes keep their width so node01..node10 round-trips.
-    width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
-    return name[:start], int(digits), width

@@ -1,0 +1,210 @@
+"""Job records on a real Flux broker: the archive and the exporter agree
+with job-list (skipped without a broker).
+
+A workload with every outcome runs while ``flux-journal archive
+--follow`` archives the journal; once it has settled, each job's archived
+record is compared, field by field, with what ``flux jobs -a -A --json``
+prints for it, and the exporter's counts (a JobTracker fed the journal's
+history through the library) with job-list's counts.  An archive made
+afterwards from the history alone has the same records but for the
+annotations (scheduler annotations reach the journal live only).  Run as:
+
+    flux start -s1 python -m pytest -m broker tests/broker/test_job_records.py
+"""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flux_journal import JournalConsumer
+from flux_journal.jobstate import RESULTS, STATE_NAMES
+from flux_journal.metrics.state import JobTracker
+
+from history import full_history
+
+pytestmark = pytest.mark.broker
+
+REPO = Path(__file__).resolve().parents[2]
+# Values flux jobs computes at the time of the query, for a running job.
+QUERY_TIME = ("runtime", "t_remaining")
+
+
+def flux_command():
+    """The flux command of the instance the tests run in."""
+    found = shutil.which("flux")
+    if found:
+        return found
+    import flux  # pylint: disable=import-outside-toplevel
+
+    # <prefix>/lib/pythonX.Y/site-packages/flux/__init__.py
+    return str(Path(flux.__file__).resolve().parents[4] / "bin" / "flux")
+
+
+def run_flux(*args):
+    """Run a flux command; return its stripped stdout."""
+    proc = subprocess.run([flux_command(), *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, f"flux {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def submit(*args):
+    """flux submit; the new job's id (an int)."""
+    return int(run_flux("job", "id", run_flux("submit", *args)))
+
+
+def wait_event(jobid, name):
+    run_flux("job", "wait-event", "-t", "120", str(jobid), name)
+
+
+def run_workload():
+    """Jobs with every outcome; returns {jobid: what it is}, once every job
+    that ends has ended and the others are where they stay."""
+    jobs = {}
+    jobs[submit("--job-name=ok", "true")] = "completed"
+    jobs[submit("false")] = "failed exit"
+    jobs[submit("sh", "-c", "kill -9 $$")] = "killed by a signal"
+    running = submit("sleep", "300")
+    jobs[running] = "cancelled while running"
+    pending = submit("--urgency=hold", "true")
+    jobs[pending] = "cancelled while pending"
+    trap = submit("sh", "-c", 'trap "exit 0" TERM; while :; do sleep 0.1; done')
+    jobs[trap] = "cancelled, traps SIGTERM and exits 0"
+    jobs[submit("-t", "1s", "sleep", "300")] = "time limit"
+    nonfatal = submit("sleep", "3")
+    jobs[nonfatal] = "non-fatal exception"
+    target = submit("true")
+    jobs[target] = "dependency target"
+    jobs[submit(f"--dependency=afterok:{target}", "true")] = "afterok dependency"
+    jobs[submit("-N1", "-n2", "--setattr=system.bank=b1", "hostname")] = "2 tasks"
+    # (a 2-core test instance runs two of these at a time)
+    for jobid in (running, trap):
+        wait_event(jobid, "start")
+    run_flux("cancel", str(running), str(trap), str(pending))
+    wait_event(nonfatal, "start")
+    run_flux("job", "raise", "--severity=1", "--type=test", str(nonfatal), "a non-fatal note")
+    held = submit("--urgency=hold", "true")
+    jobs[held] = "pending"
+    still = submit("sleep", "3000")
+    jobs[still] = "running"
+    for jobid in jobs:
+        if jobid not in (held, still):
+            wait_event(jobid, "clean")
+    wait_event(held, "priority")
+    wait_event(still, "start")
+    return jobs, still
+
+
+def archived_records(db):
+    conn = sqlite3.connect(db)
+    try:
+        return {jobid: json.loads(record)
+                for jobid, record in conn.execute("SELECT jobid, record FROM jobs")}
+    finally:
+        conn.close()
+
+
+def differences(mine, theirs):
+    """[(field, job-list's value, ours)] where the two records differ, in
+    value or in type (absent fields as '<absent>')."""
+    out = []
+    for key in sorted(set(mine) | set(theirs)):
+        ours, want = mine.get(key, "<absent>"), theirs.get(key, "<absent>")
+        if ours != want or type(ours) is not type(want):
+            out.append((key, want, ours))
+    return out
+
+
+def test_archive_and_exporter_agree_with_job_list(flux_handle, tmp_path):
+    db = tmp_path / "jobs.sqlite"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    archiver = subprocess.Popen(
+        [sys.executable, "-m", "flux_journal", "archive", "--db", str(db), "--follow",
+         "--batch-time", "0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        jobs, running = run_workload()
+        # everything the journal sent is archived once the archiver has
+        # seen the running job start (its last event)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if db.exists() and archived_records(db).get(running, {}).get("state") == "RUN":
+                break
+            time.sleep(0.1)
+    finally:
+        archiver.send_signal(signal.SIGINT)
+        _, err = archiver.communicate(timeout=60)
+    assert b"Traceback" not in err, err.decode(errors="replace")
+
+    before = time.time()
+    listed = json.loads(run_flux("jobs", "-a", "-A", "--json"))["jobs"]
+    after = time.time()
+    job_list = {job["id"]: job for job in listed if job["id"] in jobs}
+    assert set(job_list) == set(jobs)
+    records = archived_records(db)
+
+    # archived afterwards, from the history alone: the same records but
+    # for the annotations, which the job manager sends live only
+    later = tmp_path / "later.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "flux_journal", "archive", "--db", str(later)],
+                          env=env, capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    from_history = archived_records(later)
+    assert {jobid: {**record, "annotations": {}} for jobid, record in from_history.items()
+            if jobid in jobs} == {jobid: {**records[jobid], "annotations": {}} for jobid in jobs}
+    assert any(records[jobid]["annotations"] for jobid in jobs)
+
+    problems = []
+    for jobid, theirs in job_list.items():
+        mine = records.get(jobid)
+        if mine is None:
+            problems.append((jobs[jobid], "not archived"))
+            continue
+        if theirs["state"] == "RUN":
+            # computed by flux jobs at the query: bracket it
+            for key in QUERY_TIME:
+                value = theirs.pop(key, None)
+                if key == "runtime":
+                    assert before - mine["t_run"] <= value <= after - mine["t_run"]
+        problems.extend((jobs[jobid], *diff) for diff in differences(mine, theirs))
+    assert problems == []
+    # every outcome happened as planned
+    outcome = {jobs[jobid]: job.get("result", job["state"]) for jobid, job in job_list.items()}
+    assert outcome == {
+        "completed": "COMPLETED",
+        "failed exit": "FAILED",
+        "killed by a signal": "FAILED",
+        "cancelled while running": "CANCELED",
+        "cancelled while pending": "CANCELED",
+        "cancelled, traps SIGTERM and exits 0": "CANCELED",
+        "time limit": "TIMEOUT",
+        "non-fatal exception": "COMPLETED",
+        "dependency target": "COMPLETED",
+        "afterok dependency": "COMPLETED",
+        "2 tasks": "COMPLETED",
+        "pending": "SCHED",
+        "running": "RUN",
+    }
+
+    # the exporter's counts, from the same journal through the library
+    tracker = JobTracker()
+    tracker.consume(full_history(JournalConsumer(flux_handle, full=True, include_sentinel=True)))
+    every_job = json.loads(run_flux("jobs", "-a", "-A", "--json"))["jobs"]
+    states = Counter(job["state"] for job in every_job)
+    results = Counter(job["result"] for job in every_job if "result" in job)
+    assert {STATE_NAMES[s]: n for s, n in tracker.states.items()} == {
+        name: states[name] for name in STATE_NAMES.values()
+    }
+    assert tracker.results == {result: results[result] for result in RESULTS}
+    assert tracker.errors == {}
