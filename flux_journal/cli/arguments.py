@@ -15,7 +15,7 @@ from flux_journal.cli.sources import (
     DEFAULT_SIM_RESOURCE_EVENTS,
     add_source_arguments,
 )
-from flux_journal.history import command as history_command
+from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 
 __all__ = ["build_parser", "DEFAULT_REORDER_WINDOW"]

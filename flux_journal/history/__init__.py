@@ -5,6 +5,6 @@ lists live ones.
 archived record, :mod:`~flux_journal.history.format` is its output format
 language, :mod:`~flux_journal.history.query` turns the command's filters
 into SQL for any backend, :mod:`~flux_journal.history.reader` opens an
-archive and runs the queries, :mod:`~flux_journal.history.command` is the
-subcommand.
+archive and runs the queries.  The subcommand is
+:mod:`flux_journal.cli.history`; nothing here imports the command line.
 """

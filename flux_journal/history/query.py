@@ -36,11 +36,10 @@ import os
 import pwd
 import re
 import time
-from argparse import ArgumentTypeError
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from flux_journal.cli.argtypes import parse_time
+from flux_journal.timestamps import parse_timestamp
 
 __all__ = [
     "INDEXES",
@@ -192,8 +191,8 @@ def parse_when(text, now=None):
         offset = parse_duration(text[1:])
         return now - offset if text[0] == "-" else now + offset
     try:
-        return parse_time(text)
-    except ArgumentTypeError:
+        return parse_timestamp(text)
+    except ValueError:
         raise QueryError(
             f"not a time (seconds since the epoch, ISO 8601, or a duration ago "
             f"such as -6h): {text!r}"
