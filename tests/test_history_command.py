@@ -99,8 +99,11 @@ def test_filters_on_the_command_line(archive):
         j["id"] for j in JOBS if j["queue"] == "debug" and j["name"] == "sh"]
     assert listed("--instance", "cluster") == [j["id"] for j in JOBS]
     assert listed("--instance", "elsewhere") == []
-    # all captured jobs were submitted long ago: none after a minute ago
-    assert listed("--since=-1m", "-f", "inactive") == []
+    last_end = max(j.get("t_inactive", 0) for j in JOBS)
+    assert listed(f"--since={last_end}", "-f", "inactive") == []
+    assert listed(f"--since={last_end - 1e-3}", "-f", "inactive") == [
+        j["id"] for j in JOBS if j.get("t_inactive") == last_end]
+    assert listed("--since=-36500d", "--until=+1h") == [j["id"] for j in JOBS]
     assert listed("--until=2000-01-01") == []
     assert listed("--since=2000-01-01T00:00:00Z", "--until=now") == [j["id"] for j in JOBS]
     jobid = JobID(JOBS[4]["id"])
