@@ -116,6 +116,22 @@ def test_count_truncates_with_a_warning(archive):
     assert "truncated at 3 jobs" in err
     out, err = history("--db", archive, "-A", "-c", "0")
     assert out.splitlines() == FORMATS["default"] and err == ""
+    out, err = history("--db", archive, "-A", "--json", "-c", "2")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [j["id"] for j in JOBS[:2]]
+    assert "truncated at 2 jobs" in err
+
+
+def test_names_utf8_cannot_carry(tmp_path):
+    # a lone surrogate (valid in JSON text, not in UTF-8) is escaped, not fatal
+    path = str(tmp_path / "a.sqlite")
+    write_archive(path, [JOBS[-1]])
+    db = sqlite3.connect(path)
+    # the record is JSON text, where the surrogate is an ASCII escape
+    db.execute("UPDATE jobs SET record = ?", (json.dumps(dict(JOBS[-1], name="bad\udc80name")),))
+    db.commit()
+    db.close()
+    out, _ = history("--db", path, "-A", "--json")
+    assert json.loads(out)["name"] == "bad\udc80name"
 
 
 def test_events(archive):

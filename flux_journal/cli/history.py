@@ -8,7 +8,7 @@ import time
 
 from flux_journal.cli.errors import EXIT_OK, CliError
 from flux_journal.cli.format import TIME_FORMATS, TextFormatter
-from flux_journal.history.format import FORMATS, format_jobs, resolve_format, JobFormat
+from flux_journal.history.format import FORMATS, JobFormat, format_jobs, resolve_format
 from flux_journal.history.query import (
     JobQuery,
     QueryError,
@@ -164,14 +164,39 @@ def build_query(args):
     )
 
 
-def _print_jobs(reader, query, args, out):
+def _json_line(value):
+    """*value* as one line of compact JSON, UTF-8 where it can be (text
+    with lone surrogates, which UTF-8 cannot carry, is escaped)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"))
+    return text + "\n"
+
+
+def _print_jobs(reader, query, args, fmt, out):
     now = time.time()
-    records, truncated = reader.jobs(query, now)
+    records = reader.jobs(query, now)
+    truncated = False
     if args.json:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # streamed: a listing without --count can be a year of jobs
+        for n, record in enumerate(records):
+            if n == query.count:
+                truncated = True
+                break
+            out.write(_json_line(record))
     else:
-        for line in format_jobs(records, args.fmt, now=now, header=not args.no_header):
+        # the whole listing: ?: and +: columns depend on every job
+        records = list(records)
+        if query.count is not None and len(records) > query.count:
+            records, truncated = records[: query.count], True
+        try:
+            lines = format_jobs(records, fmt, now=now, header=not args.no_header)
+        except (ValueError, KeyError) as exc:
+            # a value the format cannot print (e.g. {name:d} of a name)
+            raise CliError(f"invalid format for these jobs: {exc}") from exc
+        for line in lines:
             out.write(line + "\n")
     if truncated and not args.no_header:
         out.flush()
@@ -186,9 +211,9 @@ def _print_events(reader, query, args, out):
     text = TextFormatter(args.time_format, color=False, jobs=True)
     for instance, jobid, timestamp, name, context in reader.events(query):
         if args.json:
-            event = {"instance": instance, "jobid": jobid, "timestamp": timestamp,
-                     "name": name, "context": context}
-            out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(_json_line({"instance": instance, "jobid": jobid,
+                                  "timestamp": timestamp, "name": name,
+                                  "context": context}))
             continue
         line = text.line(JournalEvent(jobid, {"timestamp": timestamp, "name": name,
                                               "context": context}))
@@ -199,10 +224,10 @@ def run(args, out=None):
     """Run ``history`` with parsed *args*, writing to *out* (default
     stdout); return the exit status."""
     out = sys.stdout if out is None else out
+    fmt = resolve_format(args.format)
     if not args.json and not args.events:
         try:
-            args.fmt = resolve_format(args.format)
-            JobFormat(args.fmt)
+            JobFormat(fmt)
         except ValueError as exc:
             raise CliError(f"invalid format: {exc}") from exc
     query = build_query(args)
@@ -214,12 +239,9 @@ def run(args, out=None):
         if args.events:
             _print_events(reader, query, args, out)
         else:
-            _print_jobs(reader, query, args, out)
+            _print_jobs(reader, query, args, fmt, out)
     except ReaderError as exc:
         raise CliError(str(exc)) from exc
-    except (ValueError, KeyError) as exc:
-        # a value the format cannot print (e.g. {name:d})
-        raise CliError(f"invalid format for these jobs: {exc}") from exc
     finally:
         reader.close()
     return EXIT_OK

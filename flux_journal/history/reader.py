@@ -72,16 +72,14 @@ class ArchiveReader:
             raise ReaderError(f"{self.name}: {exc}") from exc
 
     def jobs(self, query, now):
-        """The records (dicts, see :func:`job_record`) of the jobs *query*
-        selects, in order, and whether more matched than its count."""
-        records = []
+        """Yield the records (dicts, see :func:`job_record`) of the jobs
+        *query* selects, in order; with a count, one more than it when
+        more matched (see :meth:`JobQuery.jobs_sql`)."""
         for instance, record_json in self._rows(*query.jobs_sql(self.placeholder)):
             try:
-                records.append(job_record(instance, record_json, now))
+                yield job_record(instance, record_json, now)
             except (TypeError, ValueError) as exc:
                 raise ReaderError(f"{self.name}: a job's record is not JSON ({exc})") from exc
-        truncated = query.count is not None and len(records) > query.count
-        return (records[: query.count] if truncated else records), truncated
 
     def events(self, query):
         """Yield (instance, jobid, timestamp, name, context dict) for the
