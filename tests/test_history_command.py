@@ -108,6 +108,10 @@ def test_filters_on_the_command_line(archive):
     assert listed("--since=2000-01-01T00:00:00Z", "--until=now") == [j["id"] for j in JOBS]
     jobid = JobID(JOBS[4]["id"])
     assert listed(jobid.f58, jobid.hex) == [JOBS[4]["id"]]
+    by_submit = [j["id"] for j in sorted(JOBS, key=lambda j: -j["t_submit"])]
+    assert listed("--sort=-t_submit") == by_submit
+    assert listed("--sort=-t_submit", "-c", "3") == [
+        j["id"] for j in sorted(JOBS[:3], key=lambda j: -j["t_submit"])]
 
 
 def test_count_truncates_with_a_warning(archive):
@@ -181,6 +185,7 @@ def test_errors_are_one_line(tmp_path, archive):
         "--db", "postgresql://user@/flux?host=/run/postgresql")
     assert "Unknown format field: nope" in error("--db", archive, "-o", "{nope}")
     assert "invalid format" in error("--db", archive, "-A", "-o", "{name:d}")
+    assert "Invalid sort key: nope" in error("--db", archive, "--sort", "name,nope")
     assert "invalid filter 'done'" in error("--db", archive, "-f", "done", rc=2)
     assert "not a time" in error("--db", archive, "--since", "yesterday", rc=2)
     assert "not a valid Flux job id" in error("--db", archive, "notajob", rc=2)

@@ -183,12 +183,33 @@ def test_sentinels_and_header():
     assert format_jobs([a], "{project}", now=0) == ["PROJECT"]
 
 
-def test_unknown_field_and_sort_prefix():
+def test_unknown_field_and_sort_key():
     with pytest.raises(ValueError, match="Unknown format field: nope"):
         JobFormat("{id} {nope}")
-    with pytest.raises(ValueError, match="sort"):
-        JobFormat("sort:t_submit {id}")
+    with pytest.raises(ValueError, match="Invalid sort key: nope"):
+        JobFormat("sort:t_submit,nope {id}")
     assert JobFormat("{annotations.x.y} {sched.reason_pending}").header() == "X.Y REASON"
+
+
+def test_sort_prefix_and_override():
+    jobs = [dict(RUNNING, id=i, name=name, ntasks=ntasks)
+            for i, (name, ntasks) in enumerate(
+                [("b", 3), ("a", ""), ("10", 2), ("9", 2), ("", 1), ("c", "")])]
+    def order(fmt, sort=None):
+        return format_jobs(jobs, fmt, now=0, header=False, sort=sort)
+
+    # empty first, then numbers (numeric names compare as numbers), then text
+    # (the job without a name sorts first, but its blank line is not printed)
+    assert order("sort:name {name}") == ["9", "10", "a", "b", "c"]
+    assert order("sort:name {name}|") == ["|", "9|", "10|", "a|", "b|", "c|"]
+    assert order("sort:-name {name}") == ["c", "b", "a", "10", "9"]
+    # ties keep their order (the query's); a later key breaks earlier ties
+    assert order("sort:ntasks,-name {ntasks}:{name}") == [
+        ":c", ":a", "1:", "2:10", "2:9", "3:b"]
+    assert order("sort:ntasks {ntasks}:{name}", sort="-ntasks,name") == [
+        "3:b", "2:9", "2:10", "1:", ":a", ":c"]
+    with pytest.raises(ValueError, match="Invalid sort key"):
+        order("{name}", sort="bogus")
 
 
 def test_id_encodings():

@@ -8,7 +8,13 @@ import time
 
 from flux_journal.cli.errors import EXIT_OK, CliError
 from flux_journal.cli.format import TIME_FORMATS, TextFormatter
-from flux_journal.history.format import FORMATS, JobFormat, format_jobs, resolve_format
+from flux_journal.history.format import (
+    FORMATS,
+    JobFormat,
+    format_jobs,
+    parse_sort_keys,
+    resolve_format,
+)
 from flux_journal.history.query import (
     JobQuery,
     QueryError,
@@ -36,7 +42,8 @@ or with --events the archived events of those jobs.
 
 _EPILOG = """\
 order: pending jobs (highest priority first), then running jobs (latest
-started first), then inactive jobs (latest ended first).
+started first), then inactive jobs (latest ended first); --sort or a
+format's sort: prefix sorts the jobs listed (after --count) instead.
 --since/--until TIME: seconds since the epoch, ISO 8601 (2026-12-01,
 2026-12-01T08:00), now, or a duration ago written with '=' (--since=-6h,
 --since=-1.5d); --since keeps jobs active after TIME, --until jobs
@@ -124,6 +131,11 @@ def add_parser(subparsers):
         help="flux jobs' format: a name (%s) or a format string such as "
         "'{id.f58} {status} {runtime!F}'" % ", ".join(FORMATS),
     )
+    group.add_argument(
+        "--sort", metavar="KEY[,KEY]",
+        help="sort the listed jobs by these fields (-KEY: reversed), in place of "
+        "the format's sort: prefix (default: the order below)",
+    )
     group.add_argument("-n", "--no-header", action="store_true", help="no heading line")
     group.add_argument("--json", action="store_true",
                        help="one JSON object per line: a job (or with --events an event)")
@@ -192,7 +204,8 @@ def _print_jobs(reader, query, args, fmt, out):
         if query.count is not None and len(records) > query.count:
             records, truncated = records[: query.count], True
         try:
-            lines = format_jobs(records, fmt, now=now, header=not args.no_header)
+            lines = format_jobs(records, fmt, now=now, header=not args.no_header,
+                                sort=args.sort)
         except (ValueError, KeyError) as exc:
             # a value the format cannot print (e.g. {name:d} of a name)
             raise CliError(f"invalid format for these jobs: {exc}") from exc
@@ -228,6 +241,8 @@ def run(args, out=None):
     if not args.json and not args.events:
         try:
             JobFormat(fmt)
+            if args.sort is not None:
+                parse_sort_keys(args.sort)
         except ValueError as exc:
             raise CliError(f"invalid format: {exc}") from exc
     query = build_query(args)

@@ -16,8 +16,14 @@ A format is Python format syntax over ``flux jobs``' field names (see
 
 Headings are ``flux jobs``' (only the alignment and width of each spec
 apply to them), and a line that formats to nothing but spaces is not
-printed, as ``flux jobs`` does.  ``sort:`` prefixes are not supported: the
-archive query orders the jobs (see :mod:`flux_journal.history.query`).
+printed, as ``flux jobs`` does.
+
+A format may begin with ``sort:KEY[,KEY...]`` (a ``-KEY`` sorts in
+reverse): the listed jobs are then sorted by those fields, empty values
+first, then numbers (numeric text included), then other text.  Without
+one the jobs keep the archive query's order (see
+:mod:`flux_journal.history.query`).  As with ``flux jobs``, sorting
+applies to the jobs listed (after ``--count``), not to the whole archive.
 """
 
 import re
@@ -26,7 +32,14 @@ from datetime import datetime, timedelta
 
 from flux_journal.history.fields import EmptyValue, JobFields, fsd, heading_of, is_field
 
-__all__ = ["FORMATS", "DEFAULT_FORMAT", "JobFormat", "format_jobs", "resolve_format"]
+__all__ = [
+    "FORMATS",
+    "DEFAULT_FORMAT",
+    "JobFormat",
+    "format_jobs",
+    "parse_sort_keys",
+    "resolve_format",
+]
 
 #: Named formats, as ``flux jobs -o NAME`` defines them.
 FORMATS = {
@@ -52,6 +65,9 @@ FORMATS = {
 }
 #: The format used when none is given.
 DEFAULT_FORMAT = FORMATS["default"]
+
+# A leading sort:KEYS prefix (keys end at a space or a field).
+_SORT_PREFIX = re.compile(r"sort:([^{\s]+) ?")
 
 # Sentinel prefixes, longest first so that "?+:" is not read as "+:".
 _SENTINELS = (("?+:", "both"), ("?:", "drop"), ("+:", "widen"))
@@ -209,14 +225,20 @@ class JobFormat:
     Args:
         fmt (str): the format string
 
+    Attributes:
+        sort_keys (list): (field, reverse) pairs of a ``sort:`` prefix
+
     Raises:
-        ValueError: a field ``flux jobs`` does not know, a ``sort:``
-            prefix, or a format Python cannot parse
+        ValueError: a field ``flux jobs`` does not know, or a format
+            Python cannot parse
     """
 
     def __init__(self, fmt):
-        if fmt.startswith("sort:"):
-            raise ValueError("sort: prefixes are not supported (history orders jobs itself)")
+        self.sort_keys = []
+        match = _SORT_PREFIX.match(fmt)
+        if match:
+            self.sort_keys = parse_sort_keys(match.group(1))
+            fmt = fmt[match.end() :]
         # [literal text, field or None, spec, conversion or None]
         self.entries = [
             [text, field, spec or "", conversion]
@@ -269,7 +291,14 @@ class JobFormat:
         resolved = JobFormat.__new__(JobFormat)
         resolved.entries = entries
         resolved.formatter = self.formatter
+        resolved.sort_keys = self.sort_keys
         return resolved
+
+    def sort(self, jobs):
+        """Sort *jobs* (a list of JobFields) in place by the format's sort
+        keys, the first key deciding first."""
+        for name, reverse in reversed(self.sort_keys):
+            jobs.sort(key=lambda job, name=name: _sort_value(job.get(name)), reverse=reverse)
 
     def header(self):
         """The heading line."""
@@ -295,17 +324,50 @@ class JobFormat:
         return "".join(parts)
 
 
+def parse_sort_keys(text):
+    """[(field, reverse)] of ``KEY[,-KEY...]`` (``sort:`` or ``--sort``)."""
+    keys = []
+    for key in text.split(","):
+        key = key.strip()
+        if not key:
+            continue
+        reverse = key.startswith("-")
+        key = key[1:] if reverse else key
+        if not is_field(key):
+            raise ValueError(f"Invalid sort key: {key}")
+        keys.append((key, reverse))
+    return keys
+
+
+def _sort_value(value):
+    """Where *value* sorts: unset ("", "-", an unset annotation) before
+    numbers (booleans, and text that reads as one), before other text."""
+    if isinstance(value, EmptyValue) or value is None or value in ("", "-"):
+        return (0, 0)
+    if isinstance(value, (bool, int, float)):
+        return (1, float(value))
+    try:
+        return (1, float(str(value)))
+    except ValueError:
+        return (2, str(value))
+
+
 def resolve_format(name_or_format):
     """The format string for ``-o``: a named format or the string itself."""
     return FORMATS.get(name_or_format, name_or_format)
 
 
-def format_jobs(records, fmt=DEFAULT_FORMAT, *, now, header=True):
+def format_jobs(records, fmt=DEFAULT_FORMAT, *, now, header=True, sort=None):
     """Return the lines (without newlines) that print *records* (archived
     jobs as ``flux jobs --json`` dicts) in format *fmt*, headed unless
-    *header* is false, with times computed at *now*."""
+    *header* is false, with times computed at *now*, sorted by *sort*
+    (``KEY[,-KEY]``, in place of the format's ``sort:`` keys) if given."""
     jobs = [JobFields(record, now) for record in records]
-    resolved = JobFormat(fmt).resolved(jobs, header)
+    parsed = JobFormat(fmt)
+    if sort is not None:
+        parsed.sort_keys = parse_sort_keys(sort)
+    parsed.sort(jobs)
+    resolved = parsed.resolved(jobs, header)
     lines = [resolved.header()] if header else []
     for job in jobs:
         line = resolved.line(job)

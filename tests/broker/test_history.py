@@ -40,6 +40,7 @@ FORMATS = [
     "{id.f58} {name:<5.5+} {cwd} {ntasks} {ncores} {nnodes:h} {ranks:h} {nodelist:h} "
     "?:{queue} ?:{project} ?+:{bank} {annotations} {sched.resource_summary:h} "
     "{dependencies} {contextual_info}",
+    "sort:-status,ntasks,-t_submit {id.f58} {status} {ntasks} {t_submit}",
 ]
 
 
