@@ -8,6 +8,8 @@ Subcommands:
     the resource journal (node online/offline, drain/undrain, ...)
 ``flux-journal archive --db FILE.sqlite``
     store the job (or, with ``--resource``, resource) journal in SQLite
+``flux-journal history --db FILE.sqlite``
+    list the archived jobs like ``flux jobs`` (or their events)
 ``flux-journal metrics``
     serve Prometheus metrics built from the job and resource journals
 

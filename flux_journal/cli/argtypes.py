@@ -2,7 +2,8 @@
 or raises ``argparse.ArgumentTypeError`` with a message for the user."""
 
 import argparse
-from datetime import datetime
+
+from flux_journal.timestamps import parse_timestamp
 
 __all__ = ["positive_int", "seconds", "rate", "parse_time", "names", "jobid"]
 
@@ -43,16 +44,11 @@ def parse_time(text):
     A date/time without a zone is local time, as ``date`` prints it.
     """
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_timestamp(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a timestamp or ISO 8601 date/time: {text!r}"
         ) from None
-    return when.timestamp()
 
 
 def names(text):

@@ -15,6 +15,7 @@ from flux_journal.cli.sources import (
     DEFAULT_SIM_RESOURCE_EVENTS,
     add_source_arguments,
 )
+from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 
 __all__ = ["build_parser", "DEFAULT_REORDER_WINDOW"]
@@ -47,7 +48,8 @@ def _version():
 _DESCRIPTION = """\
 Read Flux journals: every job's events (the job-manager journal) or the
 resource journal, from a Flux instance, a simulated instance or a
-captured stream, as text or JSON lines, or store them in SQLite.
+captured stream, as text or JSON lines, or store them in SQLite and list
+the archived jobs like flux jobs.
 """
 
 _EPILOG = """\
@@ -58,6 +60,7 @@ examples:
   flux-journal jobs --jobid f2Wf9hhqD --time-format offset
   flux-journal resource --follow --name drain,undrain
   flux-journal archive --db journal.sqlite --follow
+  flux-journal history --db journal.sqlite -u all -f failed --since=-1d
 
 Without --uri, --sim or --replay the Flux instance at FLUX_URI is read.
 """
@@ -257,4 +260,5 @@ def build_parser():
     _add_diagnostic_options(parser_archive)
     parser_metrics = metrics_command.add_parser(sub)
     add_source_arguments(parser_metrics, sim_help=_METRICS_SIM_HELP)
+    history_command.add_parser(sub)
     return parser

@@ -3,6 +3,7 @@
 ``jobs`` and ``resource`` print a journal (:func:`read_command`),
 ``archive`` stores one in SQLite (:func:`archive_command`); both run a
 :func:`session`: open the source, start a consumer, read into a sink.
+``history`` lists archived jobs (:mod:`flux_journal.cli.history`),
 ``metrics`` serves Prometheus metrics (:mod:`flux_journal.metrics.command`,
 given :func:`~flux_journal.cli.sources.open_source`).
 """
@@ -32,6 +33,7 @@ from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats, start_consumer
 from flux_journal.cli.sinks import ArchiveSink, OutputSink
 from flux_journal.cli.sources import open_source
+from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 
 __all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
@@ -203,6 +205,7 @@ COMMANDS = {
     "resource": read_command,
     "archive": archive_command,
     "metrics": lambda args: metrics_command.run(args, open_source),
+    "history": history_command.run,
 }
 
 

@@ -1,0 +1,335 @@
+"""Which archived jobs (and events) ``flux-journal history`` lists, as SQL.
+
+:class:`JobQuery` holds the command's filters, already parsed and checked
+(the ``parse_*`` functions below turn option values into them), and
+renders them as SQL for any DB-API backend: values are always parameters,
+in the placeholder style the driver wants (``?`` for sqlite3, ``%s`` for
+psycopg), never text spliced into the statement.  The SQL is portable
+between SQLite and PostgreSQL and filters on the typed columns of the
+archive's ``jobs`` table, which :data:`INDEXES` index.
+
+Semantics, where ``flux jobs`` has none to copy:
+
+* ``--since T`` keeps jobs active at some time after T: still active, or
+  inactive after T (``flux jobs --since``'s rule); ``--until T`` keeps jobs
+  submitted at or before T.  Together they select the jobs alive during
+  the window, as ``sacct -S/-E`` does.  With ``--events`` the window also
+  bounds the events' timestamps.
+* ``-f/--filter`` words select states or results, either matching
+  (``flux jobs``' rule: ``-f run,failed`` is running or failed jobs);
+  ``new`` is accepted too, and ``pending``/``active`` include it, since an
+  archive can hold a job that was never validated.
+* A user given by name is looked up in this machine's password database
+  (so the ``userid`` index serves the query); a name it does not know is
+  matched against the archived ``username``.
+* With job ids the default user filter is dropped (any user's job can be
+  asked for by id, as ``flux jobs ID`` allows); other filters still apply.
+
+Order (``flux jobs``' and job-list's): pending jobs first, by priority
+(highest first; a job not yet given one counts as lowest) then job id;
+then running jobs (RUN, CLEANUP), most recently started first; then
+inactive jobs, most recently ended first.  Ties across instances are
+broken by instance name.
+"""
+
+import os
+import pwd
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from flux_journal.timestamps import parse_timestamp
+
+__all__ = [
+    "INDEXES",
+    "STATES",
+    "RESULTS",
+    "JobQuery",
+    "QueryError",
+    "parse_user",
+    "parse_filter",
+    "parse_when",
+    "parse_duration",
+    "parse_jobid",
+    "parse_list",
+    "default_user",
+]
+
+#: Indexes the history queries need on the archive's tables (portable
+#: SQLite/PostgreSQL DDL), for the storage layer to create: per instance
+#: or user over time, by state/result, by job name and queue, the
+#: --since window, and each job's events in order.
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS jobs_instance_t_submit ON jobs (instance, t_submit)",
+    "CREATE INDEX IF NOT EXISTS jobs_userid_t_submit ON jobs (userid, t_submit)",
+    "CREATE INDEX IF NOT EXISTS jobs_username ON jobs (username)",
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
+    "CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result)",
+    "CREATE INDEX IF NOT EXISTS jobs_t_inactive ON jobs (t_inactive)",
+    "CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name)",
+    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue)",
+    "CREATE INDEX IF NOT EXISTS events_instance_jobid_seq ON events (instance, jobid, seq)",
+    "CREATE INDEX IF NOT EXISTS events_timestamp ON events (timestamp)",
+)
+
+_PENDING = ("NEW", "DEPEND", "PRIORITY", "SCHED")
+_RUNNING = ("RUN", "CLEANUP")
+
+#: ``-f`` words that select states, and the states they select.
+STATES = {
+    "new": ("NEW",),
+    "depend": ("DEPEND",),
+    "priority": ("PRIORITY",),
+    "sched": ("SCHED",),
+    "run": ("RUN",),
+    "cleanup": ("CLEANUP",),
+    "inactive": ("INACTIVE",),
+    "pending": _PENDING,
+    "running": _RUNNING,
+    "active": _PENDING + _RUNNING,
+}
+#: ``-f`` words that select results.
+RESULTS = {
+    "completed": "COMPLETED",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+    "timeout": "TIMEOUT",
+}
+
+# A Flux Standard Duration (RFC 23): a number, then s, m, h, d or ms.
+_FSD = re.compile(r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?P<unit>ms|s|m|h|d)?")
+_UNIT_SECONDS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+# Where each kind of job sits in the order, as SQL over the state column.
+_CATEGORY = (
+    "CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED') THEN 0 "
+    "WHEN state IN ('RUN', 'CLEANUP') THEN 1 ELSE 2 END"
+)
+_ORDER = (
+    f" ORDER BY {_CATEGORY},"
+    " CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED')"
+    " THEN -COALESCE(priority, -1) END,"
+    " CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED') THEN jobid END,"
+    " CASE WHEN state IN ('RUN', 'CLEANUP') THEN t_run END DESC,"
+    " CASE WHEN state = 'INACTIVE' THEN t_inactive END DESC,"
+    " CASE WHEN state = 'INACTIVE' THEN jobid END DESC,"
+    " instance"
+)
+
+
+class QueryError(ValueError):
+    """An option value that selects nothing meaningful (the message says
+    which and why)."""
+
+
+def parse_user(text):
+    """``-u`` USER: ``all`` (None), a user id, or a user name.
+
+    Returns:
+        (userid, username): one of them set, or both None for ``all``
+    """
+    text = text.strip()
+    if text.lower() == "all":
+        return None, None
+    if text.isdigit():
+        return int(text), None
+    if not text:
+        raise QueryError("empty user name")
+    try:
+        return pwd.getpwnam(text).pw_uid, None
+    except KeyError:
+        return None, text
+
+
+def parse_list(text, what):
+    """A comma-separated list of non-empty words (``--queue a,b``)."""
+    words = tuple(word.strip() for word in text.split(","))
+    if not all(words):
+        raise QueryError(f"empty {what} in {text!r}")
+    return words
+
+
+def parse_filter(text):
+    """``-f`` WORD[,WORD]: states and results, flux jobs' words in any case.
+
+    Returns:
+        (states, results): frozensets of state and result names
+    """
+    states, results = set(), set()
+    for word in parse_list(text, "filter"):
+        word = word.lower()
+        if word in STATES:
+            states.update(STATES[word])
+        elif word in RESULTS:
+            results.add(RESULTS[word])
+        else:
+            choices = ", ".join(list(STATES) + list(RESULTS))
+            raise QueryError(f"invalid filter {word!r}: choose from {choices}")
+    return frozenset(states), frozenset(results)
+
+
+def parse_duration(text):
+    """Seconds in a Flux Standard Duration such as ``90``, ``1.5d``,
+    ``30m`` or ``250ms``."""
+    match = _FSD.fullmatch(text.strip())
+    if not match:
+        raise QueryError(f"not a duration (such as 30s, 6h, 1.5d): {text!r}")
+    return float(match["value"]) * _UNIT_SECONDS[match["unit"]]
+
+
+def parse_when(text, now=None):
+    """``--since``/``--until`` TIME: ``now``, ``-DURATION`` (that long
+    before now, e.g. ``-6h``; ``+DURATION`` after), seconds since the epoch, or an ISO 8601
+    date/time (local time without a zone); returns seconds since the epoch."""
+    now = time.time() if now is None else now
+    text = text.strip()
+    if text == "now":
+        return now
+    if text[:1] in ("-", "+"):
+        # Flux's relative times: a duration before (or after) now
+        offset = parse_duration(text[1:])
+        return now - offset if text[0] == "-" else now + offset
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise QueryError(
+            f"not a time (seconds since the epoch, ISO 8601, or a duration ago "
+            f"such as -6h): {text!r}"
+        ) from None
+
+
+def parse_jobid(text):
+    """A job id in any RFC 19 encoding (F58, decimal, hex, dothex, words,
+    kvs), as an int."""
+    # Imported here: the JobID class may come from flux-core's bindings.
+    from flux_journal.job import JobID  # pylint: disable=import-outside-toplevel
+
+    try:
+        value = JobID(text)
+    except NotImplementedError:
+        raise QueryError(
+            f"{text!r}: job ids in words need flux-core's Python bindings"
+        ) from None
+    except (ValueError, OSError):
+        raise QueryError(f"not a valid Flux job id: {text!r}") from None
+    if not 0 <= value < 1 << 63:
+        # the archive's jobid column is a signed 64-bit integer
+        raise QueryError(f"not a valid Flux job id: {text!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """The filters of one ``history`` listing (all optional; unset means
+    any).  Each set field narrows the selection; a tuple matches any of its
+    values.
+
+    Attributes:
+        userid: the submitting user's id
+        username: the submitting user's archived name (a user this machine
+            does not know)
+        states: state names (``RUN``, ``INACTIVE``, ...)
+        results: result names (``COMPLETED``, ``FAILED``, ...); with
+            states, a job matching either is selected
+        since: jobs still active after this time (seconds since the epoch)
+        until: jobs submitted at or before this time
+        names: job names
+        queues: queue names
+        instances: instance names
+        jobids: job ids
+        count: at most this many jobs (None: all)
+    """
+
+    userid: Optional[int] = None
+    username: Optional[str] = None
+    states: frozenset = field(default_factory=frozenset)
+    results: frozenset = field(default_factory=frozenset)
+    since: Optional[float] = None
+    until: Optional[float] = None
+    names: Tuple[str, ...] = ()
+    queues: Tuple[str, ...] = ()
+    instances: Tuple[str, ...] = ()
+    jobids: Tuple[int, ...] = ()
+    count: Optional[int] = None
+
+    def where(self, placeholder="?"):
+        """The WHERE clause (``""`` when nothing is filtered) and its
+        parameters, with *placeholder* (``?`` or ``%s``) for each."""
+        clauses, params = [], []
+
+        def add(sql, *values):
+            clauses.append(sql.replace("{}", placeholder))
+            params.extend(values)
+
+        def one_of(column, values):
+            marks = ", ".join([placeholder] * len(values))
+            clauses.append(f"{column} IN ({marks})")
+            params.extend(values)
+
+        if self.instances:
+            one_of("instance", list(self.instances))
+        if self.jobids:
+            one_of("jobid", list(self.jobids))
+        if self.userid is not None:
+            add("userid = {}", self.userid)
+        if self.username is not None:
+            add("username = {}", self.username)
+        states, results = sorted(self.states), sorted(self.results)
+        if states and results:
+            marks_s = ", ".join([placeholder] * len(states))
+            marks_r = ", ".join([placeholder] * len(results))
+            clauses.append(f"(state IN ({marks_s}) OR result IN ({marks_r}))")
+            params.extend(states + results)
+        elif states:
+            one_of("state", states)
+        elif results:
+            one_of("result", results)
+        if self.since is not None:
+            add("(t_inactive IS NULL OR t_inactive > {})", self.since)
+        if self.until is not None:
+            add("t_submit <= {}", self.until)
+        if self.names:
+            one_of("name", list(self.names))
+        if self.queues:
+            one_of("queue", list(self.queues))
+        if not clauses:
+            return "", []
+        return " WHERE " + " AND ".join(clauses), params
+
+    def _limited(self, columns, placeholder, extra):
+        where, params = self.where(placeholder)
+        sql = f"SELECT {columns} FROM jobs{where}{_ORDER}"
+        if self.count is not None:
+            sql += f" LIMIT {placeholder}"
+            params.append(self.count + extra)
+        return sql, params
+
+    def jobs_sql(self, placeholder="?"):
+        """SELECT (instance, record) of the selected jobs in order.  With a
+        count, one row more is asked for, so that the caller can tell the
+        listing was cut short."""
+        return self._limited("instance, record", placeholder, 1)
+
+    def events_sql(self, placeholder="?"):
+        """SELECT (instance, jobid, timestamp, name, context) of the events
+        of the selected jobs (the first *count* of them), within the
+        --since/--until window, in time order."""
+        jobs, params = self._limited("instance, jobid", placeholder, 0)
+        sql = (
+            "SELECT instance, jobid, timestamp, name, context FROM events"
+            f" WHERE (instance, jobid) IN ({jobs})"
+        )
+        if self.since is not None:
+            sql += f" AND timestamp > {placeholder}"
+            params.append(self.since)
+        if self.until is not None:
+            sql += f" AND timestamp <= {placeholder}"
+            params.append(self.until)
+        return sql + " ORDER BY timestamp, instance, jobid, seq", params
+
+
+def default_user():
+    """The invoking user's id (``flux jobs`` lists only your jobs unless
+    told otherwise)."""
+    return os.getuid()

@@ -1,0 +1,238 @@
+"""flux-journal history's filters: option parsing, and the SQL they render
+(both placeholder styles) run against SQLite archives of real job records."""
+
+import pwd
+import re
+import sqlite3
+
+import pytest
+
+from history_helpers import load_jobs, write_archive
+from flux_journal.history.query import (
+    INDEXES,
+    JobQuery,
+    QueryError,
+    parse_duration,
+    parse_filter,
+    parse_jobid,
+    parse_list,
+    parse_user,
+    parse_when,
+)
+from flux_journal.history.reader import open_reader
+from flux_journal.job import JobID
+
+JOBS = load_jobs()
+NOW = 1796400700.0
+
+
+def alice(record):
+    """*record* as if alice (uid 1000) had submitted it."""
+    return dict(record, userid=1000, username="alice")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """Instance "a": the captured jobs, the odd ones alice's; instance "b":
+    the first five again (same ids, another instance)."""
+    path = str(tmp_path_factory.mktemp("history") / "archive.sqlite")
+    write_archive(path, [alice(r) if i % 2 else r for i, r in enumerate(JOBS)], instance="a")
+    write_archive(path, JOBS[:5], instance="b")
+    return path
+
+
+def select(path, query, placeholder="?"):
+    """[(instance, id)] of the jobs *query* selects, rendered with
+    *placeholder* (a %s rendering is run with sqlite3's ? marks)."""
+    sql, params = query.jobs_sql(placeholder)
+    if placeholder == "%s":
+        assert "?" not in sql
+        sql = sql.replace("%s", "?")
+    db = sqlite3.connect(path)
+    rows = db.execute(sql, params).fetchall()
+    db.close()
+    import json
+
+    return [(instance, json.loads(record)["id"]) for instance, record in rows]
+
+
+def ids(rows, instance="a"):
+    return [jobid for inst, jobid in rows if inst == instance]
+
+
+def expected(predicate):
+    return [r["id"] for r in JOBS if predicate(r)]
+
+
+@pytest.mark.parametrize("placeholder", ["?", "%s"])
+def test_order_is_flux_jobs_order(archive, placeholder):
+    # jobs.json is in flux jobs' (job-list's) order: pending by priority
+    # then id, running by start, inactive latest first
+    rows = select(archive, JobQuery(instances=("a",)), placeholder)
+    assert ids(rows) == [r["id"] for r in JOBS]
+
+
+@pytest.mark.parametrize("placeholder", ["?", "%s"])
+def test_filters(archive, placeholder):
+    def run(**kwargs):
+        return ids(select(archive, JobQuery(instances=("a",), **kwargs), placeholder))
+
+    assert run(userid=1000) == [r["id"] for i, r in enumerate(JOBS) if i % 2]
+    assert run(username="alice") == run(userid=1000)
+    assert run(userid=0) == [r["id"] for i, r in enumerate(JOBS) if not i % 2]
+    states, results = parse_filter("pending")
+    assert run(states=states, results=results) == expected(
+        lambda r: r["state"] in ("SCHED", "DEPEND"))
+    states, results = parse_filter("Failed,CANCELED")
+    assert run(states=states, results=results) == expected(
+        lambda r: r.get("result") in ("FAILED", "CANCELED"))
+    states, results = parse_filter("depend,timeout")
+    assert run(states=states, results=results) == expected(
+        lambda r: r["state"] == "DEPEND" or r.get("result") == "TIMEOUT")
+    assert run(names=("sh",)) == expected(lambda r: r["name"] == "sh")
+    assert run(queues=("debug",)) == expected(lambda r: r["queue"] == "debug")
+    wanted = (JOBS[3]["id"], JOBS[7]["id"])
+    assert run(jobids=wanted) == [JOBS[3]["id"], JOBS[7]["id"]]
+    assert run(count=3) == [r["id"] for r in JOBS[:4]]  # one more: truncation
+
+
+def test_time_window(archive):
+    inactive = sorted(r["t_inactive"] for r in JOBS if "t_inactive" in r)
+    middle = inactive[len(inactive) // 2]
+    rows = ids(select(archive, JobQuery(instances=("a",), since=middle)))
+    # still active, or ended after --since
+    assert rows == expected(lambda r: r.get("t_inactive", float("inf")) > middle)
+    submitted = sorted(r["t_submit"] for r in JOBS)[5]
+    rows = ids(select(archive, JobQuery(instances=("a",), until=submitted)))
+    assert rows == expected(lambda r: r["t_submit"] <= submitted) and len(rows) == 6
+
+
+def test_instances(archive):
+    assert ids(select(archive, JobQuery(instances=("b",))), "b") == [r["id"] for r in JOBS[:5]]
+    both = select(archive, JobQuery(jobids=(JOBS[0]["id"],)))
+    assert both == [("a", JOBS[0]["id"]), ("b", JOBS[0]["id"])]
+    assert select(archive, JobQuery(instances=("c",))) == []
+
+
+def test_user_input_is_never_sql(archive):
+    hostile = "x' OR '1'='1"
+    query = JobQuery(names=(hostile,), queues=(hostile,), username=hostile, instances=(hostile,))
+    for placeholder in ("?", "%s"):
+        sql, params = query.jobs_sql(placeholder)
+        assert hostile not in sql and params.count(hostile) == 4
+    assert select(archive, query) == []
+
+
+def test_placeholder_styles_render_the_same_statement():
+    query = JobQuery(userid=5, states=frozenset({"RUN"}), results=frozenset({"FAILED"}),
+                     since=1.0, until=2.0, names=("n",), queues=("q",), instances=("i",),
+                     jobids=(1, 2), count=10)
+    for render in (query.jobs_sql, query.events_sql):
+        sql_q, params_q = render("?")
+        sql_s, params_s = render("%s")
+        assert sql_s.replace("%s", "?") == sql_q and params_s == params_q
+        assert sql_q.count("?") == len(params_q)
+    assert JobQuery().where() == ("", [])
+
+
+def test_events_of_selected_jobs(tmp_path):
+    path = str(tmp_path / "a.sqlite")
+    first, second = JOBS[-1], JOBS[-2]
+    write_archive(path, [first, second], events=[
+        (first["id"], 0, 10.0, "submit", {"urgency": 16}),
+        (first["id"], 1, 12.0, "clean", {}),
+        (second["id"], 0, 11.0, "submit", {"urgency": 16}),
+    ], instance="a")
+    reader = open_reader(path)
+    events = list(reader.events(JobQuery()))
+    assert [(e[1], e[2], e[3]) for e in events] == [
+        (first["id"], 10.0, "submit"), (second["id"], 11.0, "submit"), (first["id"], 12.0, "clean"),
+    ]
+    assert events[0][0] == "a" and events[0][4] == {"urgency": 16}
+    only = list(reader.events(JobQuery(jobids=(second["id"],))))
+    assert [e[3] for e in only] == ["submit"]
+    # the window bounds the events too (both jobs were active after 10.5)
+    window = list(reader.events(JobQuery(since=10.5)))
+    assert [e[2] for e in window] == [11.0, 12.0]
+    # --until selects jobs submitted by then: these were submitted long after
+    assert list(reader.events(JobQuery(until=11.5))) == []
+    reader.close()
+
+
+def test_indexes_serve_the_queries(tmp_path):
+    path = str(tmp_path / "a.sqlite")
+    write_archive(path, JOBS, instance="a")
+    db = sqlite3.connect(path)
+    for statement in INDEXES:
+        db.execute(statement)
+    for query, index in (
+        (JobQuery(userid=1000, until=5.0), "jobs_userid_t_submit"),
+        (JobQuery(instances=("a",), until=5.0), "jobs_instance_t_submit"),
+        (JobQuery(names=("sh",)), "jobs_name"),
+        (JobQuery(queues=("debug",)), "jobs_queue"),
+    ):
+        sql, params = query.jobs_sql()
+        plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert index in plan, (query, plan)
+    db.close()
+
+
+def test_parse_user():
+    assert parse_user("all") == (None, None)
+    assert parse_user("ALL") == (None, None)
+    assert parse_user("1234") == (1234, None)
+    root = pwd.getpwuid(0).pw_name
+    assert parse_user(root) == (0, None)
+    assert parse_user("no-such-user-here") == (None, "no-such-user-here")
+    with pytest.raises(QueryError):
+        parse_user("")
+
+
+def test_parse_filter():
+    assert parse_filter("running") == (frozenset({"RUN", "CLEANUP"}), frozenset())
+    assert parse_filter("active") == (
+        frozenset({"NEW", "DEPEND", "PRIORITY", "SCHED", "RUN", "CLEANUP"}), frozenset())
+    assert parse_filter("INACTIVE,completed,Timeout") == (
+        frozenset({"INACTIVE"}), frozenset({"COMPLETED", "TIMEOUT"}))
+    with pytest.raises(QueryError, match="invalid filter 'done'"):
+        parse_filter("done")
+    with pytest.raises(QueryError, match="empty filter"):
+        parse_filter("run,,failed")
+
+
+def test_durations_and_times():
+    assert [parse_duration(t) for t in ("90", "6h", "1.5d", "30m", "250ms", "2s")] == [
+        90.0, 21600.0, 129600.0, 1800.0, 0.25, 2.0]
+    assert parse_when("-6h", now=NOW) == NOW - 21600
+    assert parse_when("-1.5d", now=NOW) == NOW - 129600
+    assert parse_when("-30m", now=NOW) == NOW - 1800
+    assert parse_when("+1h", now=NOW) == NOW + 3600
+    assert parse_when("now", now=NOW) == NOW
+    assert parse_when("1796400000.5") == 1796400000.5
+    assert parse_when("2026-12-01T00:00:00Z") == 1796083200.0
+    assert parse_when("2026-12-01T01:00:00+01:00") == 1796083200.0
+    for bad in ("-6x", "yesterday", "-", "2026-13-01"):
+        with pytest.raises(QueryError):
+            parse_when(bad, now=NOW)
+
+
+def test_job_id_encodings():
+    jobid = JobID(JOBS[0]["id"])
+    for text in (jobid.f58, jobid.f58plain, jobid.dec, jobid.hex, jobid.dothex, jobid.kvs):
+        assert parse_jobid(text) == JOBS[0]["id"]
+    try:
+        words = jobid.words
+    except NotImplementedError:
+        with pytest.raises(QueryError, match="flux-core"):
+            parse_jobid("academy-academy-academy--academy-academy-academy")
+    else:
+        assert parse_jobid(words) == JOBS[0]["id"]
+    for bad in ("nope", "ƒ", "0x", "-1"):
+        with pytest.raises(QueryError):
+            parse_jobid(bad)
+
+
+def test_parse_list():
+    assert parse_list("a, b", "queue") == ("a", "b")
+    with pytest.raises(QueryError, match=re.escape("empty queue in 'a,'")):
+        parse_list("a,", "queue")
