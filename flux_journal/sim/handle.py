@@ -549,6 +549,7 @@ class SimFlux:
         self._timers_active = 0  # armed timers that keep the reactor running
         self._stop = None
         self._reactor_depth = 0
+        self._down = False  # shut down: requests fail as on a lost connection
         for service in services:
             self.add_service(service)
         if defaults:
@@ -616,6 +617,9 @@ class SimFlux:
         topic = _encode_topic(topic)
         if flags & ~_VALID_RPC_FLAGS:
             raise _wrapper_error(errno.EINVAL)
+        if self._down:
+            # flux_rpc() on a handle whose broker has gone
+            raise _wrapper_error(errno.EPIPE)
         body = _encode_payload(payload)
         with self._cond:
             if flags & FLUX_RPC_NORESPONSE:
@@ -905,6 +909,42 @@ class SimFlux:
             else:
                 services = list({id(s): s for s in self._services.values()}.values())
             return sum(s.end_streams(errnum, errstr) for s in services)
+
+    @property
+    def is_up(self):
+        """False between :meth:`shutdown` and :meth:`restart`."""
+        return not self._down
+
+    def shutdown(self, errnum=errno.ENODATA, errstr=None):
+        """Shut the instance down, keeping its history for :meth:`restart`.
+
+        Open journal streams end as a real broker ends them: with the
+        default ENODATA, as ``flux shutdown`` unloads the modules; with
+        EPROTO or ECONNRESET, as a broker that died under a waiting
+        stream.  Until :meth:`restart`, requests fail with EPIPE and
+        :meth:`connect` with ECONNREFUSED, as with a broker gone.
+        Returns the number of streams ended.
+        """
+        with self._cond:
+            ended = self.end_streams(errnum, errstr)
+            self._down = True
+            self._cond.notify_all()
+            return ended
+
+    def restart(self):
+        """Bring the instance back after :meth:`shutdown`: the same
+        services, with the history they had (and any events posted
+        meanwhile)."""
+        with self._cond:
+            self._down = False
+
+    def connect(self):
+        """A connection to this instance, as ``flux.Flux(uri)`` opens
+        one: this handle, or ConnectionRefusedError while it is shut
+        down."""
+        if self._down:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+        return self
 
     def _require(self, topic):
         service = self._services.get(topic)
