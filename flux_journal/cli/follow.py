@@ -225,6 +225,7 @@ class Follower:
         self._say = (lambda message: say(message, prog=prog)) if prog else say
         self.on_reconnect = on_reconnect
         self._asked = False
+        self._answered = False  # the current stream delivered something
         self._lost = None  # why the stream ended unasked, once its events are out
         self._outage = None  # monotonic start of the current outage
         self._delay = BACKOFF_FIRST
@@ -278,15 +279,17 @@ class Follower:
             raise
         except OSError as exc:
             # Raised after every event received before it was delivered.
-            # (error responses are not counted as responses)
-            running = consumer.stats["responses"] > 0 or self._outage is not None
-            reason = loss_reason(exc, running)
+            reason = loss_reason(exc, self._answered or self._outage is not None)
             if reason is None:
                 raise ServiceError(exc) from exc
             self._lose(reason)
             return []
-        if self._outage is not None and consumer.stats["responses"]:
-            self._back()
+        if not self._answered and (items or consumer.history_complete):
+            # The service answers (an error response says nothing of the
+            # kind: flux counts it as a response, so stats cannot tell).
+            self._answered = True
+            if self._outage is not None:
+                self._back()
         if items and items[-1] is None and not self._asked and not self._ends:
             # Deliver what came before the end; the loss is handled on
             # the next call.
@@ -323,6 +326,7 @@ class Follower:
             except OSError:
                 continue  # the outage was reported once; attempts are not
             self.consumer = consumer
+            self._answered = False
             if self.on_reconnect is not None:
                 self.on_reconnect(consumer, self._cursor)
             self._asked = False
