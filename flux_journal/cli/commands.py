@@ -25,10 +25,17 @@ from flux_journal.cli.errors import (
     BrokenPipe,
     CliError,
     ServiceError,
+    say,
     service_error,
     service_name,
 )
-from flux_journal.cli.follow import Follower, StopRequest, StreamLost, open_consumer
+from flux_journal.cli.follow import (
+    Follower,
+    StopRequest,
+    StreamLost,
+    loss_reason,
+    open_consumer,
+)
 from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
@@ -116,16 +123,21 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
         "ends": source.ends,
         "stop": stop.event,
     }
-    if source.handle is None:
-        follower = Follower.connecting(**follow)
-    else:
+    follower = None
+    if source.handle is not None:
         try:
             consumer = open_consumer(
                 journal, source.handle, since=start, full=not args.no_history, **options
             )
         except OSError as exc:
-            raise CliError(service_error(exc, journal)) from exc
-        follower = Follower(consumer, **follow)
+            reason = loss_reason(exc, running=False)
+            if not (args.reconnect and source.can_reconnect and reason):
+                raise CliError(service_error(exc, journal)) from exc
+            say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
+        else:
+            follower = Follower(consumer, **follow)
+    if follower is None:
+        follower = Follower.connecting(**follow)
     source.start()
     sink.start(position)
     return Reader(

@@ -21,7 +21,13 @@ from flux_journal.cli.errors import (
     service_error,
     service_name,
 )
-from flux_journal.cli.follow import Follower, StopRequest, StreamLost, open_consumer
+from flux_journal.cli.follow import (
+    Follower,
+    StopRequest,
+    StreamLost,
+    loss_reason,
+    open_consumer,
+)
 
 if TYPE_CHECKING:
     from flux_journal.metrics.reader import JournalReader
@@ -168,10 +174,18 @@ def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading
         "stop": stop,
         "prog": _PROG,
     }
-    if source.handle is None:
+    follower = None
+    if source.handle is not None:
+        try:
+            follower = Follower(open_consumer(journal, source.handle, cursor_window=window),
+                                **follow)
+        except OSError as exc:
+            reason = loss_reason(exc, running=False)
+            if not (reconnect and source.can_reconnect and reason):
+                raise
+            _say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
+    if follower is None:
         follower = Follower.connecting(**follow)
-    else:
-        follower = Follower(open_consumer(journal, source.handle, cursor_window=window), **follow)
     return JournalReader(journal, None, new_tracker(), follower=follower,
                          new_tracker=new_tracker)
 
