@@ -32,11 +32,14 @@ from flux_journal._flux import (
     FLUX_RPC_STREAMING,
 )
 from flux_journal.sim.encode import dumps
+from flux_journal.sim.errors import SimError
+from flux_journal.sim.replay import ReplayService
+from flux_journal.sim.services import JobJournalService, ResourceJournalService
+from flux_journal.sim.workload import JobFactory, ResourceWorkload
 
 __all__ = [
     "SimFlux",
     "SimFuture",
-    "SimError",
     "SimRequest",
     "SimTimerWatcher",
     "FLUX_REACTOR_NOWAIT",
@@ -61,40 +64,6 @@ def _wrapper_error(errnum):
     """
     name = errno.errorcode.get(errnum, f"Errno{errnum}")
     return OSError(errnum, f"{name}: {os.strerror(errnum)}")
-
-
-class SimError(Exception):
-    """An error response: what a service sends instead of a payload.
-
-    ``errnum`` is the errno value; ``errstr`` the optional error string.
-    Without one, the message a consumer sees is ``os.strerror(errnum)``,
-    as ``flux_future_error_string()`` falls back to ``strerror``.
-    ``terminal`` is false only for the timeout a ``then(timeout=...)``
-    produces, which a ``reset()`` clears; a service's error response ends
-    the stream.  Services may also raise it from ``handle_request`` to
-    answer the request with that error.
-    """
-
-    def __init__(self, errnum, errstr=None, terminal=True):
-        super().__init__(errnum, errstr)
-        self.errnum = int(errnum)
-        self.errstr = errstr
-        self.terminal = terminal
-
-    @property
-    def message(self):
-        """The error string a consumer sees: errstr, else strerror(errnum)."""
-        if self.errstr:
-            return self.errstr
-        return os.strerror(self.errnum)
-
-    def exception(self):
-        """Return the OSError (PermissionError for EPERM, ...) to raise."""
-        return OSError(self.errnum, self.message)
-
-    def __repr__(self):
-        name = errno.errorcode.get(self.errnum, str(self.errnum))
-        return f"SimError({name}, {self.errstr!r})"
 
 
 class _FuturePimpl:
@@ -553,18 +522,19 @@ class SimFlux:
         for service in services:
             self.add_service(service)
         if defaults:
-            # Imported here: services.py imports this module.
-            from flux_journal.sim.services import JobJournalService, ResourceJournalService
-
             if "job-manager.events-journal" not in self._services:
                 if isinstance(jobs, JobJournalService):
                     self.add_service(jobs)
                 else:
-                    self.add_service(JobJournalService(jobs, autolive=autolive))
+                    # an empty job-manager injects jobs of its own
+                    factory = JobFactory(seed=0) if jobs is None else None
+                    self.add_service(JobJournalService(jobs, autolive=autolive, factory=factory))
             if "resource.journal" not in self._services:
                 if isinstance(resources, ResourceJournalService):
                     self.add_service(resources)
                 else:
+                    if resources is None:
+                        resources = ResourceWorkload()
                     self.add_service(ResourceJournalService(resources, autolive=autolive))
 
     @classmethod
@@ -576,8 +546,6 @@ class SimFlux:
         :class:`~flux_journal.sim.replay.ReplayService` (``end``,
         ``errors``, ``hold``, ...).
         """
-        from flux_journal.sim.replay import ReplayService
-
         return cls(services=[ReplayService(source, topic=topic, **kwargs)], defaults=False)
 
     # -- services --------------------------------------------------------
