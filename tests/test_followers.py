@@ -24,6 +24,7 @@ import pytest
 from flux_journal import JournalConsumer, ResourceJournalConsumer
 from flux_journal.cli import main, sources
 from flux_journal.cli import follow as follow_module
+from flux_journal.sim import SimFlux
 from metrics_helpers import free_port, scrape, values
 
 # A ceiling on waits for the command to get somewhere (not a timed
@@ -372,3 +373,45 @@ def values_of(samples, journal):
         for (sample, labels), value in samples.items()
         if sample == "flux_journal_events_total" and dict(labels)["journal"] == journal
     }
+
+
+# The backoff ------------------------------------------------------------------
+
+
+class RecordedWaits:
+    """A stop event whose waits are recorded instead of slept; it is set
+    after *attempts* waits."""
+
+    def __init__(self, attempts):
+        self.waits = []
+        self.attempts = attempts
+
+    def is_set(self):
+        return len(self.waits) >= self.attempts
+
+    def wait(self, seconds):
+        self.waits.append(seconds)
+        return self.is_set()
+
+
+def test_backoff_doubles_from_1s_to_30s_and_reports_the_outage_once(capsys):
+    attempts = []
+
+    def reopen(cursor):
+        attempts.append(cursor)
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+    handle = SimFlux()
+    consumer = JournalConsumer(handle, cursor_window=0.0).start()
+    stop = RecordedWaits(attempts=10)
+    follower = follow_module.Follower(consumer, label="local:///x", service="job-manager journal",
+                                      reopen=reopen, reconnect=True, stop=stop)
+    handle.shutdown()
+    while not stop.is_set():
+        assert follower.poll(1.0) == []
+    assert stop.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0, 30.0]
+    assert attempts == [None] * 9  # nothing was delivered: from the start
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["flux-journal: lost the job-manager journal of local:///x: the instance "
+                   "ended the stream (ENODATA: it shut down or unloaded the service); "
+                   "reconnecting"]

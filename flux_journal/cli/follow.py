@@ -31,6 +31,7 @@ __all__ = [
     "BATCH_EVENTS",
     "BACKOFF_FIRST",
     "BACKOFF_MAX",
+    "DEFAULT_REORDER_WINDOW",
     "Follower",
     "StopRequest",
     "StreamLost",
@@ -38,6 +39,12 @@ __all__ = [
     "open_consumer",
 ]
 
+#: Default of ``--reorder-window`` (and the window of the exporter's
+#: resume cursor): how late (in event time) a live event may arrive and
+#: still be resumed exactly.  Flux's job manager has been
+#: seen posting ``validate`` events ~12 ms older than events already
+#: sent; seconds leave a wide margin at a small cost in cursor size.
+DEFAULT_REORDER_WINDOW = 5.0
 #: Events asked of the consumer at a time: big enough that per-batch
 #: costs (a write, perhaps a commit) vanish, small enough that output
 #: starts promptly and a kill repeats little.

@@ -84,9 +84,9 @@ class JournalCollector(Collector):
             tracker = reader.tracker
             counts = reader.counters.values()
             for name, count in sorted(_family(counts, "events").items()):
-                events.add_metric([journal, name], count)
+                events.add_metric([journal, str(name)], count)
             for kind, count in sorted(_family(counts, "errors").items()):
-                errors.add_metric([journal, kind], count)
+                errors.add_metric([journal, str(kind)], count)
             stats = reader.stats
             responses.add_metric([journal], stats.get("responses", 0))
             received.add_metric([journal], stats.get("bytes", 0))

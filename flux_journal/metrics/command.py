@@ -22,6 +22,7 @@ from flux_journal.cli.errors import (
     service_name,
 )
 from flux_journal.cli.follow import (
+    DEFAULT_REORDER_WINDOW,
     Follower,
     StopRequest,
     StreamLost,
@@ -38,9 +39,6 @@ __all__ = ["DEFAULT_LISTEN", "add_parser", "replay_journal", "run"]
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
 _PROG = f"{PROG} metrics"
-# A lost stream's cursor (kept only with --reconnect) is exact for live
-# events up to this late, as the other commands' default --reorder-window.
-_REORDER_WINDOW = 5.0
 # How often the main thread looks at the readers.
 _WATCH_PERIOD = 0.2
 # How long to wait for reader threads once asked to stop.
@@ -159,7 +157,7 @@ def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading
     reconnect = getattr(args, "reconnect", False)
     # The cursor where a stream was lost tells the counters which events
     # of the history read again were counted already.
-    window = _REORDER_WINDOW if reconnect else None
+    window = DEFAULT_REORDER_WINDOW if reconnect else None
 
     def reopen(cursor: Optional[str]) -> Any:
         del cursor  # the whole history again: the state is rebuilt from it

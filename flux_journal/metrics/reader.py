@@ -78,12 +78,12 @@ class JournalReader:
     @property
     def tracker(self) -> Tracker:
         """The tracker of the current connection."""
-        return self.counters.tracker  # type: ignore[no-any-return]
+        return self.counters.tracker
 
     @property
     def consumer(self) -> Optional[JournalConsumerBase]:
         """The consumer of the current connection."""
-        return self.follower.consumer  # type: ignore[no-any-return]
+        return self.follower.consumer
 
     def reconnected(self, consumer: JournalConsumerBase, cursor: Optional[str]) -> None:
         """The follower opened a new connection (*consumer* reads the
