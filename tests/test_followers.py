@@ -1,5 +1,5 @@
 """Followers when the instance goes away, and with --reconnect when it
-comes back, on the simulated instance (tests/broker/test_followers.py
+comes back, on the simulated instance (tests/broker/test_restart.py
 does the same on a real one).
 
 The command runs in this process (its main thread) so that a driver
