@@ -132,6 +132,20 @@ def instance(flux, tmp_path):
     inst.kill()
 
 
+# Followers still running when a test ends (it failed): killed then.
+_RUNNING = []
+
+
+@pytest.fixture(autouse=True)
+def _no_follower_left():
+    yield
+    while _RUNNING:
+        proc = _RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(_PATIENCE)
+
+
 class Follower:
     """``flux-journal ARGS`` in a subprocess, outside the instance."""
 
@@ -146,6 +160,7 @@ class Follower:
                 [flux, "env", sys.executable, "-m", "flux_journal", *map(str, args)],
                 stdout=out, stderr=err, env=env,
             )
+        _RUNNING.append(self.proc)
 
     def stderr_lines(self):
         return self.err.read_text().splitlines()
