@@ -24,6 +24,9 @@ __all__ = ["BATCH_EVENTS", "JournalReader"]
 # Longest a poll blocks, so that a stop request is seen promptly.
 _POLL_WAIT = 0.2
 
+# The consumer's counters the exporter publishes as counters.
+_CARRIED_STATS = ("responses", "bytes")
+
 Tracker = Union[JobTracker, RankTracker]
 
 
@@ -65,6 +68,9 @@ class JournalReader:
         self.counters = CarriedCounters(tracker)
         self.history_complete = False
         self.stats: Dict[str, Any] = {}
+        # Responses and bytes of earlier connections: published counters
+        # that must not go down when a new consumer starts from zero.
+        self._carried_stats: Dict[str, int] = {}
         self.ended = False
         self.failure: Optional[Exception] = None
         self._thread: Optional[threading.Thread] = None
@@ -91,6 +97,7 @@ class JournalReader:
         only the events after *cursor*."""
         del consumer
         assert self._new_tracker is not None
+        self._carried_stats = {key: self.stats.get(key, 0) for key in _CARRIED_STATS}
         self.history_complete = False
         self.counters.reconnected(self._new_tracker(), cursor)
 
@@ -123,7 +130,10 @@ class JournalReader:
             if consumer is not None:
                 if not self.history_complete and consumer.history_complete:
                     self.history_complete = True
-                self.stats = consumer.stats
+                stats = consumer.stats
+                for key, value in self._carried_stats.items():
+                    stats[key] = stats.get(key, 0) + value
+                self.stats = stats
             if self.ended:
                 return
         if not self.ended:
