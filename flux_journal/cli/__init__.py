@@ -18,12 +18,14 @@ simulated instance (``--sim``) or from a captured stream (``--replay``).
 By default ``jobs``, ``resource`` and ``archive`` read the journal's
 history and stop at the sentinel that ends it; ``--follow`` keeps them
 streaming live events until interrupted.  ``metrics`` always follows.
+``--reconnect`` follows an instance across its restarts.
 Run ``flux-journal COMMAND --help`` for the options.
 
 Exit status: 0 on success; 1 on an error (one line on stderr), or when
-malformed responses were skipped; 2 for a usage error; 130 after Ctrl-C
-(143 after SIGTERM); 141 when the reader of the output went away
-(``| head``).
+malformed responses were skipped; 2 for a usage error; 3 when a followed
+stream ended unasked (the instance shut down, the service went away, the
+connection was lost); 130 after Ctrl-C (143 after SIGTERM); 141 when the
+reader of the output went away (``| head``).
 """
 
 from flux_journal.cli.arguments import DEFAULT_REORDER_WINDOW, build_parser

@@ -9,6 +9,7 @@ import argparse
 
 from flux_journal.cli.argtypes import jobid, names, parse_time, positive_int, seconds
 from flux_journal.cli.errors import PROG
+from flux_journal.cli.follow import DEFAULT_REORDER_WINDOW
 from flux_journal.cli.format import COLOR_CHOICES, TIME_FORMATS
 from flux_journal.cli.sources import (
     DEFAULT_SIM_JOBS,
@@ -20,11 +21,6 @@ from flux_journal.metrics import command as metrics_command
 
 __all__ = ["build_parser", "DEFAULT_REORDER_WINDOW"]
 
-#: Default of ``--reorder-window``: how late (in event time) a live event
-#: may arrive and still be resumed exactly.  Flux's job manager has been
-#: seen posting ``validate`` events ~12 ms older than events already
-#: sent; seconds leave a wide margin at a small cost in cursor size.
-DEFAULT_REORDER_WINDOW = 5.0
 
 _ARCHIVE_SIM_HELP = (
     "read a simulated instance: N jobs (default %d), or with --resource N "

@@ -21,16 +21,25 @@ from flux_journal.cli.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
     EXIT_OK,
+    EXIT_STREAM_LOST,
     PROG,
     BrokenPipe,
     CliError,
     ServiceError,
+    say,
     service_error,
     service_name,
 )
+from flux_journal.cli.follow import (
+    Follower,
+    StopRequest,
+    StreamLost,
+    loss_reason,
+    open_consumer,
+)
 from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
-from flux_journal.cli.reader import Reader, print_stats, start_consumer
+from flux_journal.cli.reader import Reader, print_stats
 from flux_journal.cli.sinks import ArchiveSink, OutputSink
 from flux_journal.cli.sources import open_source
 from flux_journal.cli import history as history_command
@@ -63,48 +72,81 @@ def _filters(args, position):
 def session(args, journal, sink, position):
     """Open the source, read *journal* into *sink* from *position*;
     return the exit status.  Shared by the print commands and archive."""
-    with open_source(args, journal) as source:
-        started = time.monotonic()
-        progress = Progress(
-            enabled=not args.quiet and isatty(sys.stderr),
-            shares_terminal=isinstance(sink, OutputSink) and isatty(sys.stdout),
-        )
-        try:
-            reader = _start_reader(args, journal, source, sink, position, progress)
-            status, error = _read(reader, journal)
-            if args.stats:
-                print_stats(source, reader, reader.consumer, time.monotonic() - started)
-        finally:
-            progress.clear()
+    stop = StopRequest()
+    restore = stop.install()
+    try:
+        with open_source(args, journal) as source:
+            started = time.monotonic()
+            progress = Progress(
+                enabled=not args.quiet and isatty(sys.stderr),
+                shares_terminal=isinstance(sink, OutputSink) and isatty(sys.stdout),
+            )
+            try:
+                reader = _start_reader(args, journal, source, sink, position, progress, stop)
+                status, error = _read(reader, journal)
+                if args.stats and reader.consumer is not None:
+                    print_stats(source, reader, reader.consumer, time.monotonic() - started)
+            finally:
+                progress.clear()
+    finally:
+        restore()
     if error is not None:
         raise error
     return status
 
 
-def _start_reader(args, journal, source, sink, position, progress):
+def _start_reader(args, journal, source, sink, position, progress, stop):
     """Start the consumer, live events and the sink; return the Reader."""
-    try:
-        consumer = start_consumer(
-            journal,
-            source.handle,
-            position,
-            since=args.since,
-            full=not args.no_history,
-            allow=_names_of(args, "name"),
-            deny=_names_of(args, "exclude"),
-            # A cursor costs the consumer a record of recent events:
-            # kept only when the sink stores positions.
-            cursor_window=args.reorder_window if sink.records_position else None,
-        )
-    except OSError as exc:
-        raise CliError(service_error(exc, journal)) from exc
+    start = position.cursor
+    if start is None:
+        start = args.since if args.since is not None else 0.0
+    options = {
+        "allow": _names_of(args, "name"),
+        "deny": _names_of(args, "exclude"),
+        # A cursor costs the consumer a record of recent events: kept
+        # only when the sink stores positions or a reconnection resumes.
+        "cursor_window": (
+            args.reorder_window if sink.records_position or args.reconnect else None
+        ),
+        "include_sentinel": True,
+    }
+
+    def reopen(cursor):
+        # After a loss, the full history from the cursor: events of jobs
+        # that ended meanwhile are history by then.
+        since, full = (cursor, True) if cursor is not None else (start, not args.no_history)
+        return open_consumer(journal, source.reconnect(), since=since, full=full, **options)
+
+    follow = {
+        "label": source.label,
+        "service": service_name(journal),
+        "reopen": reopen if source.can_reconnect else None,
+        "reconnect": args.reconnect,
+        "ends": source.ends,
+        "stop": stop.event,
+    }
+    follower = None
+    if source.handle is not None:
+        try:
+            consumer = open_consumer(
+                journal, source.handle, since=start, full=not args.no_history, **options
+            )
+        except OSError as exc:
+            reason = loss_reason(exc, running=False)
+            if not (args.reconnect and source.can_reconnect and reason):
+                raise CliError(service_error(exc, journal)) from exc
+            say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
+        else:
+            follower = Follower(consumer, **follow)
+    if follower is None:
+        follower = Follower.connecting(**follow)
     source.start()
     sink.start(position)
     return Reader(
-        consumer,
+        follower,
         sink,
         position,
-        service=service_name(journal),
+        stop=stop,
         follow=args.follow,
         filters=_filters(args, position),
         drop_history=journal == "resource" and args.no_history,
@@ -113,28 +155,24 @@ def _start_reader(args, journal, source, sink, position, progress):
 
 
 def _read(reader, journal):
-    """Run *reader* with SIGINT/SIGTERM turned into a clean stop; return
-    (exit status, error to report or None)."""
-    restore = reader.install_signals()
+    """Run *reader*; return (exit status, error to report or None)."""
+    error = None
     try:
-        try:
-            reader.run()
-        except ServiceError as exc:
-            error = CliError(service_error(exc.exc, journal))
-        except BrokenPipe:
-            reader.progress.clear()
-            _silence_stdout()
-            return EXIT_BROKEN_PIPE, None
-        else:
-            error = None
+        reader.run()
+    except ServiceError as exc:
+        error = CliError(service_error(exc.exc, journal))
+    except StreamLost as exc:
+        error = CliError(str(exc), EXIT_STREAM_LOST)
+    except BrokenPipe:
         reader.progress.clear()
-        # Everything written so far is safe to record, whether the run
-        # ended, was interrupted, or the service failed.
-        reader.sink.close(reader.position)
-    finally:
-        restore()
-    if reader.signum is not None:
-        return 128 + reader.signum, error
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE, None
+    reader.progress.clear()
+    # Everything written so far is safe to record, whether the run
+    # ended, was interrupted, or the stream failed or was lost.
+    reader.sink.close(reader.position)
+    if reader.stop.signum is not None:
+        return 128 + reader.stop.signum, error
     if reader.warnings:
         return EXIT_ERROR, error
     return EXIT_OK, error

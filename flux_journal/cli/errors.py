@@ -1,7 +1,8 @@
-"""Exit statuses and errors of the ``flux-journal`` command."""
+"""Exit statuses, messages and errors of the ``flux-journal`` command."""
 
 import errno
 import signal
+import sys
 
 #: The command's name, as it prefixes every message.
 PROG = "flux-journal"
@@ -12,11 +13,20 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 #: Exit status for a command line argparse rejects.
 EXIT_USAGE = 2
+#: Exit status when a followed stream ended without being asked to: the
+#: instance shut down, the service went away or the connection was lost
+#: (after everything received was written, committed, checkpointed).
+EXIT_STREAM_LOST = 3
 #: Exit status when the output's reader went away, as if killed by SIGPIPE.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 _SERVICES = {"jobs": "job-manager journal", "resource": "resource journal"}
 _MODULES = {"jobs": "job-manager", "resource": "resource"}
+
+
+def say(message, *, prog=PROG):
+    """Print one line, ``<prog>: <message>``, on stderr."""
+    print(f"{prog}: {message}", file=sys.stderr, flush=True)
 
 
 class CliError(Exception):

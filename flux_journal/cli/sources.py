@@ -20,10 +20,9 @@ Without ``--uri``, ``--sim`` or ``--replay`` the Flux instance at
 
 import errno
 import os
-import sys
 
 from flux_journal.cli.argtypes import positive_int, rate
-from flux_journal.cli.errors import PROG, CliError
+from flux_journal.cli.errors import CliError, say
 
 __all__ = [
     "DEFAULT_SIM_JOBS",
@@ -62,10 +61,10 @@ def add_source_arguments(parser, journal="jobs", *, sim_help=None):
     own argument group, and return that group.
 
     The options: ``--uri URI``, ``--sim [N]`` and ``--replay FILE``
-    (mutually exclusive), ``--seed`` and ``--sim-rate``.  They set
-    ``args.uri``, ``args.sim`` (None, 0 for a bare ``--sim``, or N),
-    ``args.replay``, ``args.seed`` and ``args.sim_rate``, which is what
-    :func:`open_source` reads.  *journal* (``jobs`` or ``resource``)
+    (mutually exclusive), ``--reconnect``, ``--seed`` and ``--sim-rate``.
+    They set ``args.uri``, ``args.sim`` (None, 0 for a bare ``--sim``, or
+    N), ``args.replay``, ``args.reconnect``, ``args.seed`` and
+    ``args.sim_rate``, which is what :func:`open_source` reads.  *journal* (``jobs`` or ``resource``)
     words ``--sim``'s help; *sim_help* replaces it.
     """
     group = parser.add_argument_group("source (default: the Flux instance at FLUX_URI)")
@@ -90,6 +89,14 @@ def add_source_arguments(parser, journal="jobs", *, sim_help=None):
         "ending the stream after the last line",
     )
     group.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when the instance shuts down, the service goes away or the connection "
+        "is lost (and when the first connection fails), retry (waiting 1 s, doubling "
+        "up to 30 s) and resume where the stream stopped, instead of exiting with "
+        "status 3",
+    )
+    group.add_argument(
         "--seed", type=int, default=0, help="random seed of the simulated instance (default 0)"
     )
     group.add_argument(
@@ -104,18 +111,34 @@ def add_source_arguments(parser, journal="jobs", *, sim_help=None):
 
 class Source:
     """An open source: ``handle`` (a ``flux.Flux`` or a simulated
-    handle, to give a journal consumer), ``label`` (what it is, for
-    messages and ``--stats``) and, for ``--sim`` with live events, the
-    feeder that posts them.
+    handle, to give a journal consumer; None while a first connection
+    is still to be made), ``label`` (what it is, for messages and
+    ``--stats``), ``ends`` (a capture: its stream ends by itself, which
+    is no error) and, for ``--sim`` with live events, the feeder that
+    posts them.
 
     Call :meth:`start` once the consumer is listening and :meth:`close`
-    at the end (or use the source as a context manager).
+    at the end (or use the source as a context manager);
+    :meth:`reconnect` opens a new connection to the same instance.
     """
 
-    def __init__(self, handle, label, feeder=None):
+    def __init__(self, handle, label, feeder=None, *, connect=None, ends=False):
         self.handle = handle
         self.label = label
+        self.ends = ends
+        self._connect = connect
         self._feeder = feeder
+
+    @property
+    def can_reconnect(self):
+        """Whether :meth:`reconnect` can open a new connection."""
+        return self._connect is not None
+
+    def reconnect(self):
+        """Open a new connection to the instance (a new handle) and
+        return its handle.  Raises OSError if it cannot be reached."""
+        self.handle = self._connect()
+        return self.handle
 
     def start(self):
         """The consumer is listening: start simulated live events."""
@@ -176,7 +199,9 @@ def open_source(args, journal, *, live=None):
     or false when the command has no ``--follow``) its
     :class:`~flux_journal.sim.LiveFeeder` posts live events to *journal*
     at ``--sim-rate`` once :meth:`Source.start` is called.  Otherwise
-    the Flux instance at ``--uri`` or ``FLUX_URI`` is opened.
+    the Flux instance at ``--uri`` or ``FLUX_URI`` is opened; with
+    ``--reconnect`` (``args.reconnect``), an instance that cannot be
+    reached yet gives a source without a handle, to be reconnected to.
 
     Raises :class:`~flux_journal.cli.errors.CliError` if the source
     cannot be opened.
@@ -191,7 +216,7 @@ def open_source(args, journal, *, live=None):
             handle = SimFlux.replay(args.replay, topic=TOPICS[journal], end=errno.ENODATA)
         except OSError as exc:
             raise CliError(f"cannot read {args.replay}: {exc.strerror or exc}") from exc
-        return Source(handle, args.replay)
+        return Source(handle, args.replay, ends=True)
     if args.sim is not None:
         handle, label = simulated_instance(journal, args.sim or None, args.seed)
         if live is None:
@@ -201,18 +226,30 @@ def open_source(args, journal, *, live=None):
             feeder = LiveFeeder(
                 handle, journal, args.sim_rate, args.seed, on_error=_feeder_stopped
             )
-        return Source(handle, label, feeder)
+        return Source(handle, label, feeder, connect=handle.connect)
     uri = args.uri or os.environ.get("FLUX_URI")
     if not uri:
         raise CliError(_NO_FLUX)
-    return Source(_open_flux(uri), uri)
+    flux = _import_flux(uri)
+
+    def connect():
+        return flux.Flux(uri)
+
+    try:
+        return Source(connect(), uri, connect=connect)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if not getattr(args, "reconnect", False):
+            raise CliError(f"cannot connect to Flux at {uri}: {reason}") from exc
+        say(f"cannot connect to Flux at {uri}: {reason}; retrying")
+        return Source(None, uri, connect=connect)
 
 
 def _feeder_stopped(exc):
-    print(f"{PROG}: simulated live events stopped: {exc}", file=sys.stderr)
+    say(f"simulated live events stopped: {exc}")
 
 
-def _open_flux(uri):
+def _import_flux(uri):
     try:
         import flux  # pylint: disable=import-outside-toplevel
     except Exception as exc:  # pylint: disable=broad-except
@@ -220,8 +257,4 @@ def _open_flux(uri):
             f"cannot read {uri}: flux-core's Python bindings are not importable ({exc}); "
             "use --sim to read a simulated instance, or --replay FILE"
         ) from exc
-    try:
-        return flux.Flux(uri)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise CliError(f"cannot connect to Flux at {uri}: {reason}") from exc
+    return flux

@@ -1,10 +1,42 @@
 """flux-journal extensions of a consumer: iteration over its events and
-use as a context manager."""
+use as a context manager; :func:`stop_and_drain`, which ends a stream
+cleanly (the context manager's exit, and every command's stop)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from flux_journal.errors import PayloadError
+
+__all__ = ["StreamIteration", "stop_and_drain"]
+
+# Events taken per call while draining (they are dropped).
+_DRAIN_BATCH = 1000
+
+
+def stop_and_drain(consumer: Any, seconds: float) -> None:
+    """Cancel *consumer*'s stream and read it to its end, for at most
+    *seconds*, so that the service is left with nothing pending.  Events
+    still arriving are dropped; an error ending the stream ends the
+    wait.  Nothing to do if the consumer never started or its stream is
+    over."""
+    if consumer.rpc is None or consumer._pipeline.over:  # pylint: disable=protected-access
+        return
+    consumer.stop()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            items = consumer.poll_batch(_DRAIN_BATCH, left)
+        except (TimeoutError, PayloadError):
+            continue
+        except Exception:  # pylint: disable=broad-except
+            return  # ended by an error: nothing more comes
+        if items and items[-1] is None:
+            return
 
 if TYPE_CHECKING:
     from typing import Protocol, TypeVar
@@ -69,14 +101,7 @@ class StreamIteration:
 
     def __exit__(self: _Stream, *exc_info: object) -> None:
         """Cancel the stream and read it to its end (at most 10 s), so the
-        service is left with nothing pending."""
-        if self.rpc is None or self._pipeline.over:
-            return
-        self.stop()
-        deadline = time.monotonic() + 10.0
-        try:
-            while time.monotonic() < deadline:
-                if self.poll(max(0.0, deadline - time.monotonic())) is None:
-                    break
-        except Exception:  # pylint: disable=broad-except
-            pass  # the with-block's own exception, if any, matters more
+        service is left with nothing pending.  An error the stream ends
+        with is not raised: the with-block's own exception, if any,
+        matters more."""
+        stop_and_drain(self, 10.0)

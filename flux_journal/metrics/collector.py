@@ -8,7 +8,7 @@ into metric families.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Dict, Hashable, Iterator, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.registry import Collector
@@ -19,6 +19,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from flux_journal.metrics.carry import Counts
 from flux_journal.metrics.reader import JournalReader
 from flux_journal.metrics.resource import RANK_STATES
 from flux_journal.metrics.state import RESULTS, STATE_NAMES
@@ -81,10 +82,11 @@ class JournalCollector(Collector):
         for reader in self.readers:
             journal = reader.journal
             tracker = reader.tracker
-            for name, count in sorted(tracker.events.copy().items()):
-                events.add_metric([journal, name], count)
-            for kind, count in sorted(tracker.errors.copy().items()):
-                errors.add_metric([journal, kind], count)
+            counts = reader.counters.values()
+            for name, count in sorted(_family(counts, "events").items()):
+                events.add_metric([journal, str(name)], count)
+            for kind, count in sorted(_family(counts, "errors").items()):
+                errors.add_metric([journal, str(kind)], count)
             stats = reader.stats
             responses.add_metric([journal], stats.get("responses", 0))
             received.add_metric([journal], stats.get("bytes", 0))
@@ -101,6 +103,7 @@ class JournalCollector(Collector):
     @staticmethod
     def _job_metrics(reader: JournalReader) -> Iterator[Metric]:
         snap = reader.tracker.snapshot()  # type: ignore[union-attr]
+        counts = reader.counters.values()
         jobs = GaugeMetricFamily(
             "flux_jobs", "Jobs in each state (RFC 21), from the job-manager journal",
             labels=["state"],
@@ -111,8 +114,9 @@ class JournalCollector(Collector):
             "flux_jobs_finished", "Jobs that became inactive, by result (as flux jobs shows it)",
             labels=["result"],
         )
+        results = _family(counts, "results")
         for result in RESULTS:
-            finished.add_metric([result], snap["results"][result])
+            finished.add_metric([result], results.get(result, 0))
         tracked = GaugeMetricFamily(
             "flux_journal_jobs_tracked", "Active jobs whose state the exporter holds",
             value=snap["active"],
@@ -122,7 +126,7 @@ class JournalCollector(Collector):
             ("flux_job_queue_seconds", "queue_seconds", "submit to alloc"),
             ("flux_job_run_seconds", "run_seconds", "start to finish"),
         ):
-            buckets, total = snap[key]
+            buckets, total = _cumulative(counts, key, getattr(reader.tracker, key).bounds)
             yield HistogramMetricFamily(
                 name, f"Time from {what} of jobs, seconds", buckets=buckets, sum_value=total
             )
@@ -138,6 +142,24 @@ class JournalCollector(Collector):
         for state in RANK_STATES:
             ranks.add_metric([state], counts[state])
         yield ranks
+
+
+def _family(counts: Counts, family: str) -> Dict[Hashable, float]:
+    """{label: value} of one counter family."""
+    return {label: value for (name, label), value in counts.items() if name == family}
+
+
+def _cumulative(
+    counts: Counts, name: str, bounds: Tuple[float, ...]
+) -> Tuple[List[Tuple[str, float]], float]:
+    """Histogram *name*'s buckets as exposition wants them: ([(le,
+    observations <= le), ... ("+Inf", all)], sum)."""
+    buckets = []
+    running = 0.0
+    for index, bound in enumerate(bounds + (float("inf"),)):
+        running += counts.get((name, index), 0)
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+    return buckets, counts.get((name, "sum"), 0.0)
 
 
 def make_registry(collector: JournalCollector) -> CollectorRegistry:

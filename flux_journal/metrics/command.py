@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from flux_journal.cli.errors import (
+    EXIT_ERROR,
+    EXIT_STREAM_LOST,
+    PROG,
+    say,
+    service_error,
+    service_name,
+)
+from flux_journal.cli.follow import (
+    DEFAULT_REORDER_WINDOW,
+    Follower,
+    StopRequest,
+    StreamLost,
+    loss_reason,
+    open_consumer,
+)
 
 if TYPE_CHECKING:
     from flux_journal.metrics.reader import JournalReader
@@ -23,9 +38,7 @@ __all__ = ["DEFAULT_LISTEN", "add_parser", "replay_journal", "run"]
 #: Where the exporter listens unless told otherwise (loopback only).
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
-_PROG = "flux-journal metrics"
-# Exit status when the exporter could not start or a journal failed.
-_EXIT_ERROR = 1
+_PROG = f"{PROG} metrics"
 # How often the main thread looks at the readers.
 _WATCH_PERIOD = 0.2
 # How long to wait for reader threads once asked to stop.
@@ -97,63 +110,82 @@ def replay_journal(path: str) -> str:
     return "jobs"
 
 
-def _consumer(journal: str, handle: Any) -> Any:
-    # pylint: disable=import-outside-toplevel
-    if journal == "jobs":
-        from flux_journal.job import JournalConsumer
-
-        return JournalConsumer(handle, full=True)
-    from flux_journal.resource import ResourceJournalConsumer
-
-    return ResourceJournalConsumer(handle)
-
-
-class _Signals:
-    """SIGINT/SIGTERM set *stop*; :meth:`restore` puts the old handlers back."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.received: Optional[int] = None
-        self._stop = stop
-        self._previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        del frame
-        self.received = signum
-        self._stop.set()
-
-    def restore(self) -> None:
-        """Reinstall the handlers in place before."""
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def _say(message: str) -> None:
-    print(f"{_PROG}: {message}", file=sys.stderr, flush=True)
+    say(message, prog=_PROG)
 
 
-def _watch(readers: List["JournalReader"], stop: threading.Event, replay: bool) -> int:
-    """Wait for a signal (then return 0) or a journal failing (then say
-    why and return 1); say when the history is consumed."""
-    started = time.monotonic()
+def _watch(
+    readers: List["JournalReader"], stop: threading.Event, replay: bool, started: float
+) -> int:
+    """Wait for a stop request (then return 0) or a journal failing
+    (then say why and return its exit status); say when the history is
+    consumed."""
     announced = False
     while not stop.wait(_WATCH_PERIOD):
         for reader in readers:
             failure = reader.failure
+            if isinstance(failure, StreamLost):
+                _say(str(failure))
+                return EXIT_STREAM_LOST
             if failure is not None:
                 reason = getattr(failure, "strerror", None) or f"{type(failure).__name__}: {failure}"
                 _say(f"reading the {reader.journal} journal failed: {reason}")
-                return _EXIT_ERROR
-            if reader.ended and not replay:
-                _say(f"the {reader.journal} journal ended")
-                return _EXIT_ERROR
+                return EXIT_ERROR
         if not announced and all(reader.history_complete or reader.ended for reader in readers):
             announced = True
-            events = sum(sum(r.tracker.events.copy().values()) for r in readers)
-            _say(f"history consumed: {events} events in {time.monotonic() - started:.1f} s"
+            events = sum(
+                value
+                for reader in readers
+                for (family, _), value in reader.counters.values().items()
+                if family == "events"
+            )
+            _say(f"history consumed: {events:.0f} events in {time.monotonic() - started:.1f} s"
                  + ("; serving the final values" if replay else "; following live events"))
     return 0
+
+
+def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading.Event) -> Any:
+    """The JournalReader of *journal* from *source*: the whole history,
+    then live events; with ``--reconnect`` a lost stream is reopened and
+    its state rebuilt from the returning instance's history."""
+    # pylint: disable=import-outside-toplevel
+    from flux_journal.metrics.reader import JournalReader
+    from flux_journal.metrics.resource import RankTracker
+    from flux_journal.metrics.state import JobTracker
+
+    new_tracker = JobTracker if journal == "jobs" else RankTracker
+    reconnect = getattr(args, "reconnect", False)
+    # The cursor where a stream was lost tells the counters which events
+    # of the history read again were counted already.
+    window = DEFAULT_REORDER_WINDOW if reconnect else None
+
+    def reopen(cursor: Optional[str]) -> Any:
+        del cursor  # the whole history again: the state is rebuilt from it
+        return open_consumer(journal, source.reconnect(), cursor_window=window)
+
+    follow: Dict[str, Any] = {
+        "label": source.label,
+        "service": service_name(journal),
+        "reopen": reopen if source.can_reconnect else None,
+        "reconnect": reconnect,
+        "ends": source.ends,
+        "stop": stop,
+        "prog": _PROG,
+    }
+    follower = None
+    if source.handle is not None:
+        try:
+            follower = Follower(open_consumer(journal, source.handle, cursor_window=window),
+                                **follow)
+        except OSError as exc:
+            reason = loss_reason(exc, running=False)
+            if not (reconnect and source.can_reconnect and reason):
+                raise
+            _say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
+    if follower is None:
+        follower = Follower.connecting(**follow)
+    return JournalReader(journal, None, new_tracker(), follower=follower,
+                         new_tracker=new_tracker)
 
 
 def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:
@@ -168,50 +200,49 @@ def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:
     """
     # pylint: disable=import-outside-toplevel
     from flux_journal.metrics.collector import JournalCollector, make_registry
-    from flux_journal.metrics.reader import JournalReader
-    from flux_journal.metrics.resource import RankTracker
     from flux_journal.metrics.server import MetricsServer
-    from flux_journal.metrics.state import JobTracker
 
     replay = getattr(args, "replay", None) is not None
     journals = [replay_journal(args.replay)] if replay else ["jobs", "resource"]
     sources: Dict[str, Any] = {}
     readers: Dict[str, "JournalReader"] = {}
-    stop = threading.Event()
+    stop = StopRequest()
     server = None
-    signals = _Signals(stop)
+    restore = stop.install()
     try:
         for journal in journals:
             # the exporter always follows live events
             sources[journal] = open_source(args, journal, live=True)
-            tracker = JobTracker() if journal == "jobs" else RankTracker()
-            readers[journal] = JournalReader(
-                journal, _consumer(journal, sources[journal].handle), tracker
-            )
+            try:
+                readers[journal] = _reader(journal, sources[journal], args, stop.event)
+            except OSError as exc:
+                _say(service_error(exc, journal))
+                return EXIT_ERROR
         registry = make_registry(JournalCollector(readers.get("jobs"), readers.get("resource")))
         host, port = args.listen
         try:
             server = MetricsServer(host, port, registry).start()
         except OSError as exc:
             _say(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-            return _EXIT_ERROR
+            return EXIT_ERROR
         host, port = server.address
         shown = f"[{host}]" if ":" in host else host
         labels = ", ".join(source.label for source in sources.values())
         _say(f"serving metrics of {labels} at http://{shown}:{port}/metrics")
+        started = time.monotonic()
         for journal, reader in readers.items():
-            reader.start(stop)
+            reader.start(stop.event)
             sources[journal].start()
-        status = _watch(list(readers.values()), stop, replay)
-        if signals.received is not None:
-            status = 128 + signals.received
+        status = _watch(list(readers.values()), stop.event, replay, started)
+        if stop.signum is not None:
+            status = 128 + stop.signum
         return status
     finally:
-        stop.set()
+        stop.event.set()
         for reader in readers.values():
             reader.join(_JOIN_SECONDS)
         if server is not None:
             server.close()
         for source in sources.values():
             source.close()
-        signals.restore()
+        restore()

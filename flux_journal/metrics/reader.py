@@ -9,22 +9,23 @@ the other's live events.
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from flux_journal.abc import JournalConsumerBase
+from flux_journal.cli.errors import ServiceError
+from flux_journal.cli.follow import BATCH_EVENTS, Follower, StreamLost
 from flux_journal.errors import PayloadError
+from flux_journal.metrics.carry import CarriedCounters
 from flux_journal.metrics.resource import RankTracker
 from flux_journal.metrics.state import JobTracker
 
 __all__ = ["BATCH_EVENTS", "JournalReader"]
 
-#: Events asked of the consumer at a time.
-BATCH_EVENTS = 1000
 # Longest a poll blocks, so that a stop request is seen promptly.
 _POLL_WAIT = 0.2
-# How long to wait for the service to end the stream after stop().
-_DRAIN_SECONDS = 2.0
+
+# The consumer's counters the exporter publishes as counters.
+_CARRIED_STATS = ("responses", "bytes")
 
 Tracker = Union[JobTracker, RankTracker]
 
@@ -32,77 +33,115 @@ Tracker = Union[JobTracker, RankTracker]
 class JournalReader:
     """Feeds *consumer*'s events (started or not) to *tracker*.
 
+    Without *follower*, the stream's end (ENODATA, a capture's end) is
+    its normal end.  With a :class:`~flux_journal.cli.follow.Follower`
+    (which then holds the consumer), an unasked end is a failure
+    (:class:`~flux_journal.cli.follow.StreamLost`), or with reconnection
+    a new tracker (made by *new_tracker*) rebuilds the state from the
+    returning instance's history while the counters go on from where
+    they were (see :mod:`flux_journal.metrics.carry`).
+
     Attributes (plain values another thread may read):
         journal: ``"jobs"`` or ``"resource"``
-        tracker: the :class:`JobTracker` or :class:`RankTracker`
-        history_complete: the journal's history has been consumed
+        tracker: the current :class:`JobTracker` or :class:`RankTracker`
+        counters: the :class:`~flux_journal.metrics.carry.CarriedCounters`
+            to publish
+        history_complete: the journal's history has been consumed (on
+            the current connection)
         stats: the consumer's counters after the latest batch
         ended: the stream ended (the service ended it, or a replay ran out)
         failure: what ended the reading early: the service's error (an
-            OSError), or an unexpected exception of the reading thread
+            OSError), the loss of the stream (StreamLost), or an
+            unexpected exception of the reading thread
     """
 
-    def __init__(self, journal: str, consumer: JournalConsumerBase, tracker: Tracker) -> None:
+    def __init__(
+        self,
+        journal: str,
+        consumer: Optional[JournalConsumerBase],
+        tracker: Tracker,
+        *,
+        follower: Optional[Follower] = None,
+        new_tracker: Optional[Callable[[], Tracker]] = None,
+    ) -> None:
         self.journal = journal
-        self.consumer = consumer
-        self.tracker = tracker
+        self.counters = CarriedCounters(tracker)
         self.history_complete = False
         self.stats: Dict[str, Any] = {}
+        # Responses and bytes of earlier connections: published counters
+        # that must not go down when a new consumer starts from zero.
+        self._carried_stats: Dict[str, int] = {}
         self.ended = False
         self.failure: Optional[Exception] = None
         self._thread: Optional[threading.Thread] = None
+        self._new_tracker = new_tracker
+        if follower is None:
+            follower = Follower(consumer, label=journal, service=f"{journal} journal", ends=True)
+        elif new_tracker is not None:
+            follower.on_reconnect = self.reconnected
+        self.follower = follower
+
+    @property
+    def tracker(self) -> Tracker:
+        """The tracker of the current connection."""
+        return self.counters.tracker
+
+    @property
+    def consumer(self) -> Optional[JournalConsumerBase]:
+        """The consumer of the current connection."""
+        return self.follower.consumer
+
+    def reconnected(self, consumer: JournalConsumerBase, cursor: Optional[str]) -> None:
+        """The follower opened a new connection (*consumer* reads the
+        whole history again): rebuild the state from it, counting again
+        only the events after *cursor*."""
+        del consumer
+        assert self._new_tracker is not None
+        self._carried_stats = {key: self.stats.get(key, 0) for key in _CARRIED_STATS}
+        self.history_complete = False
+        self.counters.reconnected(self._new_tracker(), cursor)
 
     def run(self, stop: Optional[threading.Event] = None) -> None:
         """Consume until the stream ends or *stop* is set; then, if the
         stream is still open, cancel it.  Malformed responses are counted
         (``malformed_response``) and skipped."""
-        consumer = self.consumer
-        if consumer.rpc is None:
-            consumer.start()
-        poll_batch = consumer.poll_batch
-        consume = self.tracker.consume
+        follower = self.follower
+        if follower.consumer is not None and follower.consumer.rpc is None:
+            follower.consumer.start()
+        consume = self.counters.consume
         while stop is None or not stop.is_set():
             try:
-                batch = poll_batch(BATCH_EVENTS, _POLL_WAIT)
-            except TimeoutError:
-                batch = []
+                batch = follower.poll(_POLL_WAIT)
             except PayloadError:
-                self.tracker.count_error("malformed_response")
+                self.counters.count_error("malformed_response")
                 continue
-            except OSError as exc:
-                self.failure = exc
-                self.ended = True
+            except ServiceError as exc:
+                self._fail(exc.exc)
+                break
+            except StreamLost as exc:
+                self._fail(exc)
                 break
             if batch and batch[-1] is None:
                 batch.pop()
                 self.ended = True
             if batch:
-                consume(batch)  # type: ignore[arg-type]  # its None was popped
-            if not self.history_complete and consumer.history_complete:
-                self.history_complete = True
-            self.stats = consumer.stats
+                consume(batch)
+            consumer = follower.consumer
+            if consumer is not None:
+                if not self.history_complete and consumer.history_complete:
+                    self.history_complete = True
+                stats = consumer.stats
+                for key, value in self._carried_stats.items():
+                    stats[key] = stats.get(key, 0) + value
+                self.stats = stats
             if self.ended:
                 return
         if not self.ended:
-            self._cancel()
+            follower.drain()
 
-    def _cancel(self) -> None:
-        """Cancel the stream and wait briefly for the service to end it."""
-        try:
-            self.consumer.stop()
-        except RuntimeError:
-            return
-        deadline = time.monotonic() + _DRAIN_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                batch = self.consumer.poll_batch(BATCH_EVENTS, _POLL_WAIT)
-            except (TimeoutError, PayloadError):
-                continue
-            except OSError:
-                return
-            if batch[-1] is None:
-                return
-
+    def _fail(self, exc: Exception) -> None:
+        self.failure = exc
+        self.ended = True
     def _run_reporting(self, stop: threading.Event) -> None:
         try:
             self.run(stop)

@@ -18,6 +18,7 @@ Usage::
 
 This package re-exports the public names of its modules, where each is
 documented: :mod:`.handle` (the handle, its futures and timers),
+:mod:`.errors` (the error responses services send),
 :mod:`.services` (the journal services), :mod:`.replay` (captured
 streams), :mod:`.workload` (generated job and resource timelines, with
 the job kinds of :mod:`.jobkinds`),
@@ -26,8 +27,9 @@ as a broker writes it).
 """
 
 # pylint: disable=wildcard-import,unused-wildcard-import
-from flux_journal.sim import feeder, handle, replay, services, workload
+from flux_journal.sim import errors, feeder, handle, replay, services, workload
 from flux_journal.sim.encode import dumps
+from flux_journal.sim.errors import *  # noqa: F401,F403
 from flux_journal.sim.feeder import *  # noqa: F401,F403
 from flux_journal.sim.handle import *  # noqa: F401,F403
 from flux_journal.sim.replay import *  # noqa: F401,F403
@@ -36,6 +38,7 @@ from flux_journal.sim.workload import *  # noqa: F401,F403
 
 __all__ = [
     "dumps",
+    *errors.__all__,
     *handle.__all__,
     *services.__all__,
     *replay.__all__,

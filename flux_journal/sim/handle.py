@@ -32,11 +32,14 @@ from flux_journal._flux import (
     FLUX_RPC_STREAMING,
 )
 from flux_journal.sim.encode import dumps
+from flux_journal.sim.errors import SimError
+from flux_journal.sim.replay import ReplayService
+from flux_journal.sim.services import JobJournalService, ResourceJournalService
+from flux_journal.sim.workload import JobFactory, ResourceWorkload
 
 __all__ = [
     "SimFlux",
     "SimFuture",
-    "SimError",
     "SimRequest",
     "SimTimerWatcher",
     "FLUX_REACTOR_NOWAIT",
@@ -61,40 +64,6 @@ def _wrapper_error(errnum):
     """
     name = errno.errorcode.get(errnum, f"Errno{errnum}")
     return OSError(errnum, f"{name}: {os.strerror(errnum)}")
-
-
-class SimError(Exception):
-    """An error response: what a service sends instead of a payload.
-
-    ``errnum`` is the errno value; ``errstr`` the optional error string.
-    Without one, the message a consumer sees is ``os.strerror(errnum)``,
-    as ``flux_future_error_string()`` falls back to ``strerror``.
-    ``terminal`` is false only for the timeout a ``then(timeout=...)``
-    produces, which a ``reset()`` clears; a service's error response ends
-    the stream.  Services may also raise it from ``handle_request`` to
-    answer the request with that error.
-    """
-
-    def __init__(self, errnum, errstr=None, terminal=True):
-        super().__init__(errnum, errstr)
-        self.errnum = int(errnum)
-        self.errstr = errstr
-        self.terminal = terminal
-
-    @property
-    def message(self):
-        """The error string a consumer sees: errstr, else strerror(errnum)."""
-        if self.errstr:
-            return self.errstr
-        return os.strerror(self.errnum)
-
-    def exception(self):
-        """Return the OSError (PermissionError for EPERM, ...) to raise."""
-        return OSError(self.errnum, self.message)
-
-    def __repr__(self):
-        name = errno.errorcode.get(self.errnum, str(self.errnum))
-        return f"SimError({name}, {self.errstr!r})"
 
 
 class _FuturePimpl:
@@ -549,21 +518,23 @@ class SimFlux:
         self._timers_active = 0  # armed timers that keep the reactor running
         self._stop = None
         self._reactor_depth = 0
+        self._down = False  # shut down: requests fail as on a lost connection
         for service in services:
             self.add_service(service)
         if defaults:
-            # Imported here: services.py imports this module.
-            from flux_journal.sim.services import JobJournalService, ResourceJournalService
-
             if "job-manager.events-journal" not in self._services:
                 if isinstance(jobs, JobJournalService):
                     self.add_service(jobs)
                 else:
-                    self.add_service(JobJournalService(jobs, autolive=autolive))
+                    # an empty job-manager injects jobs of its own
+                    factory = JobFactory(seed=0) if jobs is None else None
+                    self.add_service(JobJournalService(jobs, autolive=autolive, factory=factory))
             if "resource.journal" not in self._services:
                 if isinstance(resources, ResourceJournalService):
                     self.add_service(resources)
                 else:
+                    if resources is None:
+                        resources = ResourceWorkload()
                     self.add_service(ResourceJournalService(resources, autolive=autolive))
 
     @classmethod
@@ -575,8 +546,6 @@ class SimFlux:
         :class:`~flux_journal.sim.replay.ReplayService` (``end``,
         ``errors``, ``hold``, ...).
         """
-        from flux_journal.sim.replay import ReplayService
-
         return cls(services=[ReplayService(source, topic=topic, **kwargs)], defaults=False)
 
     # -- services --------------------------------------------------------
@@ -616,6 +585,9 @@ class SimFlux:
         topic = _encode_topic(topic)
         if flags & ~_VALID_RPC_FLAGS:
             raise _wrapper_error(errno.EINVAL)
+        if self._down:
+            # flux_rpc() on a handle whose broker has gone
+            raise _wrapper_error(errno.EPIPE)
         body = _encode_payload(payload)
         with self._cond:
             if flags & FLUX_RPC_NORESPONSE:
@@ -905,6 +877,42 @@ class SimFlux:
             else:
                 services = list({id(s): s for s in self._services.values()}.values())
             return sum(s.end_streams(errnum, errstr) for s in services)
+
+    @property
+    def is_up(self):
+        """False between :meth:`shutdown` and :meth:`restart`."""
+        return not self._down
+
+    def shutdown(self, errnum=errno.ENODATA, errstr=None):
+        """Shut the instance down, keeping its history for :meth:`restart`.
+
+        Open journal streams end as a real broker ends them: with the
+        default ENODATA, as ``flux shutdown`` unloads the modules; with
+        EPROTO or ECONNRESET, as a broker that died under a waiting
+        stream.  Until :meth:`restart`, requests fail with EPIPE and
+        :meth:`connect` with ECONNREFUSED, as with a broker gone.
+        Returns the number of streams ended.
+        """
+        with self._cond:
+            ended = self.end_streams(errnum, errstr)
+            self._down = True
+            self._cond.notify_all()
+            return ended
+
+    def restart(self):
+        """Bring the instance back after :meth:`shutdown`: the same
+        services, with the history they had (and any events posted
+        meanwhile)."""
+        with self._cond:
+            self._down = False
+
+    def connect(self):
+        """A connection to this instance, as ``flux.Flux(uri)`` opens
+        one: this handle, or ConnectionRefusedError while it is shut
+        down."""
+        if self._down:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+        return self
 
     def _require(self, topic):
         service = self._services.get(topic)

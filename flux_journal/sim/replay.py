@@ -1,8 +1,8 @@
 """Serve a captured (or hand-written) response stream on a journal topic.
 
 A capture is one raw response payload per line, exactly as
-``get_str()`` returned it from a real broker (see
-/work/shared/fixtures/README.md).  :class:`ReplayService` sends those
+``get_str()`` returned it from a real broker (the test fixtures'
+README describes how they were captured).  :class:`ReplayService` sends those
 payloads byte for byte to every streaming request on its topic, then
 keeps the stream open until the request is cancelled (ENODATA), unless
 told to end it right away.  Scripts can also mix in anything a consumer
@@ -18,7 +18,7 @@ import bisect
 import errno
 import os
 
-from flux_journal.sim.handle import SimError
+from flux_journal.sim.errors import SimError
 from flux_journal.sim.services import SimService
 
 __all__ = ["ReplayService", "read_capture"]
@@ -70,7 +70,7 @@ class ReplayService(SimService):
     Arguments:
         source: a capture path, or a list whose items are payload str,
             bytes, None (a response without payload) or
-            :class:`~flux_journal.sim.handle.SimError` (an error response;
+            :class:`~flux_journal.sim.errors.SimError` (an error response;
             it ends the stream, so nothing after it is sent).
         topic: the journal topic served; ``<topic>-cancel`` cancels.
         end: None to keep the stream open after the last item until it

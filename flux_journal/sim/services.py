@@ -36,7 +36,7 @@ import threading
 from collections import deque
 
 from flux_journal.sim.encode import dumps, format_real, render_entry
-from flux_journal.sim.handle import SimError
+from flux_journal.sim.errors import SimError
 
 __all__ = [
     "SimService",
@@ -267,7 +267,7 @@ class JobJournalService(SimService):
 
     topics = ("job-manager.events-journal", "job-manager.events-journal-cancel")
 
-    def __init__(self, workload=None, *, autolive=True):
+    def __init__(self, workload=None, *, autolive=True, factory=None):
         super().__init__()
         self.workload = workload
         self.autolive = autolive
@@ -278,7 +278,10 @@ class JobJournalService(SimService):
         self._order_cache = {}
         self.event_count = 0
         self.clock = 0.0
-        self._factory = None
+        # Makes injected jobs: the workload's (it continues its
+        # timeline), else *factory*.
+        self._factory = factory
+        self._injecting = False
         if workload is not None:
             self._load(workload)
 
@@ -426,10 +429,11 @@ class JobJournalService(SimService):
 
     def _factory_for_injection(self):
         if self._factory is None:
-            from flux_journal.sim.workload import JobFactory
-
-            self._factory = JobFactory(seed=0)
-            self.clock = max(self.clock, self._factory.start + 1.0)
+            raise RuntimeError("injecting jobs needs a workload or factory=")
+        if not self._injecting:
+            self._injecting = True
+            if self.workload is None:
+                self.clock = max(self.clock, self._factory.start + 1.0)
         return self._factory
 
     def _next_time(self):
@@ -512,12 +516,8 @@ class ResourceJournalService(SimService):
 
     topics = ("resource.journal", "resource.journal-cancel")
 
-    def __init__(self, workload=None, *, journal_max=100000, autolive=True):
+    def __init__(self, workload, *, journal_max=100000, autolive=True):
         super().__init__()
-        if workload is None:
-            from flux_journal.sim.workload import ResourceWorkload
-
-            workload = ResourceWorkload()
         self.workload = workload
         self.autolive = autolive
         self.journal_max = journal_max

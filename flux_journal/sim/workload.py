@@ -8,9 +8,10 @@ jobs: the kinds of :mod:`.jobkinds`).  The snapshot time ``now`` splits it: jobs
 before ``now`` are inactive, the others active with their eventlog cut
 at ``now``; everything after ``now`` (the rest of the active jobs plus
 jobs submitted later) forms the live stream.  Job ids are FLUIDs minted
-like flux-core's fluid.c, jobspec and R are shaped like the captures in
-/work/shared/fixtures, and all JSON is rendered the way the broker
-writes it, so generated streams look exactly like captured ones.
+like flux-core's fluid.c, jobspec and R are shaped like those of streams
+captured from a real instance (the test fixtures), and all JSON is
+rendered the way the broker writes it, so generated streams look exactly
+like captured ones.
 
 Generation is fast enough for benchmark sizes (100,000 jobs, about a
 million events, in a few seconds): event entries come from string
@@ -28,6 +29,12 @@ import random
 from flux_journal.jobid import f58_utf8
 from flux_journal.sim.encode import dumps, encode_hostlist, encode_idset, format_real
 from flux_journal.sim.jobkinds import AFTER_DESC, JOB_KINDS, KINDS, STATUS_SUCCESS, JobLife
+from flux_journal.sim.services import (
+    JOB_SENTINEL,
+    RESOURCE_SENTINEL,
+    JobJournalService,
+    ResourceJournalService,
+)
 
 __all__ = [
     "DEFAULT_START",
@@ -619,8 +626,6 @@ class Workload:
         Inactive jobs (if *full*) then active ones, each group in the
         job-manager's hash order; the sentinel is not included.
         """
-        from flux_journal.sim.services import JobJournalService
-
         return JobJournalService(self, autolive=False).backlog(full)
 
     def history_bytes(self, full=True):
@@ -641,8 +646,6 @@ class Workload:
 
     def stream(self, full=True):
         """History, sentinel and live responses: a whole capture's worth of lines."""
-        from flux_journal.sim.services import JOB_SENTINEL
-
         return self.history(full) + [JOB_SENTINEL] + self.live_payloads()
 
     def write_jsonl(self, path, full=True):
@@ -823,8 +826,6 @@ class ResourceWorkload:
 
     def history(self, journal_max=100000):
         """Backlog responses (raw payloads, without the sentinel)."""
-        from flux_journal.sim.services import ResourceJournalService
-
         return ResourceJournalService(self, journal_max=journal_max, autolive=False).backlog()
 
     def live_payloads(self):
@@ -839,6 +840,4 @@ class ResourceWorkload:
 
     def stream(self):
         """History, sentinel and live responses."""
-        from flux_journal.sim.services import RESOURCE_SENTINEL
-
         return self.history() + [RESOURCE_SENTINEL] + self.live_payloads()
