@@ -1,6 +1,14 @@
-"""Helpers shared by the tests: reading a consumer to its end."""
+"""Helpers shared by the tests: reading a consumer to its end, running
+the command line (and a stand-in for flux-core's bindings it can load)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def poll_all(consumer, timeout=10.0):
@@ -44,3 +52,122 @@ def journal_events(journal, handle, *, follow=False, **kwargs):
                 pass
             return events
         events.append(event)
+
+
+def cli_env(pythonpath=(), **extra):
+    """Environment for the command: this repository first on the path,
+    no Flux instance, UTC, a UTF-8 locale, ASCII F58 prefixes."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FLUX_URI", "NO_COLOR", "FLUX_F58_FORCE_ASCII", "PYTHONPATH")
+    }
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), str(REPO)])
+    env["LC_ALL"] = "C.UTF-8"
+    env["TZ"] = "UTC"
+    env["FLUX_F58_FORCE_ASCII"] = "1"
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def command(*args):
+    """argv running flux-journal with *args*."""
+    return [sys.executable, "-m", "flux_journal", *map(str, args)]
+
+
+def run_cli(*args, env=None, timeout=60, check_rc=0):
+    """Run flux-journal; return the CompletedProcess (bytes output).
+
+    With *check_rc* (default 0) the exit status must match and, for 0,
+    stderr must be empty.
+    """
+    proc = subprocess.run(
+        command(*args),
+        env=env if env is not None else cli_env(),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr.decode(errors="replace")
+        if check_rc == 0:
+            assert proc.stderr == b""
+    return proc
+
+
+def late_cuts(stream):
+    """Numbers of events after which a later event of *stream* is older
+    than one already consumed: stopping there leaves a late event in
+    flight, which a resume must still deliver."""
+    stamps = [event.timestamp for event in stream]
+    cuts = [c for c in range(1, len(stamps)) if min(stamps[c:]) < max(stamps[:c])]
+    assert cuts, "the capture has out-of-order live events"
+    return cuts
+
+
+def paced_env(fake_flux, capture, pace, live=None):
+    """Environment for ``--uri sim://paced`` (see FAKE_FLUX)."""
+    extra = {"FAKE_FLUX_CAPTURE": str(capture), "FAKE_FLUX_PACE": str(pace)}
+    if live is not None:
+        extra["FAKE_FLUX_LIVE"] = str(live)
+    return cli_env(pythonpath=[fake_flux], **extra)
+
+
+FAKE_FLUX = '''
+"""Stand-in for flux-core's bindings: flux.Flux(uri) opens a simulated
+instance chosen by the URI (for flux-journal's CLI tests)."""
+import errno
+import os
+import threading
+import time
+
+from flux_journal.sim import ReplayService, SimFlux, Workload, read_capture
+
+TOPICS = ("job-manager.events-journal", "resource.journal")
+
+
+class Flux:
+    def __new__(cls, url=None, flags=0):
+        uri = url or os.environ["FLUX_URI"]
+        kind = uri.split("://", 1)[1]
+        if kind == "down":
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        if kind == "enosys":
+            return SimFlux(defaults=False)
+        if kind == "eperm":
+            return SimFlux(
+                services=[ReplayService([], topic=t, errors={0: errno.EPERM}) for t in TOPICS],
+                defaults=False,
+            )
+        if kind == "late-eperm":
+            return SimFlux(
+                services=[
+                    ReplayService(os.environ["FAKE_FLUX_CAPTURE"], errors={40: errno.EPERM})
+                ],
+                defaults=False,
+            )
+        if kind == "paced":
+            return paced(os.environ["FAKE_FLUX_CAPTURE"], float(os.environ["FAKE_FLUX_PACE"]),
+                          os.environ.get("FAKE_FLUX_LIVE"))
+        return SimFlux(jobs=Workload(njobs=20, seed=5), autolive=False)
+
+
+def paced(capture, pace, live):
+    """The capture's history at once, then its live responses one every
+    `pace` seconds, as a running instance sends them, then ENODATA; with
+    `live`, only that many live responses, and the stream stays open."""
+    lines = read_capture(capture)
+    history = lines.index('{"id":-1,"events":[]}') + 1
+    if live is None:
+        service = ReplayService(lines, end=errno.ENODATA, hold=history)
+    else:
+        service = ReplayService(lines[: history + int(live)], hold=history)
+
+    def feed():
+        while True:
+            time.sleep(pace)
+            service.release(1)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return SimFlux(services=[service], defaults=False)
+'''

@@ -8,14 +8,11 @@ row, with what flux-journal's consumer delivers from the same source.
 
 import errno
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +20,11 @@ from flux_journal import JournalConsumer
 from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
-from journal_helpers import journal_events
+from journal_helpers import FAKE_FLUX, command, journal_events, late_cuts, paced_env
+from journal_helpers import cli_env as command_env
 
 import metrics_oracle
 
-REPO = Path(__file__).resolve().parents[1]
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
 
 
@@ -42,16 +39,10 @@ def kill_archiver(proc):
     return proc.returncode == -signal.SIGKILL
 
 def cli_env(**extra):
-    """Environment for the command: this repository on the path, no Flux."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FLUX_URI", "PYTHONPATH")}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
-def command(*args):
-    """argv running flux-journal with *args*."""
-    return [sys.executable, "-m", "flux_journal", *map(str, args)]
+    """The command's environment (journal_helpers.cli_env) with F58 job
+    ids in their own letter, as this process writes them: the jobs'
+    records store ``jobid`` as flux jobs prints it where they are made."""
+    return command_env(FLUX_F58_FORCE_ASCII=None, **extra)
 
 
 def archive(*args, check_rc=0, timeout=60):
@@ -284,9 +275,6 @@ def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_d
     ~12 ms late): first where a late event is still in flight, then at
     random points, mid-transaction too.  Every event is archived exactly
     once, in stream order."""
-    # pylint: disable=import-outside-toplevel
-    from test_cli import FAKE_FLUX, late_cuts, paced_env
-
     stream = full_stream[1]
     want = expected_event_rows(stream)
     late = late_cuts(stream)

@@ -17,7 +17,7 @@ import pytest
 from flux_journal.cli import private
 from flux_journal.cli.archive import Archive
 from flux_journal.cli.checkpoint import Checkpoint, Position
-from test_cli import cli_env, command
+from journal_helpers import cli_env, command
 
 # A group id no test machine gives the test process.
 OTHER_GID = 54321
