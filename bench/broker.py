@@ -14,6 +14,10 @@ reader in a child process of its own, on the same workload:
 - ``floor``: libflux in C alone, flux_rpc_get() + flux_future_reset() per
   response (bench/floor.c, built here against the local flux-core when its
   headers are found through pkg-config; the row says why when not)
+- ``pyfloor``: the Python floor, the least any Python reader can pay:
+  flux_future_wait_for() (no time limit, as the other readers wait),
+  flux_rpc_get() + ffi.string() + flux_future_reset() through flux-core's
+  own cffi ``lib`` (``_flux._core``) in a plain ``while`` loop
 - ``get_str``: Python loop of flux-core's ``get_str()`` + ``reset()``
 - ``wait+get_str``: the same with ``wait_for(30)`` before each read
 - ``flux-core poll`` / ``flux-core cb``: flux-core's own ``JournalConsumer``
@@ -33,8 +37,9 @@ from the request to the last event) per response.  History: 2,000 jobs
 are run once, then every reader reads the full history to the sentinel;
 wall time, time to the first event (for the raw loops and the floor, the
 sentinel: nothing is ordered before it), and CPU time, medians of
-``--reps``.  Ratios are against the floor (live) and the get_str loop
-(history).  Skipped, with the reason, when no flux command with working
+``--reps``.  Ratios are against the C floor and the Python floor (live)
+and the get_str loop (history); the spread (min-max) of the live figure
+is printed beside its median when there is more than one run.  Skipped, with the reason, when no flux command with working
 Python bindings is found.
 """
 
@@ -103,6 +108,38 @@ def read_raw(h, tally, with_wait):
         elif s.startswith('{"id":-1,'):
             break
         f.reset()
+    tally.count = count
+    tally.first = time.perf_counter()  # nothing is ordered before the sentinel
+
+
+def read_python_floor(h, tally):
+    """The Python floor: flux-core's cffi lib called directly, wait +
+    flux_rpc_get() + ffi.string() + reset, until done."""
+    import flux.constants  # pylint: disable=import-outside-toplevel
+    from _flux._core import ffi, lib  # pylint: disable=import-outside-toplevel
+
+    live, jobs = tally.live, tally.jobs
+    tally.begin()
+    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    print("ready", flush=True)
+    future = f.pimpl.handle
+    holder = ffi.new("char *[1]")
+    wait_for, rpc_get, reset, string = (
+        lib.flux_future_wait_for, lib.flux_rpc_get, lib.flux_future_reset, ffi.string)
+    count = cleans = 0
+    while True:
+        if wait_for(future, -1.0) < 0 or rpc_get(future, holder) < 0:
+            raise OSError(ffi.errno, os.strerror(ffi.errno))
+        s = string(holder[0])
+        count += 1
+        if live:
+            if b'"clean"' in s:
+                cleans += 1
+                if cleans == jobs:
+                    break
+        elif s.startswith(b'{"id":-1,'):
+            break
+        reset(future)
     tally.count = count
     tally.first = time.perf_counter()  # nothing is ordered before the sentinel
 
@@ -184,7 +221,9 @@ def run_reader(args):
     tally = Tally(args.mode == "live", args.jobs)
     kind, _, how = args.reader.partition(":")
     origin = None
-    if kind == "raw":
+    if kind == "pyfloor":
+        read_python_floor(h, tally)
+    elif kind == "raw":
         read_raw(h, tally, how == "wait+get_str")
     elif kind == "flux-core":
         from flux.job import JournalConsumer  # pylint: disable=import-outside-toplevel
@@ -302,7 +341,7 @@ class Bench:
 
 
 def readers(args, floor_why):
-    names = ([] if floor_why else ["floor"]) + [f"raw:{r}" for r in RAW_READERS]
+    names = ([] if floor_why else ["floor"]) + ["pyfloor"] + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
     names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain"]]
     for label, _ in args.variant:
@@ -328,22 +367,30 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def live_us(runs):
+    """Median CPU µs per response over a reader's live runs, and each run's."""
+    each = sorted(1e6 * r["cpu"] / r["responses"] for r in runs)
+    return statistics.median(each), each
+
+
 def table(live, history, floor_why):
     """The issue's table, as Markdown lines."""
     # history "responses" are events for the consumers, responses for the
     # raw loops and the floor: per-response figures are live only
-    lines = ["| reader | live µs CPU/response | × floor | history wall s | first event s |"
-             " history CPU s | wall × get_str | CPU × flux-core poll |", "|---" * 8 + "|"]
-    floor = live.get("floor")
-    floor_us = 1e6 * median(floor, "cpu") / median(floor, "responses") if floor else None
+    lines = ["| reader | live µs CPU/response (min-max) | × C floor | × Python floor "
+             "| history wall s | first event s | history CPU s | wall × get_str "
+             "| CPU × flux-core poll |", "|---" * 9 + "|"]
     nan = float("nan")
+    floor_us = live_us(live["floor"])[0] if "floor" in live else nan
+    pyfloor_us = live_us(live["pyfloor"])[0] if "pyfloor" in live else nan
     raw_wall = median(history["raw:get_str"], "wall") if "raw:get_str" in history else nan
     fc_cpu = median(history["flux-core:poll"], "cpu") if "flux-core:poll" in history else nan
     for name in live:
-        lv, hs = live[name], history[name]
-        us = 1e6 * median(lv, "cpu") / median(lv, "responses")
+        hs = history[name]
+        us, each = live_us(live[name])
+        spread = f" ({each[0]:.1f}-{each[-1]:.1f})" if len(each) > 1 else ""
         lines.append(
-            f"| {name} | {us:.1f} | {us / floor_us if floor_us else nan:.2f} "
+            f"| {name} | {us:.1f}{spread} | {us / floor_us:.2f} | {us / pyfloor_us:.2f} "
             f"| {median(hs, 'wall'):.3f} | {median(hs, 'first'):.3f} | {median(hs, 'cpu'):.3f} "
             f"| {median(hs, 'wall') / raw_wall:.2f} | {median(hs, 'cpu') / fc_cpu:.2f} |"
         )
