@@ -355,14 +355,50 @@ class CoreStream:
         b = self._batch
         n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
         self.maybe_ready = b.more
-        if n == 0:
-            marker = b.marker
-            if not marker:
-                return None
-            batch = Batch()
-            batch.marker = marker
-            return batch
+        if n == 0 and not b.marker:
+            return None
+        return self._popped(b, n)
+
+    def next_from_future(self, future, timeout, sigint_default, refused, errnum):
+        """poll()'s step in one call into C (fj_flux_next()): pop a
+        Batch; if there is none, take the responses that have arrived at
+        a flux-core RPC future (see drain_future()) and pop again; if
+        none has, wait up to *timeout* seconds (-1.0: no limit; SIGINT
+        at its default action meanwhile with *sigint_default*, as
+        flux_journal.libflux.wait() does), take what came and pop again.
+
+        *errnum* is a place for the wait's errno (libflux.new_errnum()).
+
+        Returns:
+            (batch, error): the Batch popped or None (nothing deliverable
+            yet: call again while time is left), and None or the error
+            response as drain_future() returns it
+        Raises:
+            TimeoutError: nothing arrived within *timeout*
+            OSError: waiting failed
+        """
+        d = self._drain
+        if d is None:
+            d = self._drain = ffi.new("fj_drain_t *")
+        b = self._batch
+        rc = lib.fj_flux_next(
+            self._stream, future, timeout, sigint_default, b, BATCH_SIZE, BATCH_SIZE, d, errnum
+        )
+        if rc == lib.FJ_NEXT_POPPED:
+            self.maybe_ready = b.more
+            return self._popped(b, b.count), None
+        if rc == -lib.FJ_ELIBFLUX:
+            code = errnum[0]
+            raise OSError(code, os.strerror(code))
+        return None, self.drained(rc, d, refused)[1]
+
+    def _popped(self, b, n):
+        """The Batch of what fj_stream_pop() put in *b*: *n* events, or a
+        marker."""
         batch = Batch()
+        if n == 0:
+            batch.marker = b.marker
+            return batch
         batch.marker = 0
         if b.names != len(self.names):
             self._learn_names(b.names)

@@ -89,6 +89,11 @@ class CorePipeline(Pipeline):
         batch = self.core.pop(max_events)
         if batch is None:
             return False
+        return self.put(batch, keep_end)
+
+    def put(self, batch, keep_end=True):
+        """Move a popped Batch into the queue, as fill() does.  Returns
+        False for the END marker when *keep_end* is False."""
         marker = batch.marker
         queue = self.queue
         if not marker:
