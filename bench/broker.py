@@ -18,6 +18,10 @@ reader in a child process of its own, on the same workload:
   flux_future_wait_for() (no time limit, as the other readers wait),
   flux_rpc_get() + ffi.string() + flux_future_reset() through flux-core's
   own cffi ``lib`` (``_flux._core``) in a plain ``while`` loop
+- ``pyfloor+event``: the same, plus what any reader of flux.abc events
+  must add: the payload decoded (orjson) and one event object built per
+  entry (flux-journal's JournalEvent, a dict subclass, made as its C
+  pipeline makes it): the least a Python reader delivering events pays
 - ``get_str``: Python loop of flux-core's ``get_str()`` + ``reset()``
 - ``wait+get_str``: the same with ``wait_for(30)`` before each read
 - ``flux-core poll`` / ``flux-core cb``: flux-core's own ``JournalConsumer``
@@ -25,10 +29,9 @@ reader in a child process of its own, on the same workload:
 - ``flux-journal poll`` / ``flux-journal cb``: this checkout's, and one row
   pair per ``--variant LABEL=PATH`` (PATH's flux_journal shadows the
   installed one in that child)
-- ``flux-journal drain``: the least Python a reader can run per wakeup:
-  a loop of flux-journal's C wait, C drain and C pop, building no event
-  (the floor of any Python-driven reader, above the C floor by what
-  waking a Python process costs)
+- ``flux-journal drain``: the least Python flux-journal's C path needs
+  per wakeup: a loop of its one call into C that waits, drains and pops
+  (the step poll() takes), building no event
 
 Live: each reader follows ``full=False`` while a fresh batch of N jobs is
 submitted at once (about 11 single-event responses per job), until N
@@ -112,12 +115,16 @@ def read_raw(h, tally, with_wait):
     tally.first = time.perf_counter()  # nothing is ordered before the sentinel
 
 
-def read_python_floor(h, tally):
+def read_python_floor(h, tally, with_events):
     """The Python floor: flux-core's cffi lib called directly, wait +
-    flux_rpc_get() + ffi.string() + reset, until done."""
+    flux_rpc_get() + ffi.string() + reset, until done; *with_events*:
+    each payload decoded and its events built, too."""
     import flux.constants  # pylint: disable=import-outside-toplevel
+    import orjson  # pylint: disable=import-outside-toplevel
     from _flux._core import ffi, lib  # pylint: disable=import-outside-toplevel
 
+    if with_events:
+        from flux_journal.job import JournalEvent  # pylint: disable=import-outside-toplevel
     live, jobs = tally.live, tally.jobs
     tally.begin()
     f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
@@ -126,12 +133,21 @@ def read_python_floor(h, tally):
     holder = ffi.new("char *[1]")
     wait_for, rpc_get, reset, string = (
         lib.flux_future_wait_for, lib.flux_rpc_get, lib.flux_future_reset, ffi.string)
+    loads, new_event = orjson.loads, dict.__new__
     count = cleans = 0
     while True:
         if wait_for(future, -1.0) < 0 or rpc_get(future, holder) < 0:
             raise OSError(ffi.errno, os.strerror(ffi.errno))
         s = string(holder[0])
         count += 1
+        if with_events:
+            response = loads(s)
+            for entry in response["events"]:
+                event = new_event(JournalEvent)
+                event["timestamp"] = entry["timestamp"]
+                event["name"] = entry["name"]
+                event["context"] = entry.get("context", {})
+                event.jobid = response["id"]
         if live:
             if b'"clean"' in s:
                 cleans += 1
@@ -180,8 +196,9 @@ def read_consumer(h, tally, cls, callback):
 
 
 def read_drain_loop(h, tally):
-    """flux-journal's C core driven by the smallest Python loop: wait,
-    drain and pop in C, count "clean" names; no event objects."""
+    """flux-journal's C core driven by the smallest Python loop: its one
+    call that waits, drains and pops, then the "clean" names counted; no
+    event objects."""
     import flux.constants  # pylint: disable=import-outside-toplevel
     from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
 
@@ -190,17 +207,18 @@ def read_drain_loop(h, tally):
     live, jobs = tally.live, tally.jobs
     stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
     names = stream.names
+    errnum = libflux.new_errnum()
     tally.begin()
     f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
     pointer = libflux.future_pointer(f)
     print("ready", flush=True)
-    while True:
-        libflux.wait(pointer, -1.0, True)
-        taken, error = stream.drain_future(pointer, 1 << 30, lambda exc: None)
-        if error is not None:
-            raise error
-        tally.count += taken
-        while (batch := stream.pop()) is not None:
+    try:
+        while True:
+            batch, error = stream.next_from_future(pointer, -1.0, True, lambda exc: None, errnum)
+            if error is not None:
+                raise error
+            if batch is None:
+                continue
             if batch.marker:
                 if batch.marker == core.SENTINEL and not live:
                     tally.first = time.perf_counter()
@@ -211,6 +229,8 @@ def read_drain_loop(h, tally):
                     tally.cleans += 1
                     if tally.cleans == jobs:
                         return
+    finally:
+        tally.count = stream.stats()["responses"]
 
 
 def run_reader(args):
@@ -221,8 +241,8 @@ def run_reader(args):
     tally = Tally(args.mode == "live", args.jobs)
     kind, _, how = args.reader.partition(":")
     origin = None
-    if kind == "pyfloor":
-        read_python_floor(h, tally)
+    if kind in ("pyfloor", "pyfloor+event"):
+        read_python_floor(h, tally, kind == "pyfloor+event")
     elif kind == "raw":
         read_raw(h, tally, how == "wait+get_str")
     elif kind == "flux-core":
@@ -311,7 +331,7 @@ class Bench:
     def env(self, reader):
         env = dict(os.environ)
         _, _, variant = reader.partition("@")
-        if reader.startswith("flux-journal"):
+        if reader.startswith("flux-journal") or reader == "pyfloor+event":
             path = dict(self.args.variant).get(variant, REPO)
             env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
         return env
@@ -341,7 +361,7 @@ class Bench:
 
 
 def readers(args, floor_why):
-    names = ([] if floor_why else ["floor"]) + ["pyfloor"] + [f"raw:{r}" for r in RAW_READERS]
+    names = ([] if floor_why else ["floor"]) + ["pyfloor", "pyfloor+event"] + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
     names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain"]]
     for label, _ in args.variant:
