@@ -390,6 +390,7 @@ class CoreStream:
         if rc == -lib.FJ_ELIBFLUX:
             code = errnum[0]
             raise OSError(code, os.strerror(code))
+        check(rc, "taking the next events")
         return None, self.drained(rc, d, refused)[1]
 
     def _popped(self, b, n):
