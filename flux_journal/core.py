@@ -347,17 +347,52 @@ class CoreStream:
             for off, size in zip(ffi.unpack(offsets, count), ffi.unpack(sizes, count))
         ]
 
-    def pop(self, max_events=BATCH_SIZE):
+    def pop(self, max_events=BATCH_SIZE, popped=None):
         """Pop up to max_events (at most MAX_BATCH) deliverable events as a
-        Batch, or None if nothing is deliverable now."""
-        if not self.maybe_ready:
-            return None
+        Batch, or None if nothing is deliverable now.  *popped*: C has
+        already popped that many events (or a marker, with 0) into the
+        batch buffer; make the Batch of those (one function for both,
+        without a call more per batch on either path)."""
         b = self._batch
-        n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
-        self.maybe_ready = b.more
-        if n == 0 and not b.marker:
-            return None
-        return self._popped(b, n)
+        if popped is None:
+            if not self.maybe_ready:
+                return None
+            n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
+            self.maybe_ready = b.more
+        else:
+            n = popped
+        if n == 0:
+            marker = b.marker
+            if not marker:
+                return None
+            batch = Batch()
+            batch.marker = marker
+            return batch
+        batch = Batch()
+        batch.marker = 0
+        if b.names != len(self.names):
+            self._learn_names(b.names)
+        timestamps, ids, names, flags = self._columns
+        unpack = ffi.unpack
+        batch.timestamps = unpack(timestamps, n)
+        batch.ids = unpack(ids, n)
+        batch.names = unpack(names, n)
+        batch.flags = unpack(flags, n)
+        try:
+            batch.items = decode_json(
+                memoryview(ffi.buffer(b.text, b.text_len)), wide_int=b.text_wide_int
+            )
+        except (RecursionError, ValueError) as exc:
+            # Only an event popped alone (nested too deep, or an integer
+            # too long, for Python) can fail here: it alone is lost.
+            raise PayloadError(
+                f"event {self.names[batch.names[0]] if batch.names[0] >= 0 else ''} "
+                f"at {batch.timestamps[0]!r} cannot be decoded by Python's json: {exc}",
+                0,
+                shape=True,
+            ) from None
+        batch.attached = self._attached(b) if b.nattach else ()
+        return batch
 
     def next_from_future(self, future, timeout, sigint_default, refused, errnum):
         """poll()'s step in one call into C (fj_flux_next()): pop a
@@ -386,44 +421,12 @@ class CoreStream:
         )
         if rc == lib.FJ_NEXT_POPPED:
             self.maybe_ready = b.more
-            return self._popped(b, b.count), None
+            return self.pop(popped=b.count), None
         if rc == -lib.FJ_ELIBFLUX:
             code = errnum[0]
             raise OSError(code, os.strerror(code))
         check(rc, "taking the next events")
         return None, self.drained(rc, d, refused)[1]
-
-    def _popped(self, b, n):
-        """The Batch of what fj_stream_pop() put in *b*: *n* events, or a
-        marker."""
-        batch = Batch()
-        if n == 0:
-            batch.marker = b.marker
-            return batch
-        batch.marker = 0
-        if b.names != len(self.names):
-            self._learn_names(b.names)
-        timestamps, ids, names, flags = self._columns
-        unpack = ffi.unpack
-        batch.timestamps = unpack(timestamps, n)
-        batch.ids = unpack(ids, n)
-        batch.names = unpack(names, n)
-        batch.flags = unpack(flags, n)
-        try:
-            batch.items = decode_json(
-                memoryview(ffi.buffer(b.text, b.text_len)), wide_int=b.text_wide_int
-            )
-        except (RecursionError, ValueError) as exc:
-            # Only an event popped alone (nested too deep, or an integer
-            # too long, for Python) can fail here: it alone is lost.
-            raise PayloadError(
-                f"event {self.names[batch.names[0]] if batch.names[0] >= 0 else ''} "
-                f"at {batch.timestamps[0]!r} cannot be decoded by Python's json: {exc}",
-                0,
-                shape=True,
-            ) from None
-        batch.attached = self._attached(b) if b.nattach else ()
-        return batch
 
 
 class _ThenCell:

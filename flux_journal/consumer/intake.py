@@ -169,7 +169,7 @@ class DrainIntake(Intake):
             _raise_handle_exception(future)
             raise
         if batch is not None:
-            pipeline.put(batch)
+            pipeline.fill(batch=batch)
         elif error is not None:
             self._end(future, error)
         if self.limit_backlog:
