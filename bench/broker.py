@@ -14,6 +14,14 @@ reader in a child process of its own, on the same workload:
 - ``floor``: libflux in C alone, flux_rpc_get() + flux_future_reset() per
   response (bench/floor.c, built here against the local flux-core when its
   headers are found through pkg-config; the row says why when not)
+- ``pyfloor``: the Python floor, the least any Python reader can pay:
+  flux_future_wait_for() (no time limit, as the other readers wait),
+  flux_rpc_get() + ffi.string() + flux_future_reset() through flux-core's
+  own cffi ``lib`` (``_flux._core``) in a plain ``while`` loop
+- ``pyfloor+event``: the same, plus what any reader of flux.abc events
+  must add: the payload decoded (orjson) and one event object built per
+  entry (flux-journal's JournalEvent, a dict subclass, made as its C
+  pipeline makes it): the least a Python reader delivering events pays
 - ``get_str``: Python loop of flux-core's ``get_str()`` + ``reset()``
 - ``wait+get_str``: the same with ``wait_for(30)`` before each read
 - ``flux-core poll`` / ``flux-core cb``: flux-core's own ``JournalConsumer``
@@ -21,10 +29,9 @@ reader in a child process of its own, on the same workload:
 - ``flux-journal poll`` / ``flux-journal cb``: this checkout's, and one row
   pair per ``--variant LABEL=PATH`` (PATH's flux_journal shadows the
   installed one in that child)
-- ``flux-journal drain``: the least Python a reader can run per wakeup:
-  a loop of flux-journal's C wait, C drain and C pop, building no event
-  (the floor of any Python-driven reader, above the C floor by what
-  waking a Python process costs)
+- ``flux-journal drain``: the least Python flux-journal's C path needs
+  per wakeup: a loop of its one call into C that waits, drains and pops
+  (the step poll() takes), building no event
 
 Live: each reader follows ``full=False`` while a fresh batch of N jobs is
 submitted at once (about 11 single-event responses per job), until N
@@ -33,8 +40,9 @@ from the request to the last event) per response.  History: 2,000 jobs
 are run once, then every reader reads the full history to the sentinel;
 wall time, time to the first event (for the raw loops and the floor, the
 sentinel: nothing is ordered before it), and CPU time, medians of
-``--reps``.  Ratios are against the floor (live) and the get_str loop
-(history).  Skipped, with the reason, when no flux command with working
+``--reps``.  Ratios are against the C floor and the Python floor (live)
+and the get_str loop (history); the spread (min-max) of the live figure
+is printed beside its median when there is more than one run.  Skipped, with the reason, when no flux command with working
 Python bindings is found.
 """
 
@@ -107,6 +115,51 @@ def read_raw(h, tally, with_wait):
     tally.first = time.perf_counter()  # nothing is ordered before the sentinel
 
 
+def read_python_floor(h, tally, with_events):
+    """The Python floor: flux-core's cffi lib called directly, wait +
+    flux_rpc_get() + ffi.string() + reset, until done; *with_events*:
+    each payload decoded and its events built, too."""
+    import flux.constants  # pylint: disable=import-outside-toplevel
+    import orjson  # pylint: disable=import-outside-toplevel
+    from _flux._core import ffi, lib  # pylint: disable=import-outside-toplevel
+
+    if with_events:
+        from flux_journal.job import JournalEvent  # pylint: disable=import-outside-toplevel
+    live, jobs = tally.live, tally.jobs
+    tally.begin()
+    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    print("ready", flush=True)
+    future = f.pimpl.handle
+    holder = ffi.new("char *[1]")
+    wait_for, rpc_get, reset, string = (
+        lib.flux_future_wait_for, lib.flux_rpc_get, lib.flux_future_reset, ffi.string)
+    loads, new_event = orjson.loads, dict.__new__
+    count = cleans = 0
+    while True:
+        if wait_for(future, -1.0) < 0 or rpc_get(future, holder) < 0:
+            raise OSError(ffi.errno, os.strerror(ffi.errno))
+        s = string(holder[0])
+        count += 1
+        if with_events:
+            response = loads(s)
+            for entry in response["events"]:
+                event = new_event(JournalEvent)
+                event["timestamp"] = entry["timestamp"]
+                event["name"] = entry["name"]
+                event["context"] = entry.get("context", {})
+                event.jobid = response["id"]
+        if live:
+            if b'"clean"' in s:
+                cleans += 1
+                if cleans == jobs:
+                    break
+        elif s.startswith(b'{"id":-1,'):
+            break
+        reset(future)
+    tally.count = count
+    tally.first = time.perf_counter()  # nothing is ordered before the sentinel
+
+
 def read_consumer(h, tally, cls, callback):
     """A JournalConsumer class, by poll() or by callback, until done."""
     live = tally.live
@@ -143,8 +196,9 @@ def read_consumer(h, tally, cls, callback):
 
 
 def read_drain_loop(h, tally):
-    """flux-journal's C core driven by the smallest Python loop: wait,
-    drain and pop in C, count "clean" names; no event objects."""
+    """flux-journal's C core driven by the smallest Python loop: its one
+    call that waits, drains and pops, then the "clean" names counted; no
+    event objects."""
     import flux.constants  # pylint: disable=import-outside-toplevel
     from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
 
@@ -153,17 +207,18 @@ def read_drain_loop(h, tally):
     live, jobs = tally.live, tally.jobs
     stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
     names = stream.names
+    errnum = libflux.new_errnum()
     tally.begin()
     f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
     pointer = libflux.future_pointer(f)
     print("ready", flush=True)
-    while True:
-        libflux.wait(pointer, -1.0, True)
-        taken, error = stream.drain_future(pointer, 1 << 30, lambda exc: None)
-        if error is not None:
-            raise error
-        tally.count += taken
-        while (batch := stream.pop()) is not None:
+    try:
+        while True:
+            batch, error = stream.next_from_future(pointer, -1.0, True, lambda exc: None, errnum)
+            if error is not None:
+                raise error
+            if batch is None:
+                continue
             if batch.marker:
                 if batch.marker == core.SENTINEL and not live:
                     tally.first = time.perf_counter()
@@ -174,6 +229,8 @@ def read_drain_loop(h, tally):
                     tally.cleans += 1
                     if tally.cleans == jobs:
                         return
+    finally:
+        tally.count = stream.stats()["responses"]
 
 
 def run_reader(args):
@@ -184,7 +241,9 @@ def run_reader(args):
     tally = Tally(args.mode == "live", args.jobs)
     kind, _, how = args.reader.partition(":")
     origin = None
-    if kind == "raw":
+    if kind in ("pyfloor", "pyfloor+event"):
+        read_python_floor(h, tally, kind == "pyfloor+event")
+    elif kind == "raw":
         read_raw(h, tally, how == "wait+get_str")
     elif kind == "flux-core":
         from flux.job import JournalConsumer  # pylint: disable=import-outside-toplevel
@@ -272,7 +331,7 @@ class Bench:
     def env(self, reader):
         env = dict(os.environ)
         _, _, variant = reader.partition("@")
-        if reader.startswith("flux-journal"):
+        if reader.startswith("flux-journal") or reader == "pyfloor+event":
             path = dict(self.args.variant).get(variant, REPO)
             env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
         return env
@@ -302,7 +361,7 @@ class Bench:
 
 
 def readers(args, floor_why):
-    names = ([] if floor_why else ["floor"]) + [f"raw:{r}" for r in RAW_READERS]
+    names = ([] if floor_why else ["floor"]) + ["pyfloor", "pyfloor+event"] + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
     names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain"]]
     for label, _ in args.variant:
@@ -328,22 +387,30 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def live_us(runs):
+    """Median CPU µs per response over a reader's live runs, and each run's."""
+    each = sorted(1e6 * r["cpu"] / r["responses"] for r in runs)
+    return statistics.median(each), each
+
+
 def table(live, history, floor_why):
     """The issue's table, as Markdown lines."""
     # history "responses" are events for the consumers, responses for the
     # raw loops and the floor: per-response figures are live only
-    lines = ["| reader | live µs CPU/response | × floor | history wall s | first event s |"
-             " history CPU s | wall × get_str | CPU × flux-core poll |", "|---" * 8 + "|"]
-    floor = live.get("floor")
-    floor_us = 1e6 * median(floor, "cpu") / median(floor, "responses") if floor else None
+    lines = ["| reader | live µs CPU/response (min-max) | × C floor | × Python floor "
+             "| history wall s | first event s | history CPU s | wall × get_str "
+             "| CPU × flux-core poll |", "|---" * 9 + "|"]
     nan = float("nan")
+    floor_us = live_us(live["floor"])[0] if "floor" in live else nan
+    pyfloor_us = live_us(live["pyfloor"])[0] if "pyfloor" in live else nan
     raw_wall = median(history["raw:get_str"], "wall") if "raw:get_str" in history else nan
     fc_cpu = median(history["flux-core:poll"], "cpu") if "flux-core:poll" in history else nan
     for name in live:
-        lv, hs = live[name], history[name]
-        us = 1e6 * median(lv, "cpu") / median(lv, "responses")
+        hs = history[name]
+        us, each = live_us(live[name])
+        spread = f" ({each[0]:.1f}-{each[-1]:.1f})" if len(each) > 1 else ""
         lines.append(
-            f"| {name} | {us:.1f} | {us / floor_us if floor_us else nan:.2f} "
+            f"| {name} | {us:.1f}{spread} | {us / floor_us:.2f} | {us / pyfloor_us:.2f} "
             f"| {median(hs, 'wall'):.3f} | {median(hs, 'first'):.3f} | {median(hs, 'cpu'):.3f} "
             f"| {median(hs, 'wall') / raw_wall:.2f} | {median(hs, 'cpu') / fc_cpu:.2f} |"
         )

@@ -50,6 +50,7 @@ typedef struct {
 } fj_stats_t;
 
 typedef struct {
+    size_t count;
     int32_t marker;
     int32_t names;
     int more;
@@ -94,6 +95,7 @@ void fj_batch_destroy (fj_batch_t *b);
 #define FJ_DRAIN_REFUSED ...
 #define FJ_DRAIN_NO_PAYLOAD ...
 #define FJ_DRAIN_ERROR ...
+#define FJ_NEXT_POPPED ...
 
 typedef struct {
     size_t taken;
@@ -106,6 +108,8 @@ int fj_flux_bind (const char *path, char *errbuf, size_t errlen);
 int fj_flux_bound (void);
 int fj_flux_drain (fj_stream_t *s, void *future, size_t limit, fj_drain_t *d);
 int fj_flux_wait (void *future, double timeout, int sigint_default, int *errnum);
+int fj_flux_next (fj_stream_t *s, void *future, double timeout, int sigint_default,
+                  fj_batch_t *b, size_t max, size_t limit, fj_drain_t *d, int *errnum);
 void fj_flux_reset (void *future);
 
 typedef void (*fj_flux_deliver_f) (void *arg, int rc);

@@ -132,6 +132,41 @@ int fj_flux_wait (void *future, double timeout, int sigint_default,
     return rc < 0 ? -FJ_ELIBFLUX : 0;
 }
 
+int fj_flux_next (fj_stream_t *s, void *future, double timeout,
+                  int sigint_default, fj_batch_t *b, size_t max, size_t limit,
+                  fj_drain_t *d, int *errnum)
+{
+    int waited = 0;
+    int rc;
+
+    *errnum = 0;
+    d->taken = 0;
+    if (!bound)
+        return -FJ_EUNBOUND;
+    for (;;) {
+        /* what the stream holds first, then what has arrived (a response
+         * may be there already), and only then wait, once: the caller
+         * counts the time left */
+        if ((rc = fj_stream_pop (s, b, max)) < 0)
+            return rc;
+        if (rc > 0 || b->marker)
+            return FJ_NEXT_POPPED;
+        if (limit == 0)
+            return FJ_DRAIN_LIMIT;
+        rc = fj_flux_drain (s, future, limit, d);
+        limit -= d->taken;
+        if (rc != FJ_DRAIN_IDLE)
+            return rc;
+        if (d->taken > 0)
+            continue;
+        if (waited)
+            return FJ_DRAIN_IDLE;
+        if ((rc = fj_flux_wait (future, timeout, sigint_default, errnum)) < 0)
+            return rc;
+        waited = 1;
+    }
+}
+
 void fj_flux_reset (void *future)
 {
     if (bound)

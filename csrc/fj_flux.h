@@ -29,6 +29,8 @@
 #define FJ_DRAIN_NO_PAYLOAD 4 /* the last one had no payload */
 #define FJ_DRAIN_ERROR      5 /* the ready response is an error: errnum,
                                  errstr; the future is not reset */
+#define FJ_NEXT_POPPED      6 /* fj_flux_next(): the batch holds events,
+                                 or a marker */
 
 typedef struct {
     size_t taken;       /* responses consumed (fed, refused or empty) */
@@ -61,6 +63,22 @@ int fj_flux_drain (fj_stream_t *s, void *future, size_t limit,
  * -FJ_EUNBOUND. */
 int fj_flux_wait (void *future, double timeout, int sigint_default,
                   int *errnum);
+
+/* poll()'s step in one call: pop what s can deliver into b (at most
+ * `max` events); if nothing, drain the responses that have arrived at
+ * `future` and pop again; if none has, wait as fj_flux_wait() does (once
+ * per call: the caller counts the time left), drain and pop again.  At
+ * most `limit` responses are taken per call, so that Python (a signal,
+ * a max_backlog) is never kept waiting long.  d is filled in by the last
+ * drain.  Returns FJ_NEXT_POPPED (b holds b->count events, or a marker);
+ * FJ_DRAIN_IDLE after a wait that brought nothing deliverable;
+ * FJ_DRAIN_LIMIT after `limit` responses brought nothing deliverable;
+ * where the caller has something to do, the drain's result as
+ * fj_flux_drain() leaves it (FJ_DRAIN_SENTINEL, _REFUSED, _NO_PAYLOAD,
+ * _ERROR); or fj_stream_pop()'s and fj_flux_wait()'s failures. */
+int fj_flux_next (fj_stream_t *s, void *future, double timeout,
+                  int sigint_default, fj_batch_t *b, size_t max, size_t limit,
+                  fj_drain_t *d, int *errnum);
 
 /* flux_future_reset(future). */
 void fj_flux_reset (void *future);

@@ -347,14 +347,20 @@ class CoreStream:
             for off, size in zip(ffi.unpack(offsets, count), ffi.unpack(sizes, count))
         ]
 
-    def pop(self, max_events=BATCH_SIZE):
+    def pop(self, max_events=BATCH_SIZE, popped=None):
         """Pop up to max_events (at most MAX_BATCH) deliverable events as a
-        Batch, or None if nothing is deliverable now."""
-        if not self.maybe_ready:
-            return None
+        Batch, or None if nothing is deliverable now.  *popped*: C has
+        already popped that many events (or a marker, with 0) into the
+        batch buffer; make the Batch of those (one function for both,
+        without a call more per batch on either path)."""
         b = self._batch
-        n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
-        self.maybe_ready = b.more
+        if popped is None:
+            if not self.maybe_ready:
+                return None
+            n = check(lib.fj_stream_pop(self._stream, b, max_events), "popping events")
+            self.maybe_ready = b.more
+        else:
+            n = popped
         if n == 0:
             marker = b.marker
             if not marker:
@@ -387,6 +393,40 @@ class CoreStream:
             ) from None
         batch.attached = self._attached(b) if b.nattach else ()
         return batch
+
+    def next_from_future(self, future, timeout, sigint_default, refused, errnum):
+        """poll()'s step in one call into C (fj_flux_next()): pop a
+        Batch; if there is none, take the responses that have arrived at
+        a flux-core RPC future (see drain_future()) and pop again; if
+        none has, wait up to *timeout* seconds (-1.0: no limit; SIGINT
+        at its default action meanwhile with *sigint_default*, as
+        flux_journal.libflux.wait() does), take what came and pop again.
+
+        *errnum* is a place for the wait's errno (libflux.new_errnum()).
+
+        Returns:
+            (batch, error): the Batch popped or None (nothing deliverable
+            yet: call again while time is left), and None or the error
+            response as drain_future() returns it
+        Raises:
+            TimeoutError: nothing arrived within *timeout*
+            OSError: waiting failed
+        """
+        d = self._drain
+        if d is None:
+            d = self._drain = ffi.new("fj_drain_t *")
+        b = self._batch
+        rc = lib.fj_flux_next(
+            self._stream, future, timeout, sigint_default, b, BATCH_SIZE, BATCH_SIZE, d, errnum
+        )
+        if rc == lib.FJ_NEXT_POPPED:
+            self.maybe_ready = b.more
+            return self.pop(popped=b.count), None
+        if rc == -lib.FJ_ELIBFLUX:
+            code = errnum[0]
+            raise OSError(code, os.strerror(code))
+        check(rc, "taking the next events")
+        return None, self.drained(rc, d, refused)[1]
 
 
 class _ThenCell:

@@ -21,7 +21,7 @@ CONSTANTS = {
     "FJ_MARK_SENTINEL", "FJ_MARK_END", "FJ_MARK_USER", "FJ_FED_SENTINEL",
     "FJ_EV_IRREGULAR", "FJ_EV_JOBSPEC", "FJ_EV_R", "FJ_EV_TIE", "FJ_EV_FINAL",
     "FJ_DRAIN_IDLE", "FJ_DRAIN_LIMIT", "FJ_DRAIN_SENTINEL", "FJ_DRAIN_REFUSED",
-    "FJ_DRAIN_NO_PAYLOAD", "FJ_DRAIN_ERROR",
+    "FJ_DRAIN_NO_PAYLOAD", "FJ_DRAIN_ERROR", "FJ_NEXT_POPPED",
 }  # fmt: skip
 
 #: Functions: the payload check, the stream, its batches, libflux's drain,
@@ -32,7 +32,7 @@ FUNCTIONS = {
     "fj_stream_feed_cstr", "fj_stream_filter", "fj_stream_check_range", "fj_stream_mark",
     "fj_stream_end", "fj_stream_pop", "fj_stream_stats", "fj_stream_name",
     "fj_batch_create", "fj_batch_destroy",
-    "fj_flux_bind", "fj_flux_bound", "fj_flux_drain", "fj_flux_wait", "fj_flux_reset",
+    "fj_flux_bind", "fj_flux_bound", "fj_flux_drain", "fj_flux_wait", "fj_flux_next", "fj_flux_reset",
     "fj_flux_then", "fj_py_deliver",
 }  # fmt: skip
 

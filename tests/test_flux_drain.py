@@ -299,6 +299,8 @@ UNBOUND_CHILD = textwrap.dedent(
         ("wait", lambda: libflux.wait(null, 0.0, False)),
         ("drain", lambda: CoreStream(core.JOB, 0.0).drain_future(null, 1, print)),
         ("then", lambda: CoreStream(core.JOB, 0.0).then_future(null, print)),
+        ("next", lambda: CoreStream(core.JOB, 0.0).next_from_future(
+            null, 0.0, False, print, libflux.new_errnum())),
     ):
         try:
             call()
@@ -319,4 +321,102 @@ def test_calls_before_bind_raise_runtime_error():
         "wait flux-journal: waiting for a response: libflux is not bound",
         "drain flux-journal: draining a response: libflux is not bound",
         "then flux-journal: setting a continuation: libflux is not bound",
+        "next flux-journal: taking the next events: libflux is not bound",
     ]
+
+
+# -- fj_flux_next(): poll()'s pop, drain, wait and pop in one call --------
+
+
+def next_events(stream, fake, timeout=0.0, refused=pytest.fail):
+    """One CoreStream.next_from_future() call: (batch, error)."""
+    return stream.next_from_future(
+        libflux_pointer(fake), timeout, False, refused, libflux.new_errnum()
+    )
+
+
+def test_next_pops_what_the_stream_holds_before_reading(fake):
+    stream = CoreStream(core.JOB, 0.0)
+    stream.feed(LIVE[0])
+    script(fake, LIVE[1:])
+    batch, error = next_events(stream, fake)
+    assert (batch.ids, error) == ([1], None)
+    assert fake.fake_gets() == 0 and fake.fake_ready() == len(LIVE) - 1
+
+
+def test_next_takes_what_has_arrived_without_waiting(fake):
+    script(fake, LIVE)
+    stream = CoreStream(core.JOB, 0.0)
+    # a wait would time out at once: nothing more is queued
+    batch, error = next_events(stream, fake)
+    assert (batch.ids, error) == ([1, 2, 3, 4, 5], None)
+    assert fake.fake_gets() == fake.fake_resets() == len(LIVE)
+
+
+def test_next_waits_for_a_response(fake):
+    script(fake, LIVE[:2], arrive=False)
+    stream = CoreStream(core.JOB, 0.0)
+    batch, error = next_events(stream, fake, timeout=-1.0)
+    assert (batch.ids, error) == ([1, 2], None)
+    with pytest.raises(TimeoutError):
+        next_events(stream, fake, timeout=0.01)
+
+
+def test_next_waits_once_per_call(fake):
+    """A response with nothing deliverable (its event denied) after the
+    wait: the call returns, so that poll() counts the time left, rather
+    than wait again."""
+    stream = CoreStream(core.JOB, 0.0)
+    stream.filter("finish", deny=True)
+    script(fake, LIVE[:1], arrive=False)
+    assert next_events(stream, fake, timeout=5.0) == (None, None)
+    assert fake.fake_gets() == fake.fake_resets() == 1
+
+
+def test_next_returns_at_an_error_response(fake):
+    script(fake, LIVE[:1] + [(errno.EPERM, "journal: not allowed")])
+    stream = CoreStream(core.JOB, 0.0)
+    batch, error = next_events(stream, fake)
+    assert batch is None and isinstance(error, PermissionError)
+    assert error.strerror == "journal: not allowed"
+    # left current, unreset, as drain_future() leaves it
+    assert fake.fake_resets() == 1 and fake.fake_ready() == 1
+    libflux.reset(libflux_pointer(fake))
+    batch, error = next_events(stream, fake)
+    assert (batch.ids, error) == ([1], None)
+
+
+def test_next_reports_a_refused_payload_at_its_place(fake):
+    script(fake, [LIVE[0], b"[", LIVE[1]])
+    stream = CoreStream(core.JOB, 0.0)
+    refused = []
+
+    def on_refused(exc):
+        refused.append(exc)
+        stream.mark(core.FIRST_USER_MARK)
+
+    assert next_events(stream, fake, refused=on_refused) == (None, None)
+    assert len(refused) == 1 and isinstance(refused[0], PayloadError)
+    # the first response's event, the marker, then the rest
+    assert next_events(stream, fake)[0].ids == [1]
+    assert next_events(stream, fake)[0].marker == core.FIRST_USER_MARK
+    assert next_events(stream, fake)[0].ids == [2]
+
+
+def test_next_takes_at_most_a_batch_of_responses_per_call(fake):
+    """While ordered history gathers, nothing is deliverable: the call
+    still returns after BATCH_SIZE responses, for Python to check its
+    backlog and signals."""
+    history = [
+        b'{"id":%d,"events":[{"timestamp":%d.5,"name":"submit"}]}' % (i, 1000 - i)
+        for i in range(1, core.BATCH_SIZE + 11)
+    ]
+    script(fake, history + [SENTINEL])
+    stream = CoreStream(core.JOB | core.HISTORY | core.ORDERED, 0.0)
+    assert next_events(stream, fake) == (None, None)
+    assert fake.fake_gets() == core.BATCH_SIZE and stream.gathering
+    # the rest, then the sentinel: history complete, in time order
+    assert next_events(stream, fake) == (None, None)
+    assert not stream.gathering
+    batch, _ = next_events(stream, fake)
+    assert len(batch.ids) == core.BATCH_SIZE and batch.timestamps == sorted(batch.timestamps)

@@ -85,10 +85,13 @@ class CorePipeline(Pipeline):
     def gathering(self):
         return self.core.gathering
 
-    def fill(self, max_events=core.BATCH_SIZE, keep_end=True):
-        batch = self.core.pop(max_events)
+    def fill(self, max_events=core.BATCH_SIZE, keep_end=True, batch=None):
+        """See Pipeline.fill(); *batch*: one already popped (by the C
+        step of DrainIntake), queued as a popped one would be."""
         if batch is None:
-            return False
+            batch = self.core.pop(max_events)
+            if batch is None:
+                return False
         marker = batch.marker
         queue = self.queue
         if not marker:

@@ -148,19 +148,32 @@ class DrainIntake(Intake):
         )
 
     def wait_and_take(self, future, timeout, more):
-        # One drain takes every arrived response, *more* or not.
+        # One call into C pops what is deliverable, or drains every
+        # arrived response (*more* or not), or waits, drains and pops:
+        # the popped batch goes straight to the queue.
         del more
+        pipeline = self.pipeline
+        if pipeline.over:
+            return
         # flux-core's own waits let Ctrl-C end the process (in the main
         # thread, outside a reactor): so does this one.
         sigint_default = (
-            threading.current_thread() is threading.main_thread() and not self._reactor_running()
+            threading.get_ident() == threading.main_thread().ident
+            and not self._reactor_running()
         )
         try:
-            libflux.wait(self._pointer, timeout, sigint_default, self._errnum)
+            batch, error = pipeline.core.next_from_future(
+                self._pointer, timeout, sigint_default, pipeline.fail, self._errnum
+            )
         except OSError:
             _raise_handle_exception(future)
             raise
-        self.take_arrived(future, core.BATCH_SIZE)
+        if batch is not None:
+            pipeline.fill(batch=batch)
+        elif error is not None:
+            self._end(future, error)
+        if self.limit_backlog:
+            pipeline.check_backlog()
 
     def take(self, future):
         self.take_arrived(future, core.BATCH_SIZE)
