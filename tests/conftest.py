@@ -1,8 +1,14 @@
 """Shared pytest fixtures for flux-journal's tests."""
 
+import ctypes
+import shutil
+
 import pytest
 
+from flux_journal import libflux
+
 from captures import capture_dir
+from journal_helpers import REPO, compile_shared
 from pg_cluster import Cluster, ClusterUnavailable
 from upstream import load_upstream
 
@@ -38,3 +44,23 @@ def pg_cluster():
         pytest.skip(f"needs a PostgreSQL server: {exc}")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_libflux_build(tmp_path_factory):
+    """tests/fake_libflux.c compiled as a shared library."""
+    out = tmp_path_factory.mktemp("fakeflux") / "libfakeflux.so"
+    compile_shared(REPO / "tests" / "fake_libflux.c", out)
+    return out
+
+
+@pytest.fixture
+def fake(fake_libflux_build, tmp_path):
+    """A fresh stand-in libflux (its own copy, so its own script), bound."""
+    path = tmp_path / "libfakeflux.so"
+    shutil.copy(fake_libflux_build, path)
+    handle = ctypes.CDLL(str(path))
+    handle.fake_future.restype = ctypes.c_void_p
+    handle.fake_push.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    libflux.bind(str(path))
+    return handle

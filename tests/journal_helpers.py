@@ -1,12 +1,17 @@
-"""Helpers shared by the tests: reading a consumer to its end, running
-the command line (and a stand-in for flux-core's bindings it can load)."""
+"""Helpers shared by the tests: reading a consumer to its end, small
+payloads and the C stream's output, the stand-in libflux, running the
+command line (and a stand-in for flux-core's bindings it can load)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer
+import pytest
+
+from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer, core
+from flux_journal.core import CoreStream
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,3 +176,72 @@ def paced(capture, pace, live):
     threading.Thread(target=feed, daemon=True).start()
     return SimFlux(services=[service], defaults=False)
 '''
+
+
+# ----------------------------------------------------------------------
+# The C stream: small payloads of each kind, and what it delivers
+
+HISTORY = [
+    b'{"id":%d,"events":[{"timestamp":%d.5,"name":"submit","context":{"n":%d}}],"jobspec":{"j":%d}}'
+    % (i, 100 - i, i, i)
+    for i in range(1, 6)
+]
+SENTINEL = b'{"id":-1,"events":[]}'
+LIVE = [b'{"id":%d,"events":[{"timestamp":%d.25,"name":"finish"}]}' % (i, 200 + i) for i in range(1, 6)]
+BAD = [b'{"id":7,"events":[{"timestamp":1.0,"name":"x\\q"}]}', b'{"id":8}', b"[", b""]
+
+
+def one_by_one(payloads, kind):
+    stream = CoreStream(kind, 0.0)
+    errors = []
+    for payload in payloads:
+        try:
+            stream.feed(payload)
+        except PayloadError as exc:
+            errors.append(exc)
+            stream.mark(core.FIRST_USER_MARK + len(errors) - 1)
+    return stream, errors
+
+
+def drained(stream):
+    """Everything the stream delivers: events and markers, in order."""
+    stream.end()
+    out = []
+    while True:
+        batch = stream.pop()
+        if batch is None:
+            return out
+        if batch.marker:
+            out.append(("marker", batch.marker))
+            if batch.marker == core.END:
+                return out
+            continue
+        names = [stream.names[n] for n in batch.names]
+        out.extend(zip(batch.timestamps, batch.ids, names, batch.items))
+        out.append(("attached", tuple(batch.attached)))
+
+
+# ----------------------------------------------------------------------
+# The stand-in libflux (tests/fake_libflux.c; the fixtures are in conftest)
+
+
+def compile_shared(source, out):
+    """Build a shared library with the system compiler, outside any
+    sanitizer the tests run under (tests/sanitize/run.sh preloads one)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to build a stand-in libflux")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-g", "-o", str(out), str(source)], check=True, env=env)
+
+
+def script(fake, responses, arrive=True):
+    """Queue responses: bytes payloads, None (no payload), or (errno, message)."""
+    for response in responses:
+        if isinstance(response, tuple):
+            errnum, message = response
+            fake.fake_push(None, errnum, None if message is None else message.encode())
+        else:
+            fake.fake_push(response, 0, None)
+    if arrive:
+        fake.fake_arrive(len(responses))

@@ -10,29 +10,13 @@ import errno
 import pytest
 
 from flux_journal import JournalConsumer, core
-from flux_journal.core import CoreStream, PayloadError
+from flux_journal.core import CoreStream
 from flux_journal.sim import SimFlux
 
-HISTORY = [
-    b'{"id":%d,"events":[{"timestamp":%d.5,"name":"submit","context":{"n":%d}}],"jobspec":{"j":%d}}'
-    % (i, 100 - i, i, i)
-    for i in range(1, 6)
-]
-SENTINEL = b'{"id":-1,"events":[]}'
-LIVE = [b'{"id":%d,"events":[{"timestamp":%d.25,"name":"finish"}]}' % (i, 200 + i) for i in range(1, 6)]
-BAD = [b'{"id":7,"events":[{"timestamp":1.0,"name":"x\\q"}]}', b'{"id":8}', b"[", b""]
+from journal_helpers import BAD, HISTORY, LIVE, SENTINEL, drained, one_by_one
 
 
-def one_by_one(payloads, kind):
-    stream = CoreStream(kind, 0.0)
-    errors = []
-    for payload in payloads:
-        try:
-            stream.feed(payload)
-        except PayloadError as exc:
-            errors.append(exc)
-            stream.mark(core.FIRST_USER_MARK + len(errors) - 1)
-    return stream, errors
+
 
 
 def together(payloads, kind):
@@ -47,22 +31,6 @@ def together(payloads, kind):
     return stream, errors
 
 
-def drained(stream):
-    """Everything the stream delivers: events and markers, in order."""
-    stream.end()
-    out = []
-    while True:
-        batch = stream.pop()
-        if batch is None:
-            return out
-        if batch.marker:
-            out.append(("marker", batch.marker))
-            if batch.marker == core.END:
-                return out
-            continue
-        names = [stream.names[n] for n in batch.names]
-        out.extend(zip(batch.timestamps, batch.ids, names, batch.items))
-        out.append(("attached", tuple(batch.attached)))
 
 
 @pytest.mark.parametrize("kind", [core.JOB | core.HISTORY | core.ORDERED, core.JOB])

@@ -20,7 +20,7 @@ from flux_journal.core import ffi
 from flux_journal.errors import PayloadError
 from flux_journal.sim import SimFlux
 
-from test_flux_drain import fake, fake_libflux_build, script  # noqa: F401  (fixtures)
+from journal_helpers import script
 
 
 class Boom(Exception):

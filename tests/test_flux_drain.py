@@ -11,7 +11,6 @@ has not arrived.
 
 import errno
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,51 +22,25 @@ import pytest
 from flux_journal import core, libflux
 from flux_journal.core import CoreStream, PayloadError
 
-from test_core_stream import BAD, HISTORY, LIVE, SENTINEL, drained, one_by_one
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def compile_shared(source, out):
-    """Build a shared library with the system compiler, outside any
-    sanitizer the tests run under (tests/sanitize/run.sh preloads one)."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler to build a stand-in libflux")
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-g", "-o", str(out), str(source)], check=True, env=env)
+from journal_helpers import (
+    BAD,
+    HISTORY,
+    LIVE,
+    SENTINEL,
+    compile_shared,
+    drained,
+    one_by_one,
+    script,
+)
 
 
-@pytest.fixture(scope="session")
-def fake_libflux_build(tmp_path_factory):
-    """tests/fake_libflux.c compiled as a shared library."""
-    out = tmp_path_factory.mktemp("fakeflux") / "libfakeflux.so"
-    compile_shared(os.path.join(HERE, "fake_libflux.c"), out)
-    return out
 
 
-@pytest.fixture
-def fake(fake_libflux_build, tmp_path):
-    """A fresh stand-in libflux (its own copy, so its own script), bound."""
-    path = tmp_path / "libfakeflux.so"
-    shutil.copy(fake_libflux_build, path)
-    handle = ctypes.CDLL(str(path))
-    handle.fake_future.restype = ctypes.c_void_p
-    handle.fake_push.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-    libflux.bind(str(path))
-    return handle
 
 
-def script(fake, responses, arrive=True):
-    """Queue responses: bytes payloads, None (no payload), or (errno, message)."""
-    for response in responses:
-        if isinstance(response, tuple):
-            errnum, message = response
-            fake.fake_push(None, errnum, None if message is None else message.encode())
-        else:
-            fake.fake_push(response, 0, None)
-    if arrive:
-        fake.fake_arrive(len(responses))
+
+
+
 
 
 def drain_all(stream, fake, limit=1000):
