@@ -4,7 +4,10 @@ They run when flux-core's Python bindings import and a broker answers
 (inside ``flux start``, or with FLUX_URI set), and skip with the reason
 otherwise.  Run them as:
 
-    flux start -s1 flux python -m pytest -m broker tests/broker
+    flux start -s1 env PYTHONPATH=PREFIX/lib/python3.11/site-packages \\
+        python -m pytest -m broker tests/broker
+
+with the Python flux-journal is installed into (README, "install()").
 """
 
 import pytest
