@@ -227,7 +227,8 @@ def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:
             return EXIT_ERROR
         host, port = server.address
         shown = f"[{host}]" if ":" in host else host
-        labels = ", ".join(source.label for source in sources.values())
+        # one source per journal, usually the same instance: named once
+        labels = ", ".join(dict.fromkeys(source.label for source in sources.values()))
         _say(f"serving metrics of {labels} at http://{shown}:{port}/metrics")
         started = time.monotonic()
         for journal, reader in readers.items():
