@@ -5,17 +5,29 @@ import argparse
 
 from flux_journal.timestamps import parse_timestamp
 
-__all__ = ["positive_int", "seconds", "rate", "parse_time", "names", "jobid"]
+__all__ = ["positive_int", "count", "seconds", "rate", "parse_time", "names", "jobid"]
+
+
+def _integer(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def positive_int(text):
     """An integer > 0 (``--sim N``, ``--batch-size``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _integer(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def count(text):
+    """An integer >= 0, where 0 means no limit (``history -c N``)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more: {text!r}")
     return value
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from flux_journal.cli.argtypes import count
 from flux_journal.cli.errors import EXIT_OK, CliError
 from flux_journal.cli.format import TIME_FORMATS, TextFormatter
 from flux_journal.history.format import (
@@ -70,16 +71,6 @@ def _option(parse):
     return convert
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more: {text!r}")
-    return value
-
-
 def add_parser(subparsers):
     """Add ``history`` to *subparsers* (from ``add_subparsers()``); return
     its parser."""
@@ -123,7 +114,7 @@ def add_parser(subparsers):
     group.add_argument("--instance", type=_option(lambda text: parse_list(text, "instance")),
                        action="append", metavar="NAME[,NAME]",
                        help="jobs of these archived instances (default: all)")
-    group.add_argument("-c", "--count", type=_count, default=DEFAULT_COUNT, metavar="N",
+    group.add_argument("-c", "--count", type=count, default=DEFAULT_COUNT, metavar="N",
                        help=f"at most N jobs (default {DEFAULT_COUNT}, 0: no limit)")
     group = parser.add_argument_group("output")
     group.add_argument(
