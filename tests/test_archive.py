@@ -21,6 +21,7 @@ import pytest
 
 from flux_journal import JournalConsumer
 from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.store import schema
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
 from journal_helpers import journal_events
@@ -421,8 +422,12 @@ def test_two_writers_are_refused(tmp_path):
     assert rows(db, "SELECT count(*) FROM events") == [(len(events),)]
 
 
-# The jobs table of schema version 1 (flux-journal up to a11ac61).
-V1_JOBS = """
+# The tables of schema version 1 (flux-journal up to a11ac61): no
+# instance columns, a smaller jobs table.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE resume (journal TEXT PRIMARY KEY, cursor TEXT, timestamp REAL,
+                     events INTEGER NOT NULL, updated REAL NOT NULL);
 CREATE TABLE jobs (
     jobid INTEGER PRIMARY KEY, userid INTEGER, urgency INTEGER, state TEXT NOT NULL,
     result TEXT, t_submit REAL, t_run REAL, t_cleanup REAL, t_inactive REAL,
@@ -430,53 +435,79 @@ CREATE TABLE jobs (
     jobspec TEXT, R TEXT
 );
 CREATE INDEX jobs_by_submit ON jobs (t_submit);
+CREATE TABLE events (id INTEGER PRIMARY KEY, jobid INTEGER NOT NULL, seq INTEGER NOT NULL,
+                     timestamp REAL NOT NULL, name TEXT NOT NULL, context TEXT NOT NULL,
+                     UNIQUE (jobid, seq));
+CREATE INDEX events_by_time ON events (timestamp);
+CREATE TABLE resource_events (seq INTEGER PRIMARY KEY, timestamp REAL NOT NULL,
+                              name TEXT NOT NULL, context TEXT NOT NULL, R TEXT);
+CREATE INDEX resource_events_by_time ON resource_events (timestamp);
 """
-V1_COLUMNS = ("jobid, userid, urgency, state, result, t_submit, t_run, t_cleanup, t_inactive, "
-              "waitstatus, exception_type, exception_note, nevents, jobspec, R")
+V1_COLUMNS = {
+    "jobs": "jobid, userid, urgency, state, result, t_submit, t_run, t_cleanup, t_inactive, "
+            "waitstatus, exception_type, exception_note, nevents, jobspec, R",
+    "events": "id, jobid, seq, timestamp, name, context",
+    "resource_events": "seq, timestamp, name, context, R",
+    "resume": "journal, cursor, timestamp, events, updated",
+}
 
 
-def make_v1(db):
-    """Turn the version 2 archive *db* into the version 1 archive the old
-    code wrote for the same events: same events, resume and meta tables;
-    version 1's jobs table, with version 1's t_cleanup (the finish)."""
-    conn = sqlite3.connect(db)
-    conn.execute("ALTER TABLE jobs RENAME TO jobs_v2")
-    conn.execute("DROP INDEX jobs_by_submit")
-    conn.executescript(V1_JOBS)
-    conn.execute(f"INSERT INTO jobs ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM jobs_v2")
-    conn.execute("UPDATE jobs SET t_cleanup = (SELECT timestamp FROM events WHERE "
+def make_v1(db, old):
+    """Write at *old* the version 1 archive the old code wrote for the
+    events of the version 2 archive *db*: the same rows, without their
+    instance; version 1's jobs table, with version 1's t_cleanup (the
+    finish)."""
+    conn = sqlite3.connect(old)
+    conn.executescript(V1_SCHEMA)
+    conn.execute("ATTACH DATABASE ? AS v2", (str(db),))
+    for table, columns in V1_COLUMNS.items():
+        conn.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM v2.{table}")
+    conn.execute("UPDATE main.jobs SET t_cleanup = (SELECT timestamp FROM main.events WHERE "
                  "events.jobid = jobs.jobid AND name = 'finish') WHERE t_cleanup IS NOT NULL")
-    conn.execute("DROP TABLE jobs_v2")
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute("INSERT INTO main.meta VALUES ('schema_version', '1')")
     conn.commit()
+    conn.execute("DETACH DATABASE v2")
     conn.close()
+    os.chmod(old, 0o600)
 
 
 def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
+    """A version 1 archive gets the instance name given (or the default)
+    and version 2's jobs rows; nothing is lost, and it goes on from
+    where version 1 stopped."""
     path = fixtures_dir / "jobs-full.jsonl"
-    old, fresh = tmp_path / "old.sqlite", tmp_path / "fresh.sqlite"
-    archive("--db", old, "--replay", path)  # history only
-    archive("--db", fresh, "--replay", path)
-    make_v1(old)
-    everything = "SELECT * FROM {} ORDER BY 1"
-    events_before = rows(old, everything.format("events"))
-    resume_before = rows(old, "SELECT journal, cursor, timestamp, events FROM resume")
-    # version 1 had the cancelled and timed-out jobs' t_cleanup wrong
-    assert rows(old, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280") != rows(
-        fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
-
-    Archive(old).close()  # opening upgrades it
-    assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
-    assert rows(old, everything.format("jobs")) == rows(fresh, everything.format("jobs"))
-    assert rows(old, everything.format("events")) == events_before
-    assert rows(old, "SELECT journal, cursor, timestamp, events FROM resume") == resume_before
-    assert rows(old, "SELECT name FROM sqlite_master WHERE tbl_name = 'jobs' AND type = 'index'"
-                ) == [("jobs_by_submit",)]
+    resources = fixtures_dir / "resource-many.jsonl"
+    fresh = tmp_path / "fresh.sqlite"
+    archive("--db", fresh, "--replay", path)  # history only
+    archive("--db", fresh, "--replay", resources, "--resource", "--instance", "jobs-full.jsonl")
+    for name, given in (("default", None), ("given", "cluster-a")):
+        old = tmp_path / f"{name}.sqlite"
+        make_v1(fresh, old)
+        instance = given or "jobs-full.jsonl"  # --replay's default: the file's name
+        # version 1 had the cancelled and timed-out jobs' t_cleanup wrong
+        assert rows(old, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280") != rows(
+            fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
+        # opening upgrades it
+        archive("--db", old, "--replay", path, *(("--instance", given) if given else ()))
+        assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        for table in ("jobs", "events", "resource_events", "resume"):
+            columns = "*" if table != "resume" else "instance, journal, cursor, timestamp, events"
+            want = rows(fresh, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3")
+            # the instance column: first, or after the archive order's key
+            at = 1 if table in ("events", "resource_events") else 0
+            want = [row[:at] + (instance,) + row[at + 1:] for row in want]
+            assert rows(old, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3") == want, table
+        assert {name for (name,) in rows(old, "SELECT name FROM sqlite_master WHERE type = "
+                                              "'index' AND sql IS NOT NULL")} == {
+            name for name, _, _ in schema.INDEXES}
+        assert rows(old, "PRAGMA integrity_check") == [("ok",)]
     # and it goes on from where version 1 stopped
+    old = tmp_path / "default.sqlite"
     archive("--db", old, "--replay", path, "--follow")
     archive("--db", fresh, "--replay", path, "--follow")
     for table in ("jobs", "events"):
-        assert rows(old, everything.format(table)) == rows(fresh, everything.format(table))
+        everything = f"SELECT * FROM {table} ORDER BY 1, 2"
+        assert rows(old, everything) == rows(fresh, everything)
 
 
 def test_unknown_schema_version_is_refused(tmp_path):

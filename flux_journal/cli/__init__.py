@@ -6,8 +6,9 @@ Subcommands:
     the job-manager journal (every job's events), as text or JSON lines
 ``flux-journal resource``
     the resource journal (node online/offline, drain/undrain, ...)
-``flux-journal archive --db FILE.sqlite``
+``flux-journal archive --db FILE.sqlite|postgresql://...``
     store the job (or, with ``--resource``, resource) journal in SQLite
+    or PostgreSQL
 ``flux-journal metrics``
     serve Prometheus metrics built from the job and resource journals
 
