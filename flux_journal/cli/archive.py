@@ -239,35 +239,50 @@ class Archive:
     def _add_job_events(self, events):
         model = self._model
         orphans = self._orphans
-        unseen = {jobid for jobid in {int(event.jobid) for event in events}
-                  if jobid not in orphans and model.get(jobid) is None}
-        if unseen:
-            self._look_up(unseen)
-        rows = []
-        dirty = self._dirty
-        instance = self.instance
-        for event in events:
-            jobid = int(event.jobid)
+        jobids = [int(event.jobid) for event in events]
+        # the seq of each job's next event: its record's count of archived
+        # events, or for a job without one the orphans' count
+        held = {}
+        next_seq = {}
+        for jobid in set(jobids):
             record = model.get(jobid)
             if record is not None:
-                seq = record.events
-            else:
-                seq = orphans[jobid]
-                orphans[jobid] = seq + 1
-            model.apply_events((event,))
-            if record is None:
-                record = model.get(jobid)  # the job's submit
+                held[jobid] = record
+                next_seq[jobid] = record.events
+        unseen = [jobid for jobid in set(jobids) if jobid not in held and jobid not in orphans]
+        if unseen:
+            self._look_up(unseen)
+            for jobid in unseen:
+                record = model.get(jobid)
                 if record is not None:
-                    record.events = seq + 1
+                    held[jobid] = record
+                    next_seq[jobid] = record.events
+        for jobid in set(jobids) - held.keys():
+            next_seq[jobid] = orphans[jobid]
+        instance = self.instance
+        rows = []
+        submitted = set()
+        for jobid, event in zip(jobids, events):
+            seq = next_seq[jobid]
+            next_seq[jobid] = seq + 1
+            name = event.name
+            if name == "submit":
+                submitted.add(jobid)
+            rows.append((instance, jobid, seq, event.timestamp, name, _json(event.context)))
+        # One pass of the model over the batch (its loop is the costly part).
+        model.apply_events(events)
+        dirty = self._dirty
+        for jobid, count in next_seq.items():
+            record = model.get(jobid)
             if record is not None:
-                if model.get(jobid) is record:
-                    dirty[jobid] = record
-                else:  # invalidated: job-list forgets the job
+                # counted as events of the archive, whatever the model made of them
+                record.events = count
+                dirty[jobid] = record
+            else:
+                if jobid in held or jobid in submitted:  # invalidated: job-list forgets it
                     dirty.pop(jobid, None)
                     self._gone.add(jobid)
-                    orphans[jobid] = record.events
-            rows.append((instance, jobid, seq, event.timestamp, event.name,
-                         _json(event.context)))
+                orphans[jobid] = count
         self.backend.insert_events(rows)
 
     def commit(self, position):
