@@ -31,11 +31,15 @@ watermark that far behind the newest event, exact as long as no event
 arrives later than that.
 """
 
+import functools
 from urllib.parse import quote
 
 
+@functools.lru_cache(maxsize=256)
 def encode_name(name):
-    """A name as it appears in an identity (no '/', ',', ';', '#' or '.')."""
+    """A name as it appears in an identity (no '/', ',', ';', '#' or '.').
+    Cached: a consumer keeping a cursor encodes every event's name, and a
+    journal has few names."""
     return quote(name, safe="-_~")
 
 
