@@ -189,9 +189,21 @@ class Archive:
 
     def _failed(self, exc):
         """Roll back after the database refused a statement; the error
-        to raise."""
+        to raise (a second archiver's rows make ours collide: say so)."""
         self.rollback()
+        try:
+            moved = self._load_position() != self._saved
+        except self.backend.errors:
+            moved = False
+        if moved:
+            return self._another_process()
         return self.backend.error(one_line(exc))
+
+    def _another_process(self):
+        return self.backend.error(
+            f"another process is archiving the {self.journal} journal of instance "
+            f"{self.instance!r} into this archive"
+        )
 
     def _look_up(self, jobids):
         """Hold the record, or the next event's seq, of each of *jobids*
@@ -249,7 +261,21 @@ class Archive:
             if record is not None:
                 held[jobid] = record
                 next_seq[jobid] = record.events
-        unseen = [jobid for jobid in set(jobids) if jobid not in held and jobid not in orphans]
+        firsts = {}
+        for jobid, event in zip(jobids, events):
+            if jobid not in firsts:
+                firsts[jobid] = event.name
+        unseen = []
+        for jobid, first in firsts.items():
+            if jobid in held or jobid in orphans:
+                continue
+            if first == "submit":
+                # A job's first event, delivered once: the archive has
+                # nothing of it (were it wrong, the unique (instance,
+                # jobid, seq) would refuse the batch, not duplicate it).
+                orphans[jobid] = 0
+            else:
+                unseen.append(jobid)
         if unseen:
             self._look_up(unseen)
             for jobid in unseen:
@@ -300,10 +326,7 @@ class Archive:
         backend = self.backend
         try:
             if self._load_position() != self._saved:
-                raise backend.error(
-                    f"another process is archiving the {self.journal} journal of instance "
-                    f"{self.instance!r} into this archive"
-                )
+                raise self._another_process()
             if self._dirty:
                 backend.upsert_jobs(list(map(self._rows.row, self._dirty.values())))
             if self._gone:
