@@ -148,9 +148,13 @@ class DeliveredWindow:
     def add(self, event):
         """Record a delivered event."""
         ts = event.timestamp
-        group = self.groups.setdefault(ts, [])
         base = event._cursor_ident()
-        group.append(occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
+        group = self.groups.get(ts)
+        if group is None:  # most events: the first at their timestamp
+            self.groups[ts] = [base]
+        else:
+            group.append(
+                occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
         if self.newest is None or ts > self.newest:
             self.newest = ts
             # trim when the groups have doubled: amortized O(1) per event

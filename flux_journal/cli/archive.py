@@ -85,8 +85,8 @@ class _JobRows:
         exception = shown["exception"]
         return (
             (self._instance, jobid)
-            + tuple(shown.get(column) for column in RECORD_COLUMNS)
-            + tuple(exception.get(key) for key in _EXCEPTION_KEYS)
+            + tuple([shown.get(column) for column in RECORD_COLUMNS])
+            + tuple([exception.get(key) for key in _EXCEPTION_KEYS])
             + (record.events, _json(shown), texts[1], texts[3])
         )
 
