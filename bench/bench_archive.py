@@ -7,7 +7,10 @@ by a bare ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) into the
 archive's own ``events`` table (same schema and indexes), committed in
 the archive's batches (10,000 events), with no reading or parsing.
 
-The archive run is the command's own path: ``Archive``, ``ArchiveSink``
+Beside them, ``read``: the command's reading alone (the consumer, with
+the cursor window an archive needs, and the ``Reader``), into a sink that
+keeps nothing: the part of the archive's time and memory that is not
+storing.  The archive run is the command's own path: ``Archive``, ``ArchiveSink``
 and the ``Reader`` over a consumer of a simulated handle (the stream,
 the handle and the archive's tables are made before the clock starts,
 as the floor's tables are).  Each run is a child process of its
@@ -35,8 +38,17 @@ import tempfile
 import time
 
 # bench_streams first: importing it puts flux_journal and tests/ on sys.path.
-import bench_streams  # noqa: F401  isort: skip
+import bench_streams  # isort: skip
 from pg_cluster import Cluster, ClusterUnavailable  # tests/pg_cluster.py
+
+from flux_journal import JournalConsumer
+from flux_journal.cli import DEFAULT_REORDER_WINDOW
+from flux_journal.cli.archive import Archive, _json, _rebuilt_row
+from flux_journal.cli.checkpoint import Position
+from flux_journal.cli.progress import Progress
+from flux_journal.cli.reader import Reader, start_consumer
+from flux_journal.cli.sinks import ArchiveSink
+from flux_journal.store import open_backend
 
 TARGET = 2.0
 BATCH = 10000
@@ -72,9 +84,6 @@ def _rss(field):
 def _event_rows(stream):
     """The events rows the archive writes for *stream* (what the floor
     writes), built by reading it (not timed)."""
-    from flux_journal import JournalConsumer  # pylint: disable=import-outside-toplevel
-    from flux_journal.cli.archive import _json  # pylint: disable=import-outside-toplevel
-
     rows, seqs = [], {}
     consumer = JournalConsumer(stream.handle(), full=True).start()
     ended = False
@@ -93,9 +102,6 @@ def _event_rows(stream):
 
 def _floor(url, rows):
     """Write *rows* bare, in the archive's batches; return the event count."""
-    from flux_journal.cli.archive import _rebuilt_row  # pylint: disable=import-outside-toplevel
-    from flux_journal.store import open_backend  # pylint: disable=import-outside-toplevel
-
     backend = open_backend(url)
     backend.open_schema(INSTANCE, _rebuilt_row)
     _reset_peak()
@@ -109,22 +115,41 @@ def _floor(url, rows):
     return len(rows), seconds
 
 
-def _archive(url, stream):
-    """Archive *stream* as ``flux-journal archive`` does; return the
-    events archived and the seconds it took."""
-    # pylint: disable=import-outside-toplevel
-    from flux_journal.cli import DEFAULT_REORDER_WINDOW
-    from flux_journal.cli.archive import Archive
-    from flux_journal.cli.progress import Progress
-    from flux_journal.cli.reader import Reader, start_consumer
-    from flux_journal.cli.sinks import ArchiveSink
+class _Discard:
+    """A sink that keeps nothing but, like the archive, needs positions
+    (so the consumer keeps its cursor window): reading alone."""
 
-    handle = stream.handle()
-    archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
-    _reset_peak()
-    start = time.perf_counter()
-    sink = ArchiveSink(archive, BATCH, 1.0)
-    position = archive.position.copy()
+    records_position = True
+    written = 0
+
+    def start(self, position):
+        """Nothing to note."""
+
+    def timeout(self):
+        """Block briefly, as the archive's sink does."""
+        return 0.2
+
+    def write(self, events):
+        """Count and drop."""
+        self.written += len(events)
+
+    def flushed(self, position):
+        """Nothing to commit."""
+
+    def close(self, position):
+        """Nothing to commit."""
+
+
+def _read(url, stream):
+    """Read *stream* as ``flux-journal archive`` does, storing nothing."""
+    del url
+    return _run_reader(stream.handle(), _Discard())
+
+
+def _run_reader(handle, sink, position=None):
+    """The command's reading path from *handle* into *sink*; returns the
+    position it reached."""
+    position = Position() if position is None else position
     consumer = start_consumer("jobs", handle, position, since=None, full=True, allow=set(),
                               deny=set(), cursor_window=DEFAULT_REORDER_WINDOW)
     sink.start(position)
@@ -133,6 +158,17 @@ def _archive(url, stream):
                     progress=Progress(enabled=False, shares_terminal=False))
     reader.run()
     sink.close(reader.position)
+    return sink.written
+
+
+def _archive(url, stream):
+    """Archive *stream* as ``flux-journal archive`` does; return the
+    events archived and the seconds it took."""
+    handle = stream.handle()
+    archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
+    _reset_peak()
+    start = time.perf_counter()
+    _run_reader(handle, ArchiveSink(archive, BATCH, 1.0), archive.position.copy())
     archive.close()
     seconds = time.perf_counter() - start
     return archive.committed, seconds
@@ -145,6 +181,11 @@ def child(mode, url, njobs):
     baseline = _rss("VmRSS")
     if mode == "floor":
         events, seconds = _floor(url, rows)
+    elif mode == "read":
+        _reset_peak()
+        start = time.perf_counter()
+        events = _read(url, stream)
+        seconds = time.perf_counter() - start
     else:
         events, seconds = _archive(url, stream)
     print(json.dumps({"events": events, "seconds": seconds, "peak": _rss("VmHWM"),
@@ -194,9 +235,12 @@ def main(argv=None):
         print(header)
         print("-" * len(header))
         verdicts = []
+        reads = {}  # reading alone, the same for every backend
         for backend in backends:
             for size in sizes:
-                results = {}
+                if size not in reads:
+                    reads[size] = measure("read", "-", size)
+                results = {"read": reads[size]}
                 for mode in ("floor", "archive"):
                     if backend == "sqlite":
                         url = os.path.join(work, f"{mode}-{size}.sqlite")
@@ -204,7 +248,8 @@ def main(argv=None):
                         url = cluster.url(cluster.new_database())
                     results[mode] = measure(mode, url, size)
                 floor = results["floor"]
-                for mode, r in results.items():
+                for mode in ("floor", "read", "archive"):
+                    r = results[mode]
                     ratio = r["seconds"] / floor["seconds"]
                     print(f"{backend:<9} {mode:<8} {size:>7} {r['events']:>9} "
                           f"{r['seconds']:>8.2f} {r['events'] / r['seconds']:>9.0f} "
