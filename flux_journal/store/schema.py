@@ -40,8 +40,8 @@ renders the tables from :data:`TABLES` with its own column types.
 
 __all__ = [
     "SCHEMA_VERSION", "TABLES", "INDEXES", "RECORD_COLUMNS", "JOB_COLUMNS",
-    "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS", "ARCHIVE_TABLES",
-    "create_statements", "statements",
+    "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
+    "create_statements", "statements", "lookup_statements",
 ]
 
 #: Version of the tables this flux-journal writes (kept in ``meta``).
@@ -96,9 +96,6 @@ TABLES = {
         None,
     ),
 }
-
-#: The tables an archive writes, besides ``meta``.
-ARCHIVE_TABLES = ("events", "jobs", "resource_events", "resume")
 
 #: Indexes for history queries: (name, table, columns).  The unique
 #: (instance, jobid, seq) of ``events`` and the keys are indexes already.
