@@ -31,11 +31,15 @@ watermark that far behind the newest event, exact as long as no event
 arrives later than that.
 """
 
+import functools
 from urllib.parse import quote
 
 
+@functools.lru_cache(maxsize=256)
 def encode_name(name):
-    """A name as it appears in an identity (no '/', ',', ';', '#' or '.')."""
+    """A name as it appears in an identity (no '/', ',', ';', '#' or '.').
+    Cached: a consumer keeping a cursor encodes every event's name, and a
+    journal has few names."""
     return quote(name, safe="-_~")
 
 
@@ -144,9 +148,13 @@ class DeliveredWindow:
     def add(self, event):
         """Record a delivered event."""
         ts = event.timestamp
-        group = self.groups.setdefault(ts, [])
         base = event._cursor_ident()
-        group.append(occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
+        group = self.groups.get(ts)
+        if group is None:  # most events: the first at their timestamp
+            self.groups[ts] = [base]
+        else:
+            group.append(
+                occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
         if self.newest is None or ts > self.newest:
             self.newest = ts
             # trim when the groups have doubled: amortized O(1) per event

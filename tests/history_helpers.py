@@ -1,33 +1,17 @@
-"""Archives in the layout ``flux-journal history`` reads (schema v2: one
-``jobs`` row per job with job-list's record, one ``events`` row per event,
-both labelled with an ``instance``), written straight from ``flux jobs
---json`` records, and the fixtures captured for them
+"""Archives as ``flux-journal history`` reads them (the archive's schema:
+one ``jobs`` row per job with job-list's record, one ``events`` row per
+event, both labelled with an ``instance``), written straight from ``flux
+jobs --json`` records, and the fixtures captured for them
 (tests/fixtures/history, see capture.sh there)."""
 
 import json
 import os
 import sqlite3
 
+from flux_journal import store
+
 HISTORY_FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "history")
 
-SCHEMA = """
-CREATE TABLE jobs (
-    instance TEXT NOT NULL, jobid INTEGER, userid INTEGER, username TEXT,
-    urgency INTEGER, priority INTEGER, state TEXT, result TEXT,
-    t_submit REAL, t_depend REAL, t_priority REAL, t_sched REAL, t_run REAL,
-    t_cleanup REAL, t_inactive REAL, name TEXT, cwd TEXT, queue TEXT,
-    project TEXT, bank TEXT, ntasks INTEGER, ncores INTEGER, nnodes INTEGER,
-    nodelist TEXT, ranks TEXT, duration REAL, expiration REAL,
-    waitstatus INTEGER, returncode INTEGER, exception_type TEXT,
-    exception_severity INTEGER, exception_note TEXT, nevents INTEGER,
-    record TEXT, jobspec TEXT, R TEXT,
-    PRIMARY KEY (instance, jobid)
-);
-CREATE TABLE events (
-    instance TEXT NOT NULL, jobid INTEGER, seq INTEGER, timestamp REAL,
-    name TEXT, context TEXT
-);
-"""
 
 _COLUMNS = (
     "userid username urgency priority state result t_submit t_depend t_priority "
@@ -61,13 +45,16 @@ def captured_outputs():
 
 
 def write_archive(path, jobs=(), events=(), instance="test"):
-    """Create (or add to) an archive at *path*: *jobs* are flux jobs --json
-    records, *events* (jobid, seq, timestamp, name, context dict) tuples,
-    all of *instance*."""
+    """Create (or add to) an archive at *path*, with the archive's own
+    schema (flux_journal.store): *jobs* are flux jobs --json records,
+    *events* (jobid, seq, timestamp, name, context dict) tuples, all of
+    *instance*."""
+    backend = store.open_backend(str(path))
+    try:
+        backend.open_schema(instance, None)
+    finally:
+        backend.close()
     db = sqlite3.connect(path)
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone()
-    if not exists:
-        db.executescript(SCHEMA)
     for record in jobs:
         exception = record.get("exception") or {}
         values = [record.get(column) for column in _COLUMNS]
@@ -82,7 +69,8 @@ def write_archive(path, jobs=(), events=(), instance="test"):
         )
     for jobid, seq, timestamp, name, context in events:
         db.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (instance, jobid, seq, timestamp, name, context)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (instance, jobid, seq, timestamp, name, json.dumps(context)),
         )
     db.commit()

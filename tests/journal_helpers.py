@@ -80,6 +80,27 @@ def command(*args):
     return [sys.executable, "-m", "flux_journal", *map(str, args)]
 
 
+def archive_env(**extra):
+    """The command's environment (:func:`cli_env`) with F58 job ids in
+    their own letter, as the tests' own process writes them: an
+    archive's job records store ``jobid`` as flux jobs prints it where
+    they are made."""
+    return cli_env(FLUX_F58_FORCE_ASCII=None, **extra)
+
+
+def archive(*args, check_rc=0, timeout=60):
+    """Run ``flux-journal archive``; return the CompletedProcess.  With
+    *check_rc* (default 0) the exit status must match and, for 0, the
+    command must print nothing."""
+    proc = subprocess.run(command("archive", *args), env=archive_env(), capture_output=True,
+                          timeout=timeout, check=False)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr.decode(errors="replace")
+        if check_rc == 0:
+            assert proc.stderr == b"" and proc.stdout == b""
+    return proc
+
+
 def run_cli(*args, env=None, timeout=60, check_rc=0):
     """Run flux-journal; return the CompletedProcess (bytes output).
 

@@ -8,6 +8,7 @@ row, with what flux-journal's consumer delivers from the same source.
 
 import errno
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -18,15 +19,86 @@ import pytest
 
 from flux_journal import JournalConsumer
 from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.cli.checkpoint import Position
+from flux_journal.store import connect, schema
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
-from journal_helpers import FAKE_FLUX, command, journal_events, late_cuts, paced_env
-from journal_helpers import cli_env as command_env
+from journal_helpers import (
+    FAKE_FLUX,
+    archive,
+    archive_env,
+    command,
+    journal_events,
+    late_cuts,
+    paced_env,
+)
 
 import metrics_oracle
 
 TOPICS = {"jobs": "job-manager.events-journal", "resource": "resource.journal"}
 
+
+
+class Target:
+    """The archive database a test writes (through ``--db``, as its str())
+    and reads: an SQLite file, or a database of the test session's
+    PostgreSQL server (tests/pg_cluster.py)."""
+
+    def __init__(self, kind, tmp_path, cluster=None):
+        self.kind = kind
+        if kind == "sqlite":
+            self.url = str(tmp_path / "archive.sqlite")
+            self._conn = None
+        else:
+            import psycopg  # pylint: disable=import-outside-toplevel
+
+            self.dbname = cluster.new_database()
+            self.url = cluster.url(self.dbname)
+            self._conn = psycopg.connect(self.url, autocommit=True)
+
+    def __str__(self):
+        return self.url
+
+    def exists(self):
+        """Whether the archive's events table exists yet."""
+        if self._conn is None:
+            return os.path.exists(self.url) and bool(rows(
+                self.url, "SELECT 1 FROM sqlite_master WHERE name = 'events'"))
+        return self._conn.execute("SELECT to_regclass('events')").fetchone()[0] is not None
+
+    def rows(self, sql, *params):
+        """The rows of *sql* (written with ``?`` placeholders)."""
+        if self._conn is None:
+            return rows(self.url, sql, *params)
+        return self._conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def execute(self, statements):
+        """Run *statements* and commit (the archive's owner, as an
+        operator at a shell would)."""
+        if self._conn is None:
+            conn = sqlite3.connect(self.url)
+            os.chmod(self.url, 0o600)  # as the archiver makes it: no warning
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+            conn.close()
+        else:
+            for statement in statements:
+                self._conn.execute(statement)
+
+    def close(self):
+        """Close the connection used to read."""
+        if self._conn is not None:
+            self._conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request, tmp_path):
+    """An empty archive database, on each backend in turn."""
+    cluster = request.getfixturevalue("pg_cluster") if request.param == "postgres" else None
+    db = Target(request.param, tmp_path, cluster)
+    yield db
+    db.close()
 
 
 def kill_archiver(proc):
@@ -38,29 +110,13 @@ def kill_archiver(proc):
     proc.stderr.close()
     return proc.returncode == -signal.SIGKILL
 
-def cli_env(**extra):
-    """The command's environment (journal_helpers.cli_env) with F58 job
-    ids in their own letter, as this process writes them: the jobs'
-    records store ``jobid`` as flux jobs prints it where they are made."""
-    return command_env(FLUX_F58_FORCE_ASCII=None, **extra)
-
-
-def archive(*args, check_rc=0, timeout=60):
-    """Run ``flux-journal archive``; return the CompletedProcess."""
-    proc = subprocess.run(command("archive", *args), env=cli_env(), capture_output=True,
-                          timeout=timeout, check=False)
-    if check_rc is not None:
-        assert proc.returncode == check_rc, proc.stderr.decode(errors="replace")
-        if check_rc == 0:
-            assert proc.stderr == b"" and proc.stdout == b""
-    return proc
-
-
 def replay(path, journal="jobs"):
     return SimFlux.replay(str(path), topic=TOPICS[journal], end=errno.ENODATA)
 
 
 def rows(db, sql, *params):
+    if isinstance(db, Target):
+        return db.rows(sql, *params)
     # Read-only, as a reader should: a plain connect() would create a
     # missing database (with the umask's mode, which the archiver would
     # then rightly warn about).
@@ -103,12 +159,13 @@ def full_stream(fixtures_dir):
 # ----------------------------------------------------------------------
 
 
-def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
+def test_archive_matches_stream(target, full_stream, fixtures_dir):
     history, stream = full_stream
-    db = tmp_path / "journal.sqlite"
+    db = target
     archive("--db", db, "--replay", fixtures_dir / "jobs-full.jsonl", "--follow")
     assert event_rows(db) == expected_event_rows(stream)
-    assert rows(db, "PRAGMA journal_mode") == [("wal",)]
+    if db.kind == "sqlite":
+        assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     (resume,) = rows(db, "SELECT journal, cursor, timestamp, events FROM resume")
     # the cursor of a consumer that delivered the whole stream, with the
     # command's default window for late events
@@ -119,6 +176,9 @@ def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
     assert resume == ("jobs", consumer.cursor, newest, len(stream))
 
     # one jobs row per job, built from its events
+    # every row is the instance's, named after the replayed file
+    for table in ("events", "jobs", "resume"):
+        assert rows(db, f"SELECT DISTINCT instance FROM {table}") == [("jobs-full.jsonl",)]
     jobs = {r[0]: r for r in rows(db, "SELECT jobid, userid, state, result, t_submit, t_run, "
                                       "t_cleanup, t_inactive, nevents, jobspec, R FROM jobs")}
     by_job = {}
@@ -164,9 +224,9 @@ def test_archive_matches_stream(tmp_path, full_stream, fixtures_dir):
         )
 
 
-def test_job_results_and_states(tmp_path, fixtures_dir):
+def test_job_results_and_states(target, fixtures_dir):
     """Results as `flux jobs` shows them, for the capture's kinds of jobs."""
-    db = tmp_path / "j.sqlite"
+    db = target
     archive("--db", db, "--replay", fixtures_dir / "jobs-full.jsonl", "--follow")
     result = dict(rows(db, "SELECT jobid, result FROM jobs"))
     state = dict(rows(db, "SELECT jobid, state FROM jobs"))
@@ -195,10 +255,10 @@ def test_job_results_and_states(tmp_path, fixtures_dir):
     assert sum(counts.values()) == cleaned
 
 
-def test_resume_continues_exactly(tmp_path, full_stream, fixtures_dir):
+def test_resume_continues_exactly(target, full_stream, fixtures_dir):
     history, stream = full_stream
     path = fixtures_dir / "jobs-full.jsonl"
-    db = tmp_path / "j.sqlite"
+    db = target
     archive("--db", db, "--replay", path)  # history only
     assert event_rows(db) == expected_event_rows(history)
     archive("--db", db, "--replay", path)  # nothing new
@@ -208,9 +268,9 @@ def test_resume_continues_exactly(tmp_path, full_stream, fixtures_dir):
     assert rows(db, "SELECT events FROM resume") == [(len(stream),)]
 
 
-def test_sim_archive_and_stats(tmp_path):
+def test_sim_archive_and_stats(target):
     events = journal_events("jobs", simulated_instance("jobs", 500, 4)[0])
-    db = tmp_path / "sim.sqlite"
+    db = target
     proc = archive("--db", db, "--sim", "500", "--seed", "4", "--stats", "--batch-size", "777",
                    check_rc=None)
     assert proc.returncode == 0 and proc.stdout == b""
@@ -221,31 +281,33 @@ def test_sim_archive_and_stats(tmp_path):
 
 def _count(db):
     try:
-        return rows(db, "SELECT count(*) FROM events")[0][0]
+        return rows(db, "SELECT count(*) FROM events")[0][0] if db.exists() else 0
     except sqlite3.OperationalError:
-        return 0  # not created yet, or locked for a moment
+        return 0  # locked for a moment
 
 
 @pytest.mark.slow
-def test_archive_survives_sigkill_at_random_points(tmp_path):
+def test_archive_survives_sigkill_at_random_points(target):
     """Kill the archiver at random instants, restart it each time: the
     final database holds every event exactly once, in stream order.  The
-    stream is long enough (~1 s of archiving) for a dozen kills to land."""
+    stream is long enough (~1 s of archiving) for a dozen kills to land.
+    On PostgreSQL a restarted archiver also finds the killed one's lock
+    released."""
     events = journal_events("jobs", simulated_instance("jobs", 10000, 9)[0])
     want = expected_event_rows(events)
-    db = tmp_path / "k.sqlite"
+    db = target
     rng = random.Random(9)
     args = command("archive", "--db", db, "--sim", "10000", "--seed", "9", "--batch-size", "997")
     kills = 0
     for attempt in range(30):
         if kills == 12:
             break
-        have = _count(db) if db.exists() else 0
+        have = _count(db)
         if have == len(want):
             break  # a run finished before its kill
         # a few batches further, so that many kills fit in one stream
         target = have + rng.randrange(1, 2000)
-        proc = subprocess.Popen(args, env=cli_env(), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(args, env=archive_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         if attempt % 2:
             # at a random instant: start-up, mid-batch or mid-commit
@@ -265,7 +327,8 @@ def test_archive_survives_sigkill_at_random_points(tmp_path):
     archive("--db", db, "--sim", "10000", "--seed", "9")
     assert event_rows(db) == want
     assert rows(db, "SELECT count(*) FROM jobs") == [(10000,)]
-    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    if db.kind == "sqlite":
+        assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_dir,
@@ -334,7 +397,7 @@ def test_follow_commits_by_time_and_stops_on_sigint(tmp_path):
     proc = subprocess.Popen(
         command("archive", "--db", db, "--sim", "40", "--seed", "2", "--follow", "--sim-rate",
                 "200", "--batch-time", "0.1", "--batch-size", "100000"),
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     # live events reach the database while the archiver runs (WAL lets
     # us read meanwhile), committed by time since the size is never hit
@@ -361,11 +424,11 @@ def test_follow_commits_by_time_and_stops_on_sigint(tmp_path):
                     "(SELECT count(*) FROM events WHERE events.jobid = jobs.jobid)") == [(0,)]
 
 
-def test_resource_archive(tmp_path, fixtures_dir):
+def test_resource_archive(target, fixtures_dir):
     path = fixtures_dir / "resource-many.jsonl"
     history = journal_events("resource", replay(path, "resource"))
     stream = journal_events("resource", replay(path, "resource"), follow=True)
-    db = tmp_path / "r.sqlite"
+    db = target
     archive("--db", db, "--resource", "--replay", path)
     archive("--db", db, "--resource", "--replay", path, "--follow")
     got = rows(db, "SELECT timestamp, name, context, R FROM resource_events ORDER BY seq")
@@ -391,29 +454,144 @@ def test_archive_errors(tmp_path):
     assert archive(check_rc=2).stderr.count(b"--db")
 
 
-def test_two_writers_are_refused(tmp_path):
-    """A second archiver that moved the resume point first makes the
-    other one stop instead of storing events twice."""
-    db = tmp_path / "two.sqlite"
-    first = Archive(db)
-    other = Archive(db)
-    events = journal_events("jobs", simulated_instance("jobs", 5, 1)[0])
-    from flux_journal.cli.checkpoint import Position
-
+def _position_after(events):
     position = Position()
     position.advance(events[-1].cursor, len(events))
-    other.add(events)
-    other.commit(position)
-    first.add(events)
-    with pytest.raises(ArchiveError, match="another process"):
-        first.commit(position)
-    first.close()
-    other.close()
-    assert rows(db, "SELECT count(*) FROM events") == [(len(events),)]
+    return position
 
 
-# The jobs table of schema version 1 (flux-journal up to a11ac61).
-V1_JOBS = """
+def test_two_writers_are_refused(target):
+    """A second archiver of the same journal of the same instance is
+    refused, on PostgreSQL at once (the first holds a lock), on SQLite
+    when the first finds that the other moved the resume point: neither
+    stores events twice."""
+    events = journal_events("jobs", simulated_instance("jobs", 5, 1)[0])
+    first = Archive(target.url, instance="a")
+    if target.kind == "postgres":
+        with pytest.raises(ArchiveError, match="another process is archiving the jobs journal"):
+            Archive(target.url, instance="a")
+        # another instance, or the other journal, is no conflict
+        for other in (Archive(target.url, instance="b"),
+                      Archive(target.url, "resource", instance="a")):
+            other.close()
+        first.add(events)
+        first.commit(_position_after(events))
+        first.close()
+        # the lock goes with the first one's connection
+        Archive(target.url, instance="a").close()
+    else:
+        other = Archive(target.url, instance="a")
+        other.add(events)
+        other.commit(_position_after(events))
+        # the first one's rows collide with the other's, or its commit
+        # finds the position moved
+        with pytest.raises(ArchiveError, match="another process is archiving the jobs journal"):
+            first.add(events)
+            first.commit(_position_after(events))
+        first.close()
+        other.close()
+    assert rows(target, "SELECT count(*) FROM events") == [(len(events),)]
+
+
+def test_two_instances_archived_at_once(target):
+    """Two archivers, one per instance, write into one database at the
+    same time, each with its own resume position; then each resumes."""
+    streams = {
+        "east": journal_events("jobs", simulated_instance("jobs", 1500, 1)[0]),
+        "west": journal_events("jobs", simulated_instance("jobs", 1500, 2)[0]),
+    }
+    seeds = {"east": 1, "west": 2}
+
+    def start(name):
+        return subprocess.Popen(
+            command("archive", "--db", target, "--sim", "1500", "--seed", seeds[name],
+                    "--instance", name, "--batch-size", "200"),
+            env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    procs = {name: start(name) for name in streams}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert (proc.returncode, out, err) == (0, b"", b""), (name, err)
+    # both were writing at once: their commits interleave
+    order = [instance for (instance,) in rows(
+        target, "SELECT instance FROM events ORDER BY id")]
+    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    assert switches >= 2, "the two archivers did not overlap"
+    for name, events in streams.items():
+        assert [r[1:] for r in rows(
+            target, "SELECT instance, jobid, seq, timestamp, name, context FROM events "
+                    "WHERE instance = ? ORDER BY id", name)] == [
+            (jobid, seq, ts, ev, json.dumps(ctx, separators=(",", ":"), ensure_ascii=False))
+            for jobid, seq, ts, ev, ctx in expected_event_rows(events)]
+        assert rows(target, "SELECT events FROM resume WHERE instance = ? AND journal = 'jobs'",
+                    name) == [(len(events),)]
+        assert rows(target, "SELECT count(*) FROM jobs WHERE instance = ?", name) == [(1500,)]
+    # a rerun of one finds its own position: nothing new, nothing twice
+    assert archive("--db", target, "--sim", "1500", "--seed", "1", "--instance", "east")
+    assert rows(target, "SELECT count(*) FROM events") == [
+        (sum(len(events) for events in streams.values()),)]
+
+
+# A trigger that makes the database refuse the events of one job.
+_REFUSE = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.jobid = {jobid} "
+               "BEGIN SELECT RAISE(ABORT, 'refused by a test'); END"],
+    "postgres": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.jobid = {jobid} THEN RAISE EXCEPTION 'refused by a test'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
+def test_refused_batch_is_not_half_written(target):
+    """The database refuses an event in the middle of a batch: the run
+    stops with one line and status 1, the archive ends at the last
+    committed batch (with its resume position), and a later run goes on
+    from there, exactly once."""
+    events = journal_events("jobs", simulated_instance("jobs", 300, 3)[0])
+    want = expected_event_rows(events)
+    victim = want[len(want) // 2][0]  # a job whose events come mid-stream
+    args = ("--db", target, "--sim", "300", "--seed", "3", "--batch-size", "100")
+    Archive(target.url, instance="sim").close()  # the tables, for the trigger
+    target.execute([s.format(jobid=victim) for s in _REFUSE[target.kind]])
+    proc = archive(*args, check_rc=1)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "refused by a test" in lines[0], lines
+    have = event_rows(target)
+    first = next(i for i, row in enumerate(want) if row[0] == victim)
+    assert have == want[: len(have)] and len(have) <= first
+    assert len(have) % 100 == 0  # whole batches
+    assert rows(target, "SELECT events FROM resume") == ([(len(have),)] if have else [])
+    target.execute(["DROP TRIGGER refuse" + (" ON events" if target.kind == "postgres" else "")])
+    archive(*args)
+    assert event_rows(target) == want
+
+
+def test_other_schema_is_refused(target):
+    """Tables named like the archive's with other columns, or a meta
+    table of another schema version: one line, status 1, nothing
+    written."""
+    target.execute(["CREATE TABLE jobs (jobid INTEGER PRIMARY KEY, owner TEXT)"])
+    proc = archive("--db", target, "--sim", "20", check_rc=1)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "table jobs has columns (jobid, owner)" in lines[0], lines
+    assert not target.exists()  # no events table: the schema's transaction rolled back
+    target.execute(["DROP TABLE jobs", "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+                      "INSERT INTO meta VALUES ('schema_version', '3')"])
+    proc = archive("--db", target, "--sim", "20", check_rc=1)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "archive schema version 3" in lines[0], lines
+    assert not target.exists()
+
+
+# The tables of schema version 1 (flux-journal up to a11ac61): no
+# instance columns, a smaller jobs table.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE resume (journal TEXT PRIMARY KEY, cursor TEXT, timestamp REAL,
+                     events INTEGER NOT NULL, updated REAL NOT NULL);
 CREATE TABLE jobs (
     jobid INTEGER PRIMARY KEY, userid INTEGER, urgency INTEGER, state TEXT NOT NULL,
     result TEXT, t_submit REAL, t_run REAL, t_cleanup REAL, t_inactive REAL,
@@ -421,61 +599,102 @@ CREATE TABLE jobs (
     jobspec TEXT, R TEXT
 );
 CREATE INDEX jobs_by_submit ON jobs (t_submit);
+CREATE TABLE events (id INTEGER PRIMARY KEY, jobid INTEGER NOT NULL, seq INTEGER NOT NULL,
+                     timestamp REAL NOT NULL, name TEXT NOT NULL, context TEXT NOT NULL,
+                     UNIQUE (jobid, seq));
+CREATE INDEX events_by_time ON events (timestamp);
+CREATE TABLE resource_events (seq INTEGER PRIMARY KEY, timestamp REAL NOT NULL,
+                              name TEXT NOT NULL, context TEXT NOT NULL, R TEXT);
+CREATE INDEX resource_events_by_time ON resource_events (timestamp);
 """
-V1_COLUMNS = ("jobid, userid, urgency, state, result, t_submit, t_run, t_cleanup, t_inactive, "
-              "waitstatus, exception_type, exception_note, nevents, jobspec, R")
+V1_COLUMNS = {
+    "jobs": "jobid, userid, urgency, state, result, t_submit, t_run, t_cleanup, t_inactive, "
+            "waitstatus, exception_type, exception_note, nevents, jobspec, R",
+    "events": "id, jobid, seq, timestamp, name, context",
+    "resource_events": "seq, timestamp, name, context, R",
+    "resume": "journal, cursor, timestamp, events, updated",
+}
 
 
-def make_v1(db):
-    """Turn the version 2 archive *db* into the version 1 archive the old
-    code wrote for the same events: same events, resume and meta tables;
-    version 1's jobs table, with version 1's t_cleanup (the finish)."""
-    conn = sqlite3.connect(db)
-    conn.execute("ALTER TABLE jobs RENAME TO jobs_v2")
-    conn.execute("DROP INDEX jobs_by_submit")
-    conn.executescript(V1_JOBS)
-    conn.execute(f"INSERT INTO jobs ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM jobs_v2")
-    conn.execute("UPDATE jobs SET t_cleanup = (SELECT timestamp FROM events WHERE "
+def make_v1(db, old):
+    """Write at *old* the version 1 archive the old code wrote for the
+    events of the version 2 archive *db*: the same rows, without their
+    instance; version 1's jobs table, with version 1's t_cleanup (the
+    finish)."""
+    conn = sqlite3.connect(old)
+    conn.executescript(V1_SCHEMA)
+    conn.execute("ATTACH DATABASE ? AS v2", (str(db),))
+    for table, columns in V1_COLUMNS.items():
+        conn.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM v2.{table}")
+    conn.execute("UPDATE main.jobs SET t_cleanup = (SELECT timestamp FROM main.events WHERE "
                  "events.jobid = jobs.jobid AND name = 'finish') WHERE t_cleanup IS NOT NULL")
-    conn.execute("DROP TABLE jobs_v2")
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute("INSERT INTO main.meta VALUES ('schema_version', '1')")
     conn.commit()
+    conn.execute("DETACH DATABASE v2")
     conn.close()
+    os.chmod(old, 0o600)
 
 
 def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
+    """A version 1 archive gets the instance name given (or the default)
+    and version 2's jobs rows; nothing is lost, and it goes on from
+    where version 1 stopped."""
     path = fixtures_dir / "jobs-full.jsonl"
-    old, fresh = tmp_path / "old.sqlite", tmp_path / "fresh.sqlite"
-    archive("--db", old, "--replay", path)  # history only
-    archive("--db", fresh, "--replay", path)
-    make_v1(old)
-    everything = "SELECT * FROM {} ORDER BY 1"
-    events_before = rows(old, everything.format("events"))
-    resume_before = rows(old, "SELECT journal, cursor, timestamp, events FROM resume")
-    # version 1 had the cancelled and timed-out jobs' t_cleanup wrong
-    assert rows(old, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280") != rows(
-        fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
-
-    Archive(old).close()  # opening upgrades it
-    assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
-    assert rows(old, everything.format("jobs")) == rows(fresh, everything.format("jobs"))
-    assert rows(old, everything.format("events")) == events_before
-    assert rows(old, "SELECT journal, cursor, timestamp, events FROM resume") == resume_before
-    assert rows(old, "SELECT name FROM sqlite_master WHERE tbl_name = 'jobs' AND type = 'index'"
-                ) == [("jobs_by_submit",)]
+    resources = fixtures_dir / "resource-many.jsonl"
+    fresh = tmp_path / "fresh.sqlite"
+    archive("--db", fresh, "--replay", path)  # history only
+    archive("--db", fresh, "--replay", resources, "--resource", "--instance", "jobs-full.jsonl")
+    for name, given in (("default", None), ("given", "cluster-a")):
+        old = tmp_path / f"{name}.sqlite"
+        make_v1(fresh, old)
+        instance = given or "jobs-full.jsonl"  # --replay's default: the file's name
+        # version 1 had the cancelled and timed-out jobs' t_cleanup wrong
+        assert rows(old, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280") != rows(
+            fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
+        # opening upgrades it
+        archive("--db", old, "--replay", path, *(("--instance", given) if given else ()))
+        assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        for table in ("jobs", "events", "resource_events", "resume"):
+            columns = "*" if table != "resume" else "instance, journal, cursor, timestamp, events"
+            want = rows(fresh, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3")
+            # the instance column: first, or after the archive order's key
+            at = 1 if table in ("events", "resource_events") else 0
+            want = [row[:at] + (instance,) + row[at + 1:] for row in want]
+            assert rows(old, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3") == want, table
+        assert {name for (name,) in rows(old, "SELECT name FROM sqlite_master WHERE type = "
+                                              "'index' AND sql IS NOT NULL")} == {
+            name for name, _, _ in schema.INDEXES}
+        assert rows(old, "PRAGMA integrity_check") == [("ok",)]
     # and it goes on from where version 1 stopped
+    old = tmp_path / "default.sqlite"
     archive("--db", old, "--replay", path, "--follow")
     archive("--db", fresh, "--replay", path, "--follow")
     for table in ("jobs", "events"):
-        assert rows(old, everything.format(table)) == rows(fresh, everything.format(table))
+        everything = f"SELECT * FROM {table} ORDER BY 1, 2"
+        assert rows(old, everything) == rows(fresh, everything)
 
 
-def test_unknown_schema_version_is_refused(tmp_path):
-    db = tmp_path / "future.sqlite"
-    Archive(db).close()
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
+def test_unknown_schema_version_is_refused(target):
+    Archive(target.url).close()
+    target.execute(["UPDATE meta SET value = '3' WHERE key = 'schema_version'"])
     with pytest.raises(ArchiveError, match="schema version 3"):
-        Archive(db)
+        Archive(target.url)
+    with pytest.raises(ArchiveError, match="schema version 3"):
+        connect(target.url)
+
+
+def test_connect_reads_either_backend(target):
+    """store.connect(): the archive for reading, with its paramstyle."""
+    archive("--db", target, "--sim", "50", "--seed", "5", "--instance", "x")
+    reader = connect(target.url)
+    try:
+        assert (reader.kind, reader.paramstyle) == (
+            {"sqlite": ("sqlite", "?"), "postgres": ("postgresql", "%s")}[target.kind])
+        cursor = reader.connection.cursor()
+        cursor.execute(f"SELECT count(*) FROM jobs WHERE instance = {reader.paramstyle}", ("x",))
+        assert cursor.fetchone() == (50,)
+        with pytest.raises(reader.errors):
+            cursor.execute("DELETE FROM events")
+    finally:
+        reader.close()
+    assert rows(target, "SELECT count(*) FROM jobs") == [(50,)]

@@ -6,9 +6,10 @@ Subcommands:
     the job-manager journal (every job's events), as text or JSON lines
 ``flux-journal resource``
     the resource journal (node online/offline, drain/undrain, ...)
-``flux-journal archive --db FILE.sqlite``
+``flux-journal archive --db FILE.sqlite|postgresql://...``
     store the job (or, with ``--resource``, resource) journal in SQLite
-``flux-journal history --db FILE.sqlite``
+    or PostgreSQL
+``flux-journal history --db FILE.sqlite|postgresql://...``
     list the archived jobs like ``flux jobs`` (or their events)
 ``flux-journal metrics``
     serve Prometheus metrics built from the job and resource journals

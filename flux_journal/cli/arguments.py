@@ -209,24 +209,38 @@ def build_parser():
     _add_journal_command(sub, "resource", "print the resource journal")
     parser_archive = sub.add_parser(
         "archive",
-        help="store the job (or resource) journal in an SQLite database",
+        help="store the job (or resource) journal in SQLite or PostgreSQL",
         description="Store the job-manager journal (or with --resource the resource\n"
-        "journal) in an SQLite database (WAL mode), resuming exactly where the\n"
-        "last committed batch ended.",
+        "journal) in an SQLite file (WAL mode) or a PostgreSQL database,\n"
+        "resuming exactly where the last committed batch ended.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="tables:\n"
-        "  jobs             one row per job: jobid, userid, urgency, state, result,\n"
-        "                   t_submit, t_run, t_cleanup, t_inactive, waitstatus,\n"
-        "                   exception_type, exception_note, nevents, jobspec, R\n"
-        "  events           one row per job event: id, jobid, seq, timestamp, name,\n"
-        "                   context\n"
-        "  resource_events  seq, timestamp, name, context, R\n"
-        "  resume           where the next run starts, per journal\n"
-        "example:\n"
+        epilog="tables (every row with its instance):\n"
+        "  jobs             one row per job: job-list's record (flux jobs -a -A --json)\n"
+        "                   and its fields as columns: jobid, userid, state, result,\n"
+        "                   t_submit, ..., nevents, record, jobspec, R\n"
+        "  events           one row per job event: id, instance, jobid, seq,\n"
+        "                   timestamp, name, context\n"
+        "  resource_events  seq, instance, timestamp, name, context, R\n"
+        "  resume           where the next run starts, per instance and journal\n"
+        "examples:\n"
+        "  flux-journal archive --db journal.sqlite --follow\n"
+        "  flux-journal archive --db 'postgresql://flux@/flux?host=/run/postgresql' --follow\n"
         "  sqlite3 FILE 'SELECT result, count(*) FROM jobs GROUP BY result'",
     )
     group = parser_archive.add_argument_group("archive")
-    group.add_argument("--db", required=True, metavar="FILE", help="the SQLite database")
+    group.add_argument(
+        "--db",
+        required=True,
+        metavar="URL",
+        help="an SQLite file, or a PostgreSQL database: postgresql://[USER@]HOST/DB "
+        "or postgresql://USER@/DB?host=SOCKETDIR (needs flux-journal[postgres])",
+    )
+    group.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="the name the instance's rows get (default: --uri or FLUX_URI; 'sim' "
+        "for --sim; the file's name for --replay)",
+    )
     group.add_argument(
         "--resource", action="store_true", help="archive the resource journal instead of jobs"
     )

@@ -1,7 +1,7 @@
 """What each ``flux-journal`` subcommand does, and :func:`main`.
 
 ``jobs`` and ``resource`` print a journal (:func:`read_command`),
-``archive`` stores one in SQLite (:func:`archive_command`); both run a
+``archive`` stores one in SQLite or PostgreSQL (:func:`archive_command`); both run a
 :func:`session`: open the source, start a consumer, read into a sink.
 ``history`` lists archived jobs (:mod:`flux_journal.cli.history`),
 ``metrics`` serves Prometheus metrics (:mod:`flux_journal.metrics.command`,
@@ -10,11 +10,9 @@ given :func:`~flux_journal.cli.sources.open_source`).
 
 import os
 import signal
-import sqlite3
 import sys
 import time
 
-from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli.arguments import build_parser
 from flux_journal.cli.checkpoint import Checkpoint, CheckpointError, Position
 from flux_journal.cli.errors import (
@@ -41,9 +39,10 @@ from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
 from flux_journal.cli.sinks import ArchiveSink, OutputSink
-from flux_journal.cli.sources import open_source
+from flux_journal.cli.sources import instance_name, open_source
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
+from flux_journal.cli.archive import Archive, ArchiveError
 
 __all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
 
@@ -211,10 +210,12 @@ def read_command(args):
 
 
 def archive_command(args):
-    """``flux-journal archive``: store the journal in SQLite."""
+    """``flux-journal archive``: store the journal in SQLite or PostgreSQL."""
     journal = "resource" if args.resource else "jobs"
+    instance = args.instance if args.instance is not None else instance_name(args)
     try:
-        archive = Archive(args.db, journal, synchronous="FULL" if args.durable else "NORMAL")
+        archive = Archive(args.db, journal, instance,
+                          synchronous="FULL" if args.durable else "NORMAL")
     except ArchiveError as exc:
         raise CliError(str(exc)) from exc
     try:
@@ -225,16 +226,11 @@ def archive_command(args):
         try:
             return session(args, journal, sink, position)
         except ArchiveError as exc:
-            raise CliError(str(exc)) from exc
-        except sqlite3.Error as exc:
             # e.g. disk full: the last committed batch and its resume
             # point are intact, so a later run continues from there
-            raise CliError(f"{args.db}: {exc}") from exc
+            raise CliError(str(exc)) from exc
     finally:
-        try:
-            archive.close()
-        except sqlite3.Error:
-            pass
+        archive.close()
 
 
 #: The function that runs each subcommand (``args.command``).

@@ -1,5 +1,5 @@
 """Where the events a command reads go: formatted to stdout (with an
-optional checkpoint), or into an SQLite archive.
+optional checkpoint), or into an archive (SQLite or PostgreSQL).
 
 A sink has ``records_position`` (whether the reader must track the
 position for it), ``written`` (events written so far) and ``start(position)``,

@@ -33,6 +33,7 @@ __all__ = [
     "add_source_arguments",
     "open_source",
     "simulated_instance",
+    "instance_name",
 ]
 
 #: Jobs in the simulated instance of a bare ``--sim``.
@@ -243,6 +244,26 @@ def open_source(args, journal, *, live=None):
             raise CliError(f"cannot connect to Flux at {uri}: {reason}") from exc
         say(f"cannot connect to Flux at {uri}: {reason}; retrying")
         return Source(None, uri, connect=connect)
+
+
+def instance_name(args):
+    """The name ``archive`` gives the instance *args* reads, unless
+    ``--instance`` names it: one that stays the same across restarts of
+    the archiver, so that its resume position is found again.
+
+    ``--replay FILE``: the file's name (without its directory);
+    ``--sim``: ``sim``; otherwise the URI (``--uri`` or ``FLUX_URI``),
+    which a system instance keeps across restarts (``local:///run/flux/
+    local``), as does one started with ``-Slocal-uri=local://PATH``.
+    """
+    if args.replay is not None:
+        return os.path.basename(args.replay)
+    if args.sim is not None:
+        return "sim"
+    uri = args.uri or os.environ.get("FLUX_URI")
+    if not uri:
+        raise CliError(_NO_FLUX)
+    return uri
 
 
 def _feeder_stopped(exc):

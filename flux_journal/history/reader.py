@@ -4,22 +4,11 @@ opens the database a ``--db`` URL names, and :class:`ArchiveReader` runs
 connection, given its driver's placeholder style."""
 
 import json
-import os
-import sqlite3
 
+from flux_journal import store
 from flux_journal.history.fields import runtime_of, t_remaining_of
 
-__all__ = ["ArchiveReader", "ReaderError", "open_reader", "job_record", "REQUIRED_COLUMNS"]
-
-#: The columns history reads or filters on, per table: an archive
-#: without them is not one it can read.
-REQUIRED_COLUMNS = {
-    "jobs": {
-        "instance", "jobid", "userid", "username", "state", "result", "priority",
-        "t_submit", "t_run", "t_inactive", "name", "queue", "record",
-    },
-    "events": {"instance", "jobid", "seq", "timestamp", "name", "context"},
-}
+__all__ = ["ArchiveReader", "ReaderError", "open_reader", "job_record"]
 
 
 class ReaderError(Exception):
@@ -51,13 +40,15 @@ class ArchiveReader:
         errors (tuple): the driver's exception classes, reported as
             :class:`ReaderError`
         name (str): what messages call the archive (its path or URL)
+        close: what closes it (default: the connection's close())
     """
 
-    def __init__(self, connection, placeholder, errors, name):
+    def __init__(self, connection, placeholder, errors, name, *, close=None):
         self.connection = connection
         self.placeholder = placeholder
         self.errors = errors
         self.name = name
+        self._close = close if close is not None else connection.close
 
     def _rows(self, sql, params):
         try:
@@ -94,48 +85,18 @@ class ArchiveReader:
             yield instance, jobid, timestamp, name, context
 
     def close(self):
-        """Close the connection."""
-        self.connection.close()
-
-
-def _is_postgresql(url):
-    return url.startswith(("postgresql://", "postgres://"))
-
-
-def _open_sqlite(path):
-    if not os.path.exists(path):
-        raise ReaderError(f"{path}: no such archive")
-    try:
-        # read-only: history never changes an archive, even by accident
-        connection = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True)
-        for table, needed in REQUIRED_COLUMNS.items():
-            columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-            if not columns:
-                connection.close()
-                raise ReaderError(f"{path}: not a flux-journal archive (no {table} table)")
-            if not needed <= columns:
-                connection.close()
-                missing = ", ".join(sorted(needed - columns))
-                raise ReaderError(
-                    f"{path}: not an archive history can read (table {table} lacks "
-                    f"{missing}; archives written before the jobs table held job-list "
-                    f"records must be upgraded)"
-                )
-    except sqlite3.Error as exc:
-        raise ReaderError(f"{path}: {exc}") from exc
-    return ArchiveReader(connection, "?", (sqlite3.Error,), path)
-
-
-def _uri_path(path):
-    """*path* escaped for an SQLite ``file:`` URI."""
-    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        """Close the archive."""
+        self._close()
 
 
 def open_reader(url):
-    """An :class:`ArchiveReader` on the archive ``--db`` *url* names: a
-    ``postgresql://`` (or ``postgres://``) URL, else an SQLite file."""
-    if _is_postgresql(url):
-        # PLACEHOLDER, to be replaced by the storage layer's PostgreSQL
-        # connection (psycopg, placeholder "%s"): nothing reads PostgreSQL yet.
-        raise ReaderError("PostgreSQL support is not installed yet")
-    return _open_sqlite(url)
+    """An :class:`ArchiveReader` on the archive ``--db`` *url* names (a
+    ``postgresql://`` or ``postgres://`` URL, else an SQLite file), opened
+    read-only through :func:`flux_journal.store.connect`, which refuses
+    what is not an archive of this schema version."""
+    try:
+        backend = store.connect(url, readonly=True)
+    except store.ArchiveError as exc:
+        raise ReaderError(str(exc)) from exc
+    return ArchiveReader(backend.connection, backend.paramstyle, (backend.errors,),
+                         backend.label, close=backend.close)

@@ -22,7 +22,7 @@ import pytest
 from flux_journal import JournalConsumer
 from flux_journal.consumer.intake import DrainIntake
 
-from history import full_history
+from broker_helpers import full_history
 
 pytestmark = pytest.mark.broker
 

@@ -14,14 +14,12 @@ annotations (scheduler annotations reach the journal live only).  Run as:
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -29,24 +27,12 @@ from flux_journal import JournalConsumer
 from flux_journal.jobstate import RESULTS, STATE_NAMES
 from flux_journal.metrics.state import JobTracker
 
-from history import full_history
+from broker_helpers import REPO, differences, flux_command, full_history
 
 pytestmark = pytest.mark.broker
 
-REPO = Path(__file__).resolve().parents[2]
 # Values flux jobs computes at the time of the query, for a running job.
 QUERY_TIME = ("runtime", "t_remaining")
-
-
-def flux_command():
-    """The flux command of the instance the tests run in."""
-    found = shutil.which("flux")
-    if found:
-        return found
-    import flux  # pylint: disable=import-outside-toplevel
-
-    # <prefix>/lib/pythonX.Y/site-packages/flux/__init__.py
-    return str(Path(flux.__file__).resolve().parents[4] / "bin" / "flux")
 
 
 def run_flux(*args):
@@ -111,17 +97,6 @@ def archived_records(db):
                 for jobid, record in conn.execute("SELECT jobid, record FROM jobs")}
     finally:
         conn.close()
-
-
-def differences(mine, theirs):
-    """[(field, job-list's value, ours)] where the two records differ, in
-    value or in type (absent fields as '<absent>')."""
-    out = []
-    for key in sorted(set(mine) | set(theirs)):
-        ours, want = mine.get(key, "<absent>"), theirs.get(key, "<absent>")
-        if ours != want or type(ours) is not type(want):
-            out.append((key, want, ours))
-    return out
 
 
 def test_archive_and_exporter_agree_with_job_list(flux_handle, tmp_path):

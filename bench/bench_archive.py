@@ -1,0 +1,282 @@
+"""A1: ``flux-journal archive`` against the floor of each database.
+
+Stores a generated job history (``bench_streams.jobs``: 100,000 jobs,
+about 1M events, by default) into SQLite and into PostgreSQL, and beside
+it, in the same run, the *floor*: the very same ``events`` rows written
+by a bare ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) into the
+archive's own ``events`` table (same schema and indexes), committed in
+the archive's batches (10,000 events), with no reading or parsing.
+
+Beside them, ``read``: the command's reading alone (the consumer, with
+the cursor window an archive needs, and the ``Reader``), into a sink that
+keeps nothing: the part of the archive's time and memory that is not
+storing.  The archive run is the command's own path: ``Archive``, ``ArchiveSink``
+and the ``Reader`` over a consumer of a simulated handle (the stream,
+the handle and the archive's tables are made before the clock starts,
+as the floor's tables are).  Each run is a child process of its
+own, so that its peak RSS (VmHWM, reset once the stream is in memory) is
+its own; the run is repeated at a quarter of the history's size to show
+whether memory grows with it.  PostgreSQL is a throwaway server
+(tests/pg_cluster.py) on a unix socket, ``fsync=off``; SQLite files are
+in a temporary directory, ``synchronous=NORMAL`` (the archive's default).
+
+Target (issue 19): the archive within 2.0x its floor on both backends,
+and peak RSS flat in the history's size.  Usage::
+
+    python bench/bench_archive.py                  # 100,000 jobs (~1M events) and 25,000
+    python bench/bench_archive.py --quick          # 2,000 and 500 jobs (CI: checks it runs)
+    python bench/bench_archive.py --jobs 20000 --backends sqlite
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+# bench_streams first: importing it puts flux_journal and tests/ on sys.path.
+import bench_streams  # isort: skip
+from pg_cluster import Cluster, ClusterUnavailable  # tests/pg_cluster.py
+
+from flux_journal import JournalConsumer
+from flux_journal.cli import DEFAULT_REORDER_WINDOW
+from flux_journal.cli.archive import Archive, _json, _rebuilt_row
+from flux_journal.cli.checkpoint import Position
+from flux_journal.cli.progress import Progress
+from flux_journal.cli.reader import Reader, start_consumer
+from flux_journal.cli.sinks import ArchiveSink
+from flux_journal.store import open_backend
+
+TARGET = 2.0
+BATCH = 10000
+INSTANCE = "bench"
+
+
+# -- in the child -----------------------------------------------------------
+
+
+def _reset_peak():
+    """Start a new peak RSS measurement (Linux: clear_refs 5); False if
+    the kernel does not allow it (the peak is then the process's)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as out:
+            out.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss(field):
+    """VmRSS or VmHWM of this process in bytes (ru_maxrss if absent)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _event_rows(stream):
+    """The events rows the archive writes for *stream* (what the floor
+    writes), built by reading it (not timed)."""
+    rows, seqs = [], {}
+    consumer = JournalConsumer(stream.handle(), full=True).start()
+    ended = False
+    while not ended:
+        batch = consumer.poll_batch(1000)
+        for event in batch:
+            if event is None:  # the end of the stream
+                ended = True
+                break
+            jobid = int(event.jobid)
+            seq = seqs.get(jobid, 0)
+            seqs[jobid] = seq + 1
+            rows.append((INSTANCE, jobid, seq, event.timestamp, event.name, _json(event.context)))
+    return rows
+
+
+def _floor(url, rows):
+    """Write *rows* bare, in the archive's batches; return the event count."""
+    backend = open_backend(url)
+    backend.open_schema(INSTANCE, _rebuilt_row)
+    _reset_peak()
+    start = time.perf_counter()
+    for first in range(0, len(rows), BATCH):
+        backend.begin()
+        backend.insert_events(rows[first:first + BATCH])  # executemany / COPY
+        backend.commit()
+    seconds = time.perf_counter() - start
+    backend.close()
+    return len(rows), seconds
+
+
+class _Discard:
+    """A sink that keeps nothing but, like the archive, needs positions
+    (so the consumer keeps its cursor window): reading alone."""
+
+    records_position = True
+    written = 0
+
+    def start(self, position):
+        """Nothing to note."""
+
+    def timeout(self):
+        """Block briefly, as the archive's sink does."""
+        return 0.2
+
+    def write(self, events):
+        """Count and drop."""
+        self.written += len(events)
+
+    def flushed(self, position):
+        """Nothing to commit."""
+
+    def close(self, position):
+        """Nothing to commit."""
+
+
+def _read(url, stream):
+    """Read *stream* as ``flux-journal archive`` does, storing nothing."""
+    del url
+    return _run_reader(stream.handle(), _Discard())
+
+
+def _run_reader(handle, sink, position=None):
+    """The command's reading path from *handle* into *sink*; returns the
+    position it reached."""
+    position = Position() if position is None else position
+    consumer = start_consumer("jobs", handle, position, since=None, full=True, allow=set(),
+                              deny=set(), cursor_window=DEFAULT_REORDER_WINDOW)
+    sink.start(position)
+    reader = Reader(consumer, sink, position, service="job-manager.events-journal",
+                    follow=False, filters=[], drop_history=False,
+                    progress=Progress(enabled=False, shares_terminal=False))
+    reader.run()
+    sink.close(reader.position)
+    return sink.written
+
+
+def _archive(url, stream):
+    """Archive *stream* as ``flux-journal archive`` does; return the
+    events archived and the seconds it took."""
+    handle = stream.handle()
+    archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
+    _reset_peak()
+    start = time.perf_counter()
+    _run_reader(handle, ArchiveSink(archive, BATCH, 1.0), archive.position.copy())
+    archive.close()
+    seconds = time.perf_counter() - start
+    return archive.committed, seconds
+
+
+def child(mode, url, njobs):
+    """One measurement; prints its result as a JSON line."""
+    stream = bench_streams.jobs(njobs)
+    rows = _event_rows(stream) if mode == "floor" else None
+    baseline = _rss("VmRSS")
+    if mode == "floor":
+        events, seconds = _floor(url, rows)
+    elif mode == "read":
+        _reset_peak()
+        start = time.perf_counter()
+        events = _read(url, stream)
+        seconds = time.perf_counter() - start
+    else:
+        events, seconds = _archive(url, stream)
+    print(json.dumps({"events": events, "seconds": seconds, "peak": _rss("VmHWM"),
+                      "baseline": baseline}))
+
+
+# -- in the parent ----------------------------------------------------------
+
+
+def measure(mode, url, njobs):
+    """Run one child; its result dict."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", mode, url, str(njobs)],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_archive: {mode} {url} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def main(argv=None):
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--jobs", type=int, default=100000, help="jobs in the history")
+    parser.add_argument("--quick", action="store_true", help="2,000 jobs (CI)")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        mode, url, njobs = args.child
+        return child(mode, url, int(njobs))
+    njobs = 2000 if args.quick else args.jobs
+    sizes = (njobs, max(1, njobs // 4))
+    backends = args.backends.split(",")
+    print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); "
+          f"{bench_streams.environment_note()}")
+    cluster = None
+    work = tempfile.mkdtemp(prefix="fj-bench-archive-")
+    try:
+        if "postgres" in backends:
+            try:
+                cluster = Cluster()
+            except ClusterUnavailable as exc:
+                print(f"postgres: skipped ({exc})")
+                backends.remove("postgres")
+        header = (f"{'backend':<9} {'run':<8} {'jobs':>7} {'events':>9} {'seconds':>8} "
+                  f"{'events/s':>9} {'x floor':>7} {'peak RSS':>9} {'growth':>8}")
+        print(header)
+        print("-" * len(header))
+        verdicts = []
+        reads = {}  # reading alone, the same for every backend
+        for backend in backends:
+            for size in sizes:
+                if size not in reads:
+                    reads[size] = measure("read", "-", size)
+                results = {"read": reads[size]}
+                for mode in ("floor", "archive"):
+                    if backend == "sqlite":
+                        url = os.path.join(work, f"{mode}-{size}.sqlite")
+                    else:
+                        url = cluster.url(cluster.new_database())
+                    results[mode] = measure(mode, url, size)
+                floor = results["floor"]
+                for mode in ("floor", "read", "archive"):
+                    r = results[mode]
+                    ratio = r["seconds"] / floor["seconds"]
+                    print(f"{backend:<9} {mode:<8} {size:>7} {r['events']:>9} "
+                          f"{r['seconds']:>8.2f} {r['events'] / r['seconds']:>9.0f} "
+                          f"{ratio:>6.2f}x {r['peak'] / 2**20:>6.0f} MB "
+                          f"{(r['peak'] - r['baseline']) / 2**20:>5.0f} MB")
+                    if mode == "archive":
+                        if r["events"] != floor["events"]:
+                            raise SystemExit(f"{backend}: archived {r['events']} events, "
+                                             f"floor wrote {floor['events']}")
+                        verdicts.append((backend, size, ratio, r["peak"] - r["baseline"]))
+        print(f"target: archive <= {TARGET}x floor; peak RSS growth (over the process's "
+              "RSS with the stream in memory) flat in the history's size")
+        for backend in backends:
+            mine = [v for v in verdicts if v[0] == backend]
+            big, small = mine[0], mine[1]
+            print(f"  {backend}: {big[2]:.2f}x floor at {big[1]} jobs "
+                  f"({'met' if big[2] <= TARGET else 'NOT met'}); growth "
+                  f"{big[3] / 2**20:.0f} MB at {big[1]} jobs, {small[3] / 2**20:.0f} MB at "
+                  f"{small[1]}")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        for name in os.listdir(work):
+            os.unlink(os.path.join(work, name))
+        os.rmdir(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

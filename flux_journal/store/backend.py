@@ -1,0 +1,208 @@
+"""What the archive needs of a database, written once over DB-API; the
+dialects (connecting, types, locking, bulk loading, introspection) are
+in :mod:`flux_journal.store.sqlite` and :mod:`flux_journal.store.postgres`.
+"""
+
+from flux_journal.store import schema
+from flux_journal.store.errors import ArchiveError
+
+__all__ = ["Backend"]
+
+# Jobs looked up per query (SQLite allows 32766 parameters, old builds 999).
+_LOOKUP_CHUNK = 500
+
+
+class Backend:
+    """One open archive database.
+
+    Attributes:
+        connection: the DB-API connection
+        paramstyle (str): its placeholder, ``?`` (SQLite) or ``%s``
+            (PostgreSQL)
+        kind (str): ``sqlite`` or ``postgresql``
+        label (str): the archive as messages name it (no password)
+        errors: the driver's base exception class
+    """
+
+    paramstyle = "?"
+    kind = ""
+    errors = Exception
+
+    # logical type -> SQL type, and the numbered key column (subclasses)
+    types = {}
+    serial = ""
+
+    def __init__(self, connection, label):
+        self.connection = connection
+        self.label = label
+        self.cursor = connection.cursor()
+        self._sql = {name: self.placeholders(text) for name, text in schema.statements().items()}
+
+    def placeholders(self, statement):
+        """*statement* (written with ``?``) in this backend's paramstyle."""
+        return statement if self.paramstyle == "?" else statement.replace("?", self.paramstyle)
+
+    def error(self, message):
+        """An ArchiveError naming the archive."""
+        return ArchiveError(f"{self.label}: {message}")
+
+    # -- dialect: subclasses ------------------------------------------------
+
+    def begin(self):
+        """Start a write transaction."""
+        raise NotImplementedError
+
+    def commit(self):
+        """Commit the transaction."""
+        self.connection.commit()
+
+    def rollback(self):
+        """Abandon the transaction, if any."""
+        self.connection.rollback()
+
+    def columns(self, table):
+        """The lower-case column names of *table*, [] if there is none."""
+        raise NotImplementedError
+
+    def claim(self, instance, journal):
+        """Make sure no other process archives *journal* of *instance*
+        here (raise ArchiveError), where the database can tell at once."""
+
+    def lock_schema(self):
+        """Within the transaction: keep other archivers from creating or
+        upgrading the schema at the same time."""
+
+    def made_tables(self, tables):
+        """The archive created *tables* in this transaction."""
+
+    def upgrade_v1(self, instance, rebuild_job):
+        """Upgrade a version 1 archive (within the transaction)."""
+        del instance, rebuild_job
+        raise self.error("archive schema version 1 exists only in SQLite archives")
+
+    def insert_events(self, rows):
+        """Insert ``events`` rows (EVENT_COLUMNS order)."""
+        self.cursor.executemany(self._sql["insert_events"], rows)
+
+    def insert_resource_events(self, rows):
+        """Insert ``resource_events`` rows (RESOURCE_COLUMNS order)."""
+        self.cursor.executemany(self._sql["insert_resource_events"], rows)
+
+    # -- schema ---------------------------------------------------------------
+
+    def schema_version(self):
+        """The archive's schema version (a string), None if it has none."""
+        if not self.columns("meta"):
+            return None
+        self.cursor.execute(self._sql["schema_version"])
+        row = self.cursor.fetchone()
+        return None if row is None else row[0]
+
+    def check_tables(self):
+        """Raise ArchiveError unless every table has exactly our columns."""
+        for table, (columns, _) in schema.TABLES.items():
+            want = sorted(name.lower() for name, _, _ in columns)
+            have = sorted(self.columns(table))
+            if have != want:
+                raise self.error(
+                    f"not a flux-journal archive of schema version {schema.SCHEMA_VERSION}: "
+                    f"table {table} has columns ({', '.join(have) or 'none'})"
+                    if have else f"no table {table}"
+                )
+
+    def open_schema(self, instance, rebuild_job, create=True):
+        """Check the archive's schema; with *create*, create what is
+        missing and upgrade a version 1 archive (its rows get *instance*;
+        *rebuild_job* turns a job's archived events into its jobs row),
+        in one transaction."""
+        if not create:
+            version = self.schema_version()
+            if version != str(schema.SCHEMA_VERSION):
+                raise self._version_error(version)
+            self.check_tables()
+            return
+        self.begin()
+        try:
+            self.lock_schema()
+            version = self.schema_version()
+            if version == "1":
+                self.upgrade_v1(instance, rebuild_job)
+            elif version not in (None, str(schema.SCHEMA_VERSION)):
+                raise self._version_error(version)
+            tables, indexes = schema.create_statements(self.types, self.serial)
+            created = []
+            for table, statement in tables:
+                if not self.columns(table):
+                    created.append(table)
+                self.cursor.execute(statement)
+            self.check_tables()
+            self.made_tables(created)
+            for _, statement in indexes:
+                self.cursor.execute(statement)
+            self.cursor.execute(self._sql["set_schema_version"], (str(schema.SCHEMA_VERSION),))
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+
+    def _version_error(self, version):
+        if version is None:
+            return self.error("not a flux-journal archive (no schema version)")
+        upgrade = " (flux-journal archive upgrades it)" if version == "1" else ""
+        return self.error(
+            f"archive schema version {version}, this flux-journal "
+            f"writes version {schema.SCHEMA_VERSION}{upgrade}"
+        )
+
+    # -- data -----------------------------------------------------------------
+
+    def upsert_jobs(self, rows):
+        """Insert or replace ``jobs`` rows (JOB_COLUMNS order)."""
+        self.cursor.executemany(self._sql["upsert_job"], rows)
+
+    def delete_jobs(self, instance, jobids):
+        """Delete the ``jobs`` rows of *jobids* of *instance*."""
+        self.cursor.executemany(self._sql["delete_job"], [(instance, j) for j in jobids])
+
+    def load_position(self, instance, journal):
+        """(cursor, events) of the resume row, or None."""
+        self.cursor.execute(self._sql["load_position"], (instance, journal))
+        return self.cursor.fetchone()
+
+    def save_position(self, row):
+        """Write the resume row (RESUME_COLUMNS order)."""
+        self.cursor.execute(self._sql["save_position"], row)
+
+    def archived_events(self, instance, jobid):
+        """(timestamp, name, context) of the archived events of a job."""
+        self.cursor.execute(self._sql["archived_events"], (instance, jobid))
+        return self.cursor.fetchall()
+
+    def lookup_jobs(self, instance, jobids):
+        """What the archive holds of *jobids* of *instance*: {jobid:
+        (archived events, whether it has a jobs row, jobspec, R)} for the
+        jobs it holds anything of."""
+        found = {}
+        jobids = list(jobids)
+        for start in range(0, len(jobids), _LOOKUP_CHUNK):
+            chunk = jobids[start:start + _LOOKUP_CHUNK]
+            counts, specs = (self.placeholders(s) for s in schema.lookup_statements(len(chunk)))
+            self.cursor.execute(counts, (instance, *chunk))
+            for jobid, count in self.cursor.fetchall():
+                found[jobid] = (count, False, None, None)
+            self.cursor.execute(specs, (instance, *chunk))
+            for jobid, jobspec, R in self.cursor.fetchall():
+                found[jobid] = (found.get(jobid, (0,))[0], True, jobspec, R)
+        return found
+
+    def counts(self):
+        """Row counts of the archive's tables (all instances)."""
+        result = {}
+        for table in ("events", "jobs", "resource_events"):
+            self.cursor.execute(f"SELECT count(*) FROM {table}")
+            result[table] = self.cursor.fetchone()[0]
+        return result
+
+    def close(self):
+        """Close the connection."""
+        self.connection.close()

@@ -1,0 +1,135 @@
+"""SQLite archives: a database file in WAL mode, created owner-only.
+
+SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of the
+database file (whatever the umask), so creating that file 0600 before
+SQLite opens it makes all three private.  An existing file, or a
+``-wal``/``-shm`` left by a killed run, keeps its permissions and, once
+it reads as a database, is warned about if group or others can read it
+(see :mod:`flux_journal.cli.private`).
+
+A write transaction is ``BEGIN IMMEDIATE``: it takes the file's write
+lock at once, so a second archiver on the same file waits for the first
+one's commit instead of failing mid-batch.
+"""
+
+import os
+import sqlite3
+from urllib.parse import quote
+
+from flux_journal.cli import private
+from flux_journal.store import schema
+from flux_journal.store.backend import Backend
+from flux_journal.store.errors import ArchiveError
+
+__all__ = ["SQLiteBackend", "open_sqlite"]
+
+# The version 1 tables, renamed aside while their rows move (see upgrade_v1),
+# and version 1's index names, which the new indexes reuse or outlive.
+_V1_TABLES = ("events", "resume", "resource_events", "jobs")
+_V1_INDEXES = ("jobs_by_submit", "events_by_time", "resource_events_by_time")
+
+
+class SQLiteBackend(Backend):
+    """An SQLite archive file (see :class:`~flux_journal.store.backend.Backend`)."""
+
+    paramstyle = "?"
+    kind = "sqlite"
+    errors = sqlite3.Error
+    types = {"int": "INTEGER", "real": "REAL", "text": "TEXT"}
+    serial = "INTEGER PRIMARY KEY"
+
+    def begin(self):
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def commit(self):
+        self.connection.execute("COMMIT")
+
+    def rollback(self):
+        if self.connection.in_transaction:
+            try:
+                self.connection.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass  # SQLite already rolled back (e.g. after an I/O error)
+
+    def columns(self, table):
+        return [row[1].lower() for row in self.connection.execute(f"PRAGMA table_info({table})")]
+
+    def upgrade_v1(self, instance, rebuild_job):
+        """Move a version 1 archive's rows into version 2's tables, with
+        *instance* as their instance, and rebuild its jobs rows from its
+        events, jobspecs and R; nothing is lost."""
+        execute = self.connection.execute
+        for index in _V1_INDEXES:
+            execute(f"DROP INDEX IF EXISTS {index}")
+        for table in _V1_TABLES:
+            execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+        tables, _ = schema.create_statements(self.types, self.serial)
+        for table, statement in tables:
+            if table in _V1_TABLES:
+                execute(statement)
+        execute("INSERT INTO events (id, instance, jobid, seq, timestamp, name, context) "
+                "SELECT id, ?, jobid, seq, timestamp, name, context FROM events_v1", (instance,))
+        execute("INSERT INTO resource_events (seq, instance, timestamp, name, context, R) "
+                "SELECT seq, ?, timestamp, name, context, R FROM resource_events_v1", (instance,))
+        execute("INSERT INTO resume (instance, journal, cursor, timestamp, events, updated) "
+                "SELECT ?, journal, cursor, timestamp, events, updated FROM resume_v1", (instance,))
+        specs = dict(((jobid, (jobspec, R)) for jobid, jobspec, R in
+                      execute("SELECT jobid, jobspec, R FROM jobs_v1")))
+        rows = []
+        for (jobid,) in execute("SELECT DISTINCT jobid FROM events_v1").fetchall():
+            if jobid in specs:  # version 1 had rows of the jobs job-list knows
+                row = rebuild_job(instance, jobid, self.archived_events(instance, jobid),
+                                  *specs[jobid])
+                if row is not None:
+                    rows.append(row)
+        self.upsert_jobs(rows)
+        for table in _V1_TABLES:
+            execute(f"DROP TABLE {table}_v1")
+        execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                (str(schema.SCHEMA_VERSION),))
+
+
+def _uri(path, mode):
+    return f"file:{quote(os.path.abspath(path))}?mode={mode}"
+
+
+def open_sqlite(path, *, readonly=False, synchronous="NORMAL"):
+    """Open the SQLite archive at *path*: read-only (it must exist), or
+    for writing, created owner-only if missing, in WAL mode with
+    *synchronous* (``NORMAL``: a killed process never loses a commit;
+    ``FULL``: each commit survives power loss too)."""
+    path = str(path)
+    try:
+        if readonly:
+            if not os.path.exists(path):
+                raise ArchiveError(f"{path}: no such archive")
+            db = sqlite3.connect(_uri(path, "ro"), uri=True, isolation_level=None,
+                                 timeout=30.0)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return SQLiteBackend(db, path)
+        files = []
+        if not private.create_private(path):
+            for name in (path, path + "-wal", path + "-shm"):
+                try:
+                    files.append((name, os.stat(name)))
+                except FileNotFoundError:
+                    pass
+    except OSError as exc:
+        raise ArchiveError(f"{path}: {exc.strerror or exc}") from exc
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"{path}: {exc}") from exc
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        # Reading the schema fails on a file that is not a database: then
+        # the error alone is reported, not the privacy of what is not an
+        # archive.
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        for name, status in files:
+            private.warn_if_shared(name, status)
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise ArchiveError(f"{path}: cannot use WAL mode (got {mode})")
+        db.execute(f"PRAGMA synchronous = {synchronous}")
+    except sqlite3.Error as exc:
+        raise ArchiveError(f"{path}: {exc}") from exc
+    return SQLiteBackend(db, path)

@@ -1,0 +1,149 @@
+"""Two real Flux instances archived into one PostgreSQL database at once
+(issue 19), one archiver killed and restarted mid-stream (skipped without
+a broker or a PostgreSQL server).
+
+The instance the tests run in and a second one started here (``flux
+start -Slocal-uri=...``) each run jobs while an archiver per instance
+follows its journal into one database; the second archiver is SIGKILLed
+once some of its events are in, and restarted.  Then, per instance, the
+archived records equal ``flux jobs -a -A --json``'s field by field, and
+each job's archived events are its eventlog's (and the journal's
+annotations), each once.  Run as:
+
+    flux start -s1 python -m pytest -m broker tests/broker/test_archive_instances.py
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from broker_helpers import REPO, differences, flux_command
+
+pytestmark = pytest.mark.broker
+
+NJOBS = 20
+
+
+def flux_at(uri, *args):
+    """Run a flux command against the instance at *uri*; its stdout."""
+    proc = subprocess.run([flux_command(), *args], capture_output=True, text=True, timeout=120,
+                          check=False, env={**os.environ, "FLUX_URI": uri})
+    assert proc.returncode == 0, f"flux {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def wait_until(predicate, what, seconds=120):
+    """Poll *predicate* until it holds (fail after *seconds*)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def second_instance(tmp_path, flux_handle):
+    """The URI of a second Flux instance, started for this test."""
+    del flux_handle  # the first instance is the one the tests run in
+    uri = f"local://{tmp_path}/second"
+    broker = subprocess.Popen([flux_command(), "start", "-s1", f"-Slocal-uri={uri}",
+                               "sleep", "3600"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        return subprocess.run([flux_command(), "uptime"], capture_output=True, timeout=30,
+                              check=False, env={**os.environ, "FLUX_URI": uri}).returncode == 0
+
+    try:
+        wait_until(up, "the second broker")
+        yield uri
+    finally:
+        broker.terminate()
+        broker.wait(60)
+
+
+def test_two_instances_one_postgres(second_instance, pg_cluster):
+    import psycopg  # pylint: disable=import-outside-toplevel
+
+    first = os.environ["FLUX_URI"]
+    uris = {"first": first, "second": second_instance}
+    url = pg_cluster.url(pg_cluster.new_database())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+    def archiver(uri):
+        # the instance's name: its URI, the default
+        return subprocess.Popen(
+            [sys.executable, "-m", "flux_journal", "archive", "--db", url, "--uri", uri,
+             "--follow", "--batch-size", "3", "--batch-time", "0.05"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    db = psycopg.connect(url, autocommit=True)
+
+    def archived(uri):
+        try:
+            return db.execute("SELECT count(*) FROM events WHERE instance = %s",
+                              (uri,)).fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return 0
+
+    procs = {name: archiver(uri) for name, uri in uris.items()}
+    try:
+        jobids = {}
+        for name, uri in uris.items():
+            out = flux_at(uri, "submit", f"--cc=1-{NJOBS}", "--quiet", "true")
+            jobids[name] = out.split()
+        # kill the second one's archiver once it has stored some events
+        wait_until(lambda: archived(second_instance) > 5, "the second archiver's first events")
+        procs["second"].kill()
+        procs["second"].communicate(timeout=60)
+        at_kill = archived(second_instance)
+        procs["second"] = archiver(second_instance)
+        for name, uri in uris.items():
+            flux_at(uri, "queue", "drain")
+
+        def all_archived():
+            return all(db.execute(
+                "SELECT count(*) FROM jobs WHERE instance = %s AND state = 'INACTIVE'",
+                (uri,)).fetchone()[0] >= NJOBS for uri in uris.values())
+
+        wait_until(all_archived, "every job archived inactive")
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGINT)
+        errors = {name: proc.communicate(timeout=60)[1] for name, proc in procs.items()}
+    assert all(b"Traceback" not in err for err in errors.values()), errors
+
+    for name, uri in uris.items():
+        listed = json.loads(flux_at(uri, "jobs", "-a", "-A", "--json"))["jobs"]
+        records = {jobid: json.loads(record) for jobid, record in db.execute(
+            "SELECT jobid, record FROM jobs WHERE instance = %s", (uri,))}
+        assert set(records) == {job["id"] for job in listed}, name
+        if uri == second_instance:
+            # annotations reach the journal live only: those sent while
+            # its archiver was down are in no history it resumed from
+            records = {jobid: {**record, "annotations": {}} for jobid, record in records.items()}
+            listed = [{**job, "annotations": {}} for job in listed]
+        problems = [(job["id"], *diff) for job in listed
+                    for diff in differences(records[job["id"]], job)]
+        assert problems == [], name
+        for job in listed:
+            eventlog = [json.loads(line) for line in flux_at(
+                uri, "job", "eventlog", "--format=json", str(job["id"])).splitlines()]
+            events = db.execute(
+                "SELECT seq, timestamp, name FROM events WHERE instance = %s AND jobid = %s "
+                "ORDER BY seq", (uri, job["id"])).fetchall()
+            # the journal adds the scheduler's annotations, which no
+            # eventlog keeps
+            assert [(e[1], e[2]) for e in events if e[2] != "annotations"] == [
+                (entry["timestamp"], entry["name"]) for entry in eventlog], (name, job["id"])
+            assert [e[0] for e in events] == list(range(len(events)))
+    (killed,) = db.execute("SELECT events FROM resume WHERE instance = %s AND journal = 'jobs'",
+                           (second_instance,)).fetchone()
+    assert killed == archived(second_instance)
+    assert at_kill < killed  # it was killed mid-stream
+    db.close()
