@@ -13,6 +13,7 @@ annotations), each once.  Run as:
     flux start -s1 python -m pytest -m broker tests/broker/test_archive_instances.py
 """
 
+import collections
 import json
 import os
 import signal
@@ -62,8 +63,27 @@ def second_instance(tmp_path, flux_handle):
         wait_until(up, "the second broker")
         yield uri
     finally:
-        broker.terminate()
-        broker.wait(60)
+        # the broker outlives its `flux start` front end if only that is
+        # signalled: ask the instance itself to end
+        subprocess.run([flux_command(), "shutdown", "--quiet"], capture_output=True,
+                       timeout=120, check=False, env={**os.environ, "FLUX_URI": uri})
+        try:
+            broker.wait(60)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait(60)
+
+
+def history(url, *args):
+    """The lines ``flux-journal history`` prints for every job (any user)
+    of the archive at *url*."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "flux_journal", "history", "--db", url, "-A", "-c", "0", *args],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
 
 
 def test_two_instances_one_postgres(second_instance, pg_cluster):
@@ -131,6 +151,22 @@ def test_two_instances_one_postgres(second_instance, pg_cluster):
         problems = [(job["id"], *diff) for job in listed
                     for diff in differences(records[job["id"]], job)]
         assert problems == [], name
+        # what a site's users see: flux-journal history, as flux jobs shows it
+        shown = [json.loads(line) for line in history(url, "--instance", uri, "--json")]
+        assert all(job.pop("instance") == uri for job in shown)
+        if uri == second_instance:
+            shown = [{**job, "annotations": {}} for job in shown]
+        assert [job["id"] for job in shown] == [job["id"] for job in listed], name
+        problems = [(job["id"], *diff) for job, want in zip(shown, listed)
+                    for diff in differences(job, want)]
+        assert problems == [], name
+        shown_events = collections.Counter(
+            (event["jobid"], event["timestamp"], event["name"])
+            for event in map(json.loads, history(url, "--instance", uri, "--events", "--json")))
+        assert set(shown_events.values()) == {1}, name  # each journal event once
+        assert set(shown_events) == {
+            (jobid, timestamp, event_name) for jobid, timestamp, event_name in db.execute(
+                "SELECT jobid, timestamp, name FROM events WHERE instance = %s", (uri,))}
         for job in listed:
             eventlog = [json.loads(line) for line in flux_at(
                 uri, "job", "eventlog", "--format=json", str(job["id"])).splitlines()]
