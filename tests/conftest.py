@@ -59,7 +59,7 @@ def fake(fake_libflux_build, tmp_path):
     """A fresh stand-in libflux (its own copy, so its own script), bound."""
     path = tmp_path / "libfakeflux.so"
     shutil.copy(fake_libflux_build, path)
-    handle = ctypes.CDLL(str(path))
+    handle = ctypes.CDLL(str(path), use_errno=True)
     handle.fake_future.restype = ctypes.c_void_p
     handle.fake_push.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
     libflux.bind(str(path))

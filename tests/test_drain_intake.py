@@ -9,12 +9,14 @@ timeouts, bad payloads and a callback that raises behave as they do there.
 The same on a real broker: tests/broker/test_drain.py.
 """
 
+import ctypes
 import errno
+import os
 import types
 
 import pytest
 
-from flux_journal import JournalConsumer, libflux
+from flux_journal import BacklogFullError, JournalConsumer, libflux
 from flux_journal.consumer.intake import DrainIntake
 from flux_journal.core import ffi
 from flux_journal.errors import PayloadError
@@ -28,16 +30,34 @@ class Boom(Exception):
 
 
 class FakeFluxFuture:
-    """What the consumer reads of a flux-core RPC future (flux.future.Future)."""
+    """What the consumer reads of a flux-core RPC future (flux.future.Future),
+    over the stand-in libflux: the C drain reads it through pimpl.handle;
+    without the drain, flux_rpc_get() and the waits are flux-core's calls
+    as its bindings make them."""
 
     def __init__(self, lib):
         self.lib = lib
         self.pimpl = types.SimpleNamespace(
             handle=ffi.cast("void *", lib.fake_future()),
             ffi=ffi,
-            flux_rpc_get=None,  # present, as on flux-core's; the C drain reads instead
+            flux_rpc_get=self._rpc_get,
             get_matchtag=lambda: 42,
         )
+
+    def _rpc_get(self, holder):
+        payload = ctypes.c_void_p()
+        if self.lib.flux_rpc_get(ctypes.c_void_p(self.lib.fake_future()),
+                                 ctypes.byref(payload)) < 0:
+            code = ctypes.get_errno() or errno.EPROTO
+            raise OSError(code, os.strerror(code))
+        holder[0] = ffi.cast("char *", payload.value or 0)
+
+    def is_ready(self):
+        return bool(self.lib.flux_future_is_ready(ctypes.c_void_p(self.lib.fake_future())))
+
+    def wait_for(self, timeout=-1.0):
+        libflux.wait(self.pimpl.handle, timeout, False)
+        return self
 
     def reset(self):
         libflux.reset(self.pimpl.handle)
@@ -219,3 +239,29 @@ def test_stop_ends_the_stream_after_what_arrived(fake, handle, fixtures_dir):
     consumer.stop()
     assert handle.requests[-1] == ("job-manager.events-journal-cancel", {"matchtag": 42})
     assert by_poll(consumer) == text_path(live, full=False)
+
+
+def events_until_backlog_full(consumer):
+    """(str of each event poll() delivered before BacklogFullError, the
+    error's message); fails if none is raised."""
+    got = []
+    with pytest.raises(BacklogFullError) as info:
+        while True:
+            got.append(key(consumer.poll(1.0)))
+    return got, str(info.value)
+
+
+def test_max_backlog_through_a_flux_core_rpc_is_checked_as_on_the_text_path(
+        fake, handle, fixtures_dir):
+    """max_backlog bounds what is buffered whatever path responses take:
+    with the whole history already arrived, the consumer of a flux-core
+    RPC stops where the text path stops (flux-journal's C drain would
+    take hundreds of responses between two checks)."""
+    payloads = capture(fixtures_dir)
+    script(fake, payloads + [(errno.ENODATA, None)])
+    consumer = JournalConsumer(handle, max_backlog=100).start()
+    ours = events_until_backlog_full(consumer)
+    replayed = SimFlux.replay([p.decode() for p in payloads], end=errno.ENODATA)
+    assert ours == events_until_backlog_full(JournalConsumer(replayed, max_backlog=100).start())
+    # the history's first events, then the error naming the limit
+    assert 100 <= len(ours[0]) < 200 and "max_backlog=100" in ours[1]

@@ -300,7 +300,11 @@ def choose_intake(future, pipeline, limit_backlog):
         and hasattr(pimpl, "ffi")
         and hasattr(pimpl, "flux_rpc_get")
     ):
-        pointer = libflux.future_pointer(future) if libflux.bind_flux_bindings() else None
+        # The C drain takes many responses between two looks at the
+        # backlog: with max_backlog, responses are read one at a time.
+        pointer = None
+        if not limit_backlog and libflux.bind_flux_bindings():
+            pointer = libflux.future_pointer(future)
         if pointer is not None:
             return DrainIntake(pipeline, limit_backlog, pointer)
         return RawIntake(pipeline, limit_backlog, future)
