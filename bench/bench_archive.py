@@ -46,7 +46,8 @@ from flux_journal.cli import DEFAULT_REORDER_WINDOW
 from flux_journal.cli.archive import Archive, _json, _rebuilt_row
 from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.progress import Progress
-from flux_journal.cli.reader import Reader, start_consumer
+from flux_journal.cli.follow import Follower, StopRequest, open_consumer
+from flux_journal.cli.reader import Reader
 from flux_journal.cli.sinks import ArchiveSink
 from flux_journal.store import open_backend
 
@@ -150,12 +151,15 @@ def _run_reader(handle, sink, position=None):
     """The command's reading path from *handle* into *sink*; returns the
     position it reached."""
     position = Position() if position is None else position
-    consumer = start_consumer("jobs", handle, position, since=None, full=True, allow=set(),
-                              deny=set(), cursor_window=DEFAULT_REORDER_WINDOW)
+    since = position.cursor if position.cursor is not None else 0.0
+    consumer = open_consumer("jobs", handle, since=since, cursor_window=DEFAULT_REORDER_WINDOW,
+                             include_sentinel=True)
+    stop = StopRequest()
+    follower = Follower(consumer, label="bench", service="job-manager.events-journal",
+                        stop=stop.event)
     sink.start(position)
-    reader = Reader(consumer, sink, position, service="job-manager.events-journal",
-                    follow=False, filters=[], drop_history=False,
-                    progress=Progress(enabled=False, shares_terminal=False))
+    reader = Reader(follower, sink, position, stop=stop, follow=False, filters=[],
+                    drop_history=False, progress=Progress(enabled=False, shares_terminal=False))
     reader.run()
     sink.close(reader.position)
     return sink.written
