@@ -249,11 +249,6 @@ class JobFormat:
                 raise ValueError(f"Unknown format field: {field}")
         self.formatter = _Formatter()
 
-    @property
-    def fields(self):
-        """The field names the format prints."""
-        return [field for _, field, _, _ in self.entries if field is not None]
-
     def resolved(self, jobs, header=True):
         """This format for printing *jobs* (a list of JobFields): ``?:``
         columns dropped when empty for every job, ``+:`` columns widened
