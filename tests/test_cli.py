@@ -25,6 +25,7 @@ import pytest
 
 from flux_journal import JournalConsumer
 from flux_journal.cli import DEFAULT_SIM_JOBS, simulated_instance
+from flux_journal.cli.argtypes import join_relative_times
 from flux_journal.job import JobID
 from flux_journal.sim import SimFlux, Workload
 from journal_helpers import (
@@ -978,3 +979,12 @@ def test_formatters_on_unusual_values():
     odd = ResourceJournalEvent({"timestamp": 2.0, "name": "x", "context": [1, 2]})
     assert TextFormatter(jobs=False).format([odd]) == b"   2.000000 x context=[1,2]\n"
     assert json.loads(JsonFormatter(jobs=False).format([odd]))["context"] == [1, 2]
+
+
+def test_relative_times_are_joined_to_their_option():
+    assert join_relative_times(["history", "--since", "-6h", "--until", "-.5d"]) == [
+        "history", "--since=-6h", "--until=-.5d"]
+    # other values, other options and anything after "--" are left alone
+    assert join_relative_times(["--since", "now", "-n", "-6h", "--", "--since", "-1h"]) == [
+        "--since", "now", "-n", "-6h", "--", "--since", "-1h"]
+    assert join_relative_times(["--since"]) == ["--since"]

@@ -105,6 +105,9 @@ def test_filters_on_the_command_line(archive):
     assert listed(f"--since={last_end - 1e-3}", "-f", "inactive") == [
         j["id"] for j in JOBS if j.get("t_inactive") == last_end]
     assert listed("--since=-36500d", "--until=+1h") == [j["id"] for j in JOBS]
+    # a time before now needs no "=" (argparse would take -6h for an option)
+    assert listed("--since", "-36500d", "--until", "-1.5h") == [j["id"] for j in JOBS]
+    assert listed("--since", "-1h", "-f", "inactive") == []
     assert listed("--until=2000-01-01") == []
     assert listed("--since=2000-01-01T00:00:00Z", "--until=now") == [j["id"] for j in JOBS]
     jobid = JobID(JOBS[4]["id"])

@@ -2,6 +2,8 @@
 own output (tests/fixtures/history, captured on a real broker), and each
 field, conversion and sentinel on records made for the purpose."""
 
+import io
+import sys
 import time
 
 import pytest
@@ -225,3 +227,14 @@ def test_id_encodings():
             line(RUNNING, "{id.words}")
     else:
         assert line(RUNNING, "{id.words}") == words
+
+
+def test_emoji_fall_back_where_the_terminal_cannot_show_them(monkeypatch):
+    # flux jobs prints the state's letter and an ASCII face instead
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", ascii_out)
+    done = dict(RUNNING, state="INACTIVE", result="TIMEOUT")
+    assert line(RUNNING, "{state_emoji}|{result_emoji}|{status_emoji}") == "R||R"
+    assert line(done, "{state_emoji}|{result_emoji}|{status_emoji}") == "I|(-_-)|(-_-)"
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    assert line(done, "{status_emoji}") == "\u231b"

@@ -2,10 +2,21 @@
 or raises ``argparse.ArgumentTypeError`` with a message for the user."""
 
 import argparse
+import re
 
 from flux_journal.timestamps import parse_timestamp
 
-__all__ = ["positive_int", "count", "seconds", "rate", "parse_time", "names", "jobid"]
+__all__ = [
+    "positive_int", "count", "seconds", "rate", "parse_time", "names", "jobid",
+    "join_relative_times",
+]
+
+# Options whose value may be a time before now written with a leading
+# minus (``--since -6h``), and such a value: a minus, then a digit or a
+# point.  argparse takes ``-6h`` for an unknown option (only plain
+# negative numbers pass), so these are joined as ``--since=-6h`` first.
+_TIME_OPTIONS = ("--since", "--until")
+_RELATIVE_TIME = re.compile(r"-\.?\d")
 
 
 def _integer(text):
@@ -84,3 +95,28 @@ def jobid(text):
     if not 0 <= value < 1 << 64:
         raise argparse.ArgumentTypeError(f"not a valid Flux job id: {text!r}")
     return int(value)
+
+
+def join_relative_times(argv):
+    """*argv* with every ``--since``/``--until`` followed by a relative
+    time before now (``-6h``, ``-1.5d``) joined into one argument
+    (``--since=-6h``), so that argparse reads it as the option's value;
+    nothing after a ``--`` is touched."""
+    joined = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            joined.append(word)
+            joined.extend(words)
+            break
+        if word in _TIME_OPTIONS:
+            value = next(words, None)
+            if value is not None and _RELATIVE_TIME.match(value):
+                joined.append(f"{word}={value}")
+                continue
+            joined.append(word)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(word)
+    return joined

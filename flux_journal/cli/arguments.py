@@ -56,7 +56,7 @@ examples:
   flux-journal jobs --jobid f2Wf9hhqD --time-format offset
   flux-journal resource --follow --name drain,undrain
   flux-journal archive --db journal.sqlite --follow
-  flux-journal history --db journal.sqlite -u all -f failed --since=-1d
+  flux-journal history --db journal.sqlite -u all -f failed --since -1d
 
 Without --uri, --sim or --replay the Flux instance at FLUX_URI is read.
 """

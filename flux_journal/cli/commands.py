@@ -14,6 +14,7 @@ import sys
 import time
 
 from flux_journal.cli.arguments import build_parser
+from flux_journal.cli.argtypes import join_relative_times
 from flux_journal.cli.checkpoint import Checkpoint, CheckpointError, Position
 from flux_journal.cli.errors import (
     EXIT_BROKEN_PIPE,
@@ -247,7 +248,8 @@ def main(argv=None):
     """Run ``flux-journal`` with *argv* (default ``sys.argv[1:]``); return
     the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(join_relative_times(argv))
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:

@@ -46,11 +46,11 @@ order: pending jobs (highest priority first), then running jobs (latest
 started first), then inactive jobs (latest ended first); --sort or a
 format's sort: prefix sorts the jobs listed (after --count) instead.
 --since/--until TIME: seconds since the epoch, ISO 8601 (2026-12-01,
-2026-12-01T08:00), now, or a duration ago written with '=' (--since=-6h,
---since=-1.5d); --since keeps jobs active after TIME, --until jobs
+2026-12-01T08:00), now, or a duration ago (--since -6h,
+--since -1.5d); --since keeps jobs active after TIME, --until jobs
 submitted by TIME.
 examples:
-  flux-journal history --db archive.sqlite -u all -f failed --since=-1d
+  flux-journal history --db archive.sqlite -u all -f failed --since -1d
   flux-journal history --db archive.sqlite -o long --queue batch
   flux-journal history --db archive.sqlite --json ƒ2yWoXVq | jq .runtime
   flux-journal history --db archive.sqlite --events ƒ2yWoXVq

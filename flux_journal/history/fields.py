@@ -15,6 +15,7 @@ given, so that one listing is consistent and tests can fix it.
 
 import json
 import signal
+import sys
 
 from flux_journal.job import JobID
 
@@ -72,6 +73,9 @@ HEADINGS = {
     "runtime": "RUNTIME",
     "status": "STATUS",
     "status_abbrev": "ST",
+    "state_emoji": "STATE",
+    "result_emoji": "RESULT",
+    "status_emoji": "STATUS",
     "waitstatus": "WSTATUS",
     "returncode": "RC",
     "exception.occurred": "EXCEPTION-OCCURRED",
@@ -115,6 +119,35 @@ _STATE_LETTER = {
 }
 _RESULT_ABBREV = {"COMPLETED": "CD", "FAILED": "F", "CANCELED": "CA", "TIMEOUT": "TO"}
 _PENDING = frozenset(("PRIORITY", "DEPEND", "SCHED"))
+
+# The pictures flux jobs shows for states and results (its "cute" format),
+# each with what it prints where the terminal cannot show them: the state's
+# letter, a result's ASCII face.
+_STATE_EMOJI = {
+    "NEW": "\U0001f381",  # wrapped gift
+    "DEPEND": "\U0001f6d1",  # stop sign
+    "PRIORITY": "\U0001f6a6",  # vertical traffic light
+    "SCHED": "\U0001f4c5",  # calendar
+    "RUN": "\U0001f3c3",  # person running
+    "CLEANUP": "\U0001f5d1",  # wastebasket
+    "INACTIVE": "\U0001f480",  # skull
+}
+_RESULT_EMOJI = {
+    "COMPLETED": ("\U0001f600", ":-)"),  # grinning face
+    "FAILED": ("\U0001f4a9", ":'-("),  # pile of poo
+    "CANCELED": ("\U0001f4a5", "%-|"),  # collision
+    "TIMEOUT": ("\u231b", "(-_-)"),  # hourglass done
+}
+_NO_RESULT_EMOJI = ("\u3000", "")  # an ideographic space: no result yet
+
+
+def _shown(picture, fallback):
+    """*picture* if standard output can encode it, else *fallback*."""
+    try:
+        picture.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return fallback
+    return picture
 
 
 def is_field(name):
@@ -316,6 +349,18 @@ class JobFields:
 
     def _result_abbrev(self):
         return _RESULT_ABBREV.get(self.record.get("result"), "")
+
+    def _state_emoji(self):
+        state = self.record.get("state")
+        return _shown(_STATE_EMOJI.get(state, ""), _STATE_LETTER.get(state, ""))
+
+    def _result_emoji(self):
+        return _shown(*_RESULT_EMOJI.get(self.record.get("result"), _NO_RESULT_EMOJI))
+
+    def _status_emoji(self):
+        if self.record.get("state") == "INACTIVE":
+            return self._result_emoji()
+        return self._state_emoji()
 
     def _status(self):
         state = self.record.get("state")

@@ -48,6 +48,11 @@ FORMATS = {
         "{status_abbrev:>2.2} {ntasks:>6} {nnodes:>6h} "
         "{contextual_time!F:>8h} {contextual_info}"
     ),
+    "cute": (
+        "{id.f58:>12} ?:{queue:<8.8} +:{username:<8} {name:<10.10+} "
+        "{status_emoji:>5.5} {ntasks:>6} {nnodes:>6h} "
+        "{contextual_time!F:>8h} {contextual_info}"
+    ),
     "long": (
         "{id.f58:>12} ?:{queue:<8.8} +:{username:<8} {name:<10.10+} "
         "{status:>9.9} {ntasks:>6} {nnodes:>6h} "
