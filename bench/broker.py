@@ -32,6 +32,9 @@ reader in a child process of its own, on the same workload:
 - ``flux-journal drain``: the least Python flux-journal's C path needs
   per wakeup: a loop of its one call into C that waits, drains and pops
   (the step poll() takes), building no event
+- ``flux-journal step``: that one call into C alone (wait, take, parse,
+  order, pop into its C batch), with no Python Batch made: what
+  flux-journal's C costs a live reader, to set beside the Python floor
 
 Live: each reader follows ``full=False`` while a fresh batch of N jobs is
 submitted at once (about 11 single-event responses per job), until N
@@ -233,6 +236,52 @@ def read_drain_loop(h, tally):
         tally.count = stream.stats()["responses"]
 
 
+def read_c_step(h, tally):
+    """flux-journal's one call into C (fj_flux_next()) in a loop, the
+    popped events left in its C batch: only their name indexes are read,
+    to count the "clean" events; no Batch, no event."""
+    import flux.constants  # pylint: disable=import-outside-toplevel
+    from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
+    from flux_journal._core import ffi, lib  # pylint: disable=import-outside-toplevel
+
+    if not libflux.bind_flux_bindings():
+        raise RuntimeError("flux-journal cannot reach libflux")
+    live, jobs = tally.live, tally.jobs
+    stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
+    # the bench reaches into the stream to call C as poll() does, minus
+    # the Batch poll() makes of what C popped
+    c_stream, b = stream._stream, stream._batch  # pylint: disable=protected-access
+    d, errnum = ffi.new("fj_drain_t *"), libflux.new_errnum()
+    step, popped, size = lib.fj_flux_next, lib.FJ_NEXT_POPPED, core.BATCH_SIZE
+    failed = (lib.FJ_DRAIN_REFUSED, lib.FJ_DRAIN_NO_PAYLOAD, lib.FJ_DRAIN_ERROR)
+    clean = -1
+    tally.begin()
+    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    pointer = libflux.future_pointer(f)
+    print("ready", flush=True)
+    try:
+        while True:
+            rc = step(c_stream, pointer, -1.0, 1, b, size, size, d, errnum)
+            if rc != popped:
+                if rc < 0 or rc in failed:
+                    raise RuntimeError(f"fj_flux_next: {rc} (errno {errnum[0] or d.errnum})")
+                continue
+            if b.marker:
+                if b.marker == core.SENTINEL and not live:
+                    tally.first = time.perf_counter()
+                    return
+                continue
+            if clean < 0:
+                stream._learn_names(b.names)  # pylint: disable=protected-access
+                clean = stream.names.index("clean") if "clean" in stream.names else -1
+            if live and clean >= 0:
+                tally.cleans += ffi.unpack(b.name, b.count).count(clean)
+                if tally.cleans >= jobs:
+                    return
+    finally:
+        tally.count = stream.stats()["responses"]
+
+
 def run_reader(args):
     """Child: one reader, one run; prints "ready" then a JSON result."""
     import flux  # pylint: disable=import-outside-toplevel
@@ -257,6 +306,8 @@ def run_reader(args):
         origin = flux_journal.__file__
         if how == "drain":
             read_drain_loop(h, tally)
+        elif how == "step":
+            read_c_step(h, tally)
         else:
             read_consumer(h, tally, flux_journal.JournalConsumer, how == "cb")
     result = tally.report()
@@ -363,7 +414,7 @@ class Bench:
 def readers(args, floor_why):
     names = ([] if floor_why else ["floor"]) + ["pyfloor", "pyfloor+event"] + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
-    names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain"]]
+    names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain", "step"]]
     for label, _ in args.variant:
         names += [f"flux-journal:{c}@{label}" for c in CONSUMERS]
     if args.readers:
