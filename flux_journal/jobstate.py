@@ -235,6 +235,29 @@ def _per_resource(system: Any) -> Tuple[Optional[str], int]:
     return kind, count
 
 
+# Idset text -> its ids, for the few distinct short idsets the R of one
+# instance's jobs repeat (a rank, a node's cores): decoded once, not at
+# every alloc.  Bounded in entries and in the length of a text kept.
+_IDSETS: Dict[str, Tuple[int, ...]] = {}
+_IDSETS_MAX = 4096
+_IDSET_TEXT_MAX = 32
+
+
+def _idset(text: Any) -> Tuple[int, ...]:
+    """The sorted ids of idset *text*; raises _Shape if it is none."""
+    ids = _IDSETS.get(text) if isinstance(text, str) else None
+    if ids is None:
+        try:
+            ids = tuple(sorted(decode_idset(text)))
+        except (ValueError, AttributeError) as exc:
+            raise _Shape("bad idset") from exc
+        if len(text) <= _IDSET_TEXT_MAX:
+            if len(_IDSETS) >= _IDSETS_MAX:
+                _IDSETS.clear()
+            _IDSETS[text] = ids
+    return ids
+
+
 def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
     """(expiration, ranks, hosts by rank, cores) of an RFC 20 R."""
     execution = R.get("execution") if isinstance(R, dict) else None
@@ -250,11 +273,8 @@ def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
         children = entry.get("children")
         if not isinstance(children, dict):
             raise _Shape("bad R_lite children")
-        try:
-            entry_ranks = decode_idset(entry["rank"])
-            ncores = len(decode_idset(children.get("core", "")))
-        except (ValueError, AttributeError) as exc:
-            raise _Shape("bad idset") from exc
+        entry_ranks = _idset(entry["rank"])
+        ncores = len(_idset(children.get("core", "")))
         for rank in entry_ranks:
             cores[rank] = cores.get(rank, 0) + ncores
     ranks = sorted(cores)
@@ -708,7 +728,8 @@ class JobRecord:
         state = self.state
         record: Dict[str, Any] = {
             "id": int(self.id),
-            "jobid": JobID(self.id).f58,
+            # from the int: JobID(JobID) re-parses the id's text
+            "jobid": JobID(int(self.id)).f58,
             "userid": self.userid,
             "username": username(self.userid),
             "urgency": self.urgency,
