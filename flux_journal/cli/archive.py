@@ -290,13 +290,19 @@ class Archive:
         instance = self.instance
         rows = []
         submitted = set()
+        dumps = orjson.dumps
         for jobid, event in zip(jobids, events):
             seq = next_seq[jobid]
             next_seq[jobid] = seq + 1
             name = event["name"]
             if name == "submit":
                 submitted.add(jobid)
-            rows.append((instance, jobid, seq, event["timestamp"], name, _json(event["context"])))
+            context = event["context"]
+            try:  # _json(context), without a call per event in the common case
+                text = dumps(context).decode()
+            except (TypeError, orjson.JSONEncodeError):
+                text = _json(context)
+            rows.append((instance, jobid, seq, event["timestamp"], name, text))
         # One pass of the model over the batch (its loop is the costly part).
         model.apply_events(events)
         dirty = self._dirty
