@@ -145,22 +145,28 @@ class DeliveredWindow:
         self.newest = max(self.groups) if self.groups else None
         self._trim_at = 64
 
-    def add(self, event):
-        """Record a delivered event."""
-        ts = event.timestamp
-        base = event._cursor_ident()
-        group = self.groups.get(ts)
-        if group is None:  # most events: the first at their timestamp
-            self.groups[ts] = [base]
-        else:
-            group.append(
-                occurrence(base, sum(1 for i in group if i == base or i.startswith(base + "#"))))
-        if self.newest is None or ts > self.newest:
-            self.newest = ts
-            # trim when the groups have doubled: amortized O(1) per event
-            if len(self.groups) > self._trim_at:
-                self._trim(self._bound(self.newest - self.window))
-                self._trim_at = 2 * max(len(self.groups), 32)
+    def record(self, events):
+        """Record delivered *events* (an iterable), yielding each once it
+        is recorded.  One loop for every event a consumer with a window
+        delivers, so it stays in one frame."""
+        groups = self.groups
+        for event in events:
+            ts = event["timestamp"]
+            base = event._cursor_ident()
+            group = groups.get(ts)
+            if group is None:  # most events: the first at their timestamp
+                groups[ts] = [base]
+            else:
+                repeats = sum(1 for i in group if i == base or i.startswith(base + "#"))
+                group.append(occurrence(base, repeats))
+            newest = self.newest
+            if newest is None or ts > newest:
+                self.newest = ts
+                # trim when the groups have doubled: amortized O(1) per event
+                if len(groups) > self._trim_at:
+                    self._trim(self._bound(ts - self.window))
+                    self._trim_at = 2 * max(len(groups), 32)
+            yield event
 
     def end_of_order(self):
         """Events may arrive out of time order from now on: history is

@@ -235,12 +235,9 @@ def _per_resource(system: Any) -> Tuple[Optional[str], int]:
     return kind, count
 
 
-def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
-    """(expiration, ranks, hosts by rank, cores) of an RFC 20 R."""
-    execution = R.get("execution") if isinstance(R, dict) else None
-    if R.get("version") != 1 or not isinstance(execution, dict):
-        raise _Shape("not R version 1")
-    entries = execution.get("R_lite")
+def _read_allocation(entries: Any, nodelist: Any) -> Tuple[str, str, int, int]:
+    """(ranks, nodelist, nnodes, ncores) as job-list shows them, of R's
+    R_lite *entries* and *nodelist*."""
     if not isinstance(entries, list):
         raise _Shape("no R_lite")
     cores: Dict[int, int] = {}
@@ -259,7 +256,6 @@ def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
             cores[rank] = cores.get(rank, 0) + ncores
     ranks = sorted(cores)
     hosts: List[str] = []
-    nodelist = execution.get("nodelist")
     if nodelist is not None:
         if not isinstance(nodelist, list) or not all(isinstance(h, str) for h in nodelist):
             raise _Shape("bad nodelist")
@@ -270,10 +266,59 @@ def _read_R(R: Any) -> Tuple[float, List[int], List[str], int]:
             raise _Shape("bad nodelist") from exc
         if len(hosts) != len(ranks):
             raise _Shape("nodelist does not match ranks")
+    return (encode_idset(ranks, brackets=True), encode_hostlist(hosts), len(ranks),
+            sum(cores.values()))
+
+
+# The allocations of an instance's jobs repeat (one core of one node, a
+# whole node): each distinct one is read once, keyed by the texts it is
+# read from, (rank, core) of each R_lite entry and the nodelist.  Only
+# allocations read without error are kept, so a key found holds strings
+# only, compared exactly.  Bounded in entries and in the size of a key.
+_ALLOCATIONS: Dict[Any, Tuple[str, str, int, int]] = {}
+_ALLOCATIONS_MAX = 4096
+_ALLOCATION_ENTRIES_MAX = 16
+
+
+def _allocation_key(entries: Any, nodelist: Any) -> Any:
+    """The cache key of an allocation, None if it is not kept."""
+    if (
+        not isinstance(entries, list)
+        or len(entries) > _ALLOCATION_ENTRIES_MAX
+        or not isinstance(nodelist, (list, type(None)))
+        or (nodelist is not None and len(nodelist) > _ALLOCATION_ENTRIES_MAX)
+    ):
+        return None
+    try:
+        key = (
+            tuple([(entry["rank"], entry["children"].get("core", "")) for entry in entries]),
+            None if nodelist is None else tuple(nodelist),
+        )
+        hash(key)
+    except (TypeError, KeyError, AttributeError):
+        return None
+    return key
+
+
+def _read_R(R: Any) -> Tuple[float, str, str, int, int]:
+    """(expiration, ranks, nodelist, nnodes, ncores) of an RFC 20 R, as
+    job-list shows them."""
+    execution = R.get("execution") if isinstance(R, dict) else None
+    if R.get("version") != 1 or not isinstance(execution, dict):
+        raise _Shape("not R version 1")
+    entries, nodelist = execution.get("R_lite"), execution.get("nodelist")
+    key = _allocation_key(entries, nodelist)
+    allocation = None if key is None else _ALLOCATIONS.get(key)
+    if allocation is None:
+        allocation = _read_allocation(entries, nodelist)
+        if key is not None:
+            if len(_ALLOCATIONS) >= _ALLOCATIONS_MAX:
+                _ALLOCATIONS.clear()
+            _ALLOCATIONS[key] = allocation
     expiration = execution.get("expiration", 0.0)
     if not _is_number(expiration):
         raise _Shape("bad expiration")
-    return float(expiration), ranks, hosts, sum(cores.values())
+    return (float(expiration),) + allocation
 
 
 def _jpath_set(obj: Dict[str, Any], path: str, value: Any) -> bool:
@@ -407,15 +452,15 @@ class _Details:
     def read_R(self, R: Any) -> None:
         """Set R's fields (nothing if R is malformed)."""
         try:
-            expiration, ranks, hosts, ncores = _read_R(R)
+            expiration, ranks, nodelist, nnodes, ncores = _read_R(R)
         except (_Shape, AttributeError):
             return
         self.expiration = expiration
-        self.nnodes = len(ranks)
+        self.nnodes = nnodes
         if self.tasks_per_node:
             self.ntasks = self.nnodes * self.tasks_per_node
-        self.ranks = encode_idset(ranks, brackets=True)
-        self.nodelist = encode_hostlist(hosts)
+        self.ranks = ranks
+        self.nodelist = nodelist
         self.ncores = ncores
         if self.tasks_per_core:
             self.ntasks = ncores * self.tasks_per_core
@@ -708,7 +753,8 @@ class JobRecord:
         state = self.state
         record: Dict[str, Any] = {
             "id": int(self.id),
-            "jobid": JobID(self.id).f58,
+            # from the int: JobID(JobID) re-parses the id's text
+            "jobid": JobID(int(self.id)).f58,
             "userid": self.userid,
             "username": username(self.userid),
             "urgency": self.urgency,

@@ -276,6 +276,34 @@ def test_per_resource_tasks_counted_from_R():
     assert job.record()["ntasks"] == 8
 
 
+def test_jobs_sharing_an_allocation_each_read_their_own_R():
+    """Allocations repeat from job to job (the model reads each distinct
+    one once): each job still shows its own R, a malformed R shows
+    nothing of it even after the same ranks were read well, and a
+    different R_lite or nodelist is read anew."""
+    model = JobModel()
+    wide = {"version": 1, "execution": {
+        "R_lite": [{"rank": "0-1", "children": {"core": "0-3"}},
+                   {"rank": "2", "children": {"core": "0", "gpu": "0"}}],
+        "expiration": 7000.0, "nodelist": ["n[0-1]", "n2"]}}
+    shown = {}
+    for jobid, R in (
+        (1, wide), (2, wide), (3, dict(wide, execution=dict(wide["execution"], expiration="x"))),
+        (4, dict(wide, execution=dict(wide["execution"], nodelist=["n[0-1]"]))),
+        (5, dict(wide, execution=dict(wide["execution"], nodelist=["m[0-2]"]))),
+        (6, {"version": 1, "execution": {"R_lite": [{"rank": "0-1", "children": {"core": 3}}],
+                                         "nodelist": ["n[0-1]"]}}),
+        (7, dict(wide, execution=dict(wide["execution"], expiration=8000.0))),
+    ):
+        record = Job(model, jobid=jobid, R=R).to_run().record()
+        shown[jobid] = tuple(record.get(key) for key in
+                             ("ranks", "nodelist", "nnodes", "ncores", "expiration"))
+    assert shown[1] == shown[2] == ("[0-2]", "n[0-2]", 3, 9, 7000.0)
+    assert shown[3] == shown[4] == shown[6] == (None, None, None, 1, None)
+    assert shown[5] == ("[0-2]", "m[0-2]", 3, 9, 7000.0)
+    assert shown[7] == ("[0-2]", "n[0-2]", 3, 9, 8000.0)
+
+
 def test_resource_update_changes_expiration():
     job = Job().to_run()
     job("resource-update", expiration=5000.0)

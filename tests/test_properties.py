@@ -192,3 +192,18 @@ def test_decoder_falls_back_for_what_orjson_refuses():
         b"[18446744073709551616]",
     ):
         assert same_bits(decode_json(memoryview(text)), json.loads(text))
+
+
+def test_decoder_keeps_wide_integers_exact_in_bytes():
+    """A jobspec or R is decoded from bytes, looked through for integers
+    orjson would turn into floats: wherever one stands, it stays exact."""
+    from flux_journal.core import decode_json
+
+    for text in (
+        b"18446744073709551616",
+        b'{"a":[1,2,-99999999999999999999],"b":"x"}',
+        b'{"count":123456789012345678901234567890}',
+        b'{"n":9223372036854775807,"m":-9223372036854775808,"s":"12345678901234567890"}',
+    ):
+        assert same_bits(decode_json(text), json.loads(text))
+        assert same_bits(decode_json(memoryview(text)), json.loads(text))

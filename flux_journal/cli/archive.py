@@ -85,8 +85,8 @@ class _JobRows:
         exception = shown["exception"]
         return (
             (self._instance, jobid)
-            + tuple([shown.get(column) for column in RECORD_COLUMNS])
-            + tuple([exception.get(key) for key in _EXCEPTION_KEYS])
+            + tuple(map(shown.get, RECORD_COLUMNS))
+            + tuple(map(exception.get, _EXCEPTION_KEYS))
             + (record.events, _json(shown), texts[1], texts[3])
         )
 
@@ -251,61 +251,69 @@ class Archive:
     def _add_job_events(self, events):
         model = self._model
         orphans = self._orphans
-        jobids = [int(event.jobid) for event in events]
-        # the seq of each job's next event: its record's count of archived
-        # events, or for a job without one the orphans' count
-        held = {}
+        held = model.get
+        # The seq of each job's next event: its record's count of archived
+        # events, or for a job without one the orphans' count; None for
+        # a job this run has not seen, looked up below.
         next_seq = {}
-        for jobid in set(jobids):
-            record = model.get(jobid)
-            if record is not None:
-                held[jobid] = record
-                next_seq[jobid] = record.events
-        firsts = {}
-        for jobid, event in zip(jobids, events):
-            if jobid not in firsts:
-                firsts[jobid] = event.name
+        known = set()  # jobs with a record before the batch: if it goes, so does the row
+        jobids = []
         unseen = []
-        for jobid, first in firsts.items():
-            if jobid in held or jobid in orphans:
+        for event in events:
+            jobid = int(event.jobid)
+            jobids.append(jobid)
+            if jobid in next_seq:
                 continue
-            if first == "submit":
+            record = held(jobid)
+            if record is not None:
+                known.add(jobid)
+                next_seq[jobid] = record.events
+            elif jobid in orphans:
+                next_seq[jobid] = orphans[jobid]
+            elif event["name"] == "submit":
                 # A job's first event, delivered once: the archive has
                 # nothing of it (were it wrong, the unique (instance,
                 # jobid, seq) would refuse the batch, not duplicate it).
-                orphans[jobid] = 0
+                next_seq[jobid] = orphans[jobid] = 0
             else:
+                next_seq[jobid] = None
                 unseen.append(jobid)
         if unseen:
             self._look_up(unseen)
             for jobid in unseen:
-                record = model.get(jobid)
+                record = held(jobid)
                 if record is not None:
-                    held[jobid] = record
+                    known.add(jobid)
                     next_seq[jobid] = record.events
-        for jobid in set(jobids) - held.keys():
-            next_seq[jobid] = orphans[jobid]
+                else:
+                    next_seq[jobid] = orphans[jobid]
         instance = self.instance
         rows = []
         submitted = set()
+        dumps = orjson.dumps
         for jobid, event in zip(jobids, events):
             seq = next_seq[jobid]
             next_seq[jobid] = seq + 1
-            name = event.name
+            name = event["name"]
             if name == "submit":
                 submitted.add(jobid)
-            rows.append((instance, jobid, seq, event.timestamp, name, _json(event.context)))
+            context = event["context"]
+            try:  # _json(context), without a call per event in the common case
+                text = dumps(context).decode()
+            except (TypeError, orjson.JSONEncodeError):
+                text = _json(context)
+            rows.append((instance, jobid, seq, event["timestamp"], name, text))
         # One pass of the model over the batch (its loop is the costly part).
         model.apply_events(events)
         dirty = self._dirty
         for jobid, count in next_seq.items():
-            record = model.get(jobid)
+            record = held(jobid)
             if record is not None:
                 # counted as events of the archive, whatever the model made of them
                 record.events = count
                 dirty[jobid] = record
             else:
-                if jobid in held or jobid in submitted:  # invalidated: job-list forgets it
+                if jobid in known or jobid in submitted:  # invalidated: job-list forgets it
                     dirty.pop(jobid, None)
                     self._gone.add(jobid)
                 orphans[jobid] = count

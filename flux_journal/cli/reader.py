@@ -133,7 +133,9 @@ class Reader:
                     return batch, consumed, event is not items[-1], True
                 continue
             consumed += 1
-            if (self.drop_history and self.in_history) or not self._wanted(event):
+            if (self.drop_history and self.in_history) or (
+                self.filters and not self._wanted(event)
+            ):
                 self.filtered += 1
                 continue
             batch.append(event)

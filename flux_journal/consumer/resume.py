@@ -64,10 +64,7 @@ class ResumePoint:
 
     def recorded(self, events):
         """Pass events on, recording each for the consumer's cursor."""
-        add = self.window.add
-        for event in events:
-            add(event)
-            yield event
+        return self.window.record(events)
 
     def end_of_order(self):
         """History is over: events may now arrive out of time order."""
