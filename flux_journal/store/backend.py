@@ -125,6 +125,13 @@ class Backend:
         try:
             self.lock_schema()
             version = self.schema_version()
+            if version == str(schema.SCHEMA_VERSION):
+                # Made already: no DDL, which would lock tables another
+                # archiver is writing (CREATE INDEX IF NOT EXISTS locks its
+                # table before it looks), and deadlock with it.
+                self.check_tables()
+                self.commit()
+                return
             if version == "1":
                 self.upgrade_v1(instance, rebuild_job)
             elif version not in (None, str(schema.SCHEMA_VERSION)):
