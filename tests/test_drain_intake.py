@@ -11,12 +11,14 @@ The same on a real broker: tests/broker/test_drain.py.
 
 import ctypes
 import errno
+import json
 import os
 import types
 
 import pytest
 
 from flux_journal import BacklogFullError, JournalConsumer, libflux
+from flux_journal.consumer.fast import CorePipeline
 from flux_journal.consumer.intake import DrainIntake
 from flux_journal.core import ffi
 from flux_journal.errors import PayloadError
@@ -230,6 +232,49 @@ def test_poll_timeout_then_the_next_response(fake, handle, fixtures_dir):
         consumer.poll(0.05)
     script(fake, live, arrive=False)  # arrives during the next wait
     assert key(consumer.poll(1.0)) == text_path(live, full=False)[0]
+
+
+def test_live_responses_one_at_a_time_as_the_text_path(fake, handle, fixtures_dir, monkeypatch):
+    """A live stream sends a response at a time: poll() builds each event
+    as it takes it (the live step), and delivers exactly what the text path
+    does, ties, jobspec and R carriers and cursors included."""
+    payloads = capture(fixtures_dir)
+    sentinel = payloads.index(b'{"id":-1,"events":[]}')
+    built_alone = []
+    one_event = CorePipeline.one_event
+    monkeypatch.setattr(
+        CorePipeline, "one_event", lambda self, one: built_alone.append(one) or one_event(self, one)
+    )
+    consumer = JournalConsumer(handle, include_sentinel=True).start()
+    script(fake, payloads[: sentinel + 1])
+    history = text_path(payloads[: sentinel + 1])[:-1]  # without its end
+    got = [key(consumer.poll(1.0)) for _ in range(len(history) + 1)]  # and the sentinel
+    for payload in payloads[sentinel + 1 :]:
+        script(fake, [payload], arrive=False)  # arrives at the next wait
+        for _ in json.loads(payload)["events"]:
+            event = consumer.poll(-1.0)
+            got.append(key(event))
+            assert event.cursor is not None
+    script(fake, [(errno.ENODATA, None)], arrive=False)
+    got.append(key(consumer.poll(1.0)))
+    assert got == text_path(payloads, include_sentinel=True)
+    assert len(built_alone) > len(payloads[sentinel + 1 :]) // 2
+
+
+def test_live_step_with_a_time_limit(fake, handle, fixtures_dir):
+    """poll(timeout) on the live step: the time limit is the whole call's,
+    and a batch of several events still comes one per poll()."""
+    live = capture(fixtures_dir)[-3:]
+    consumer = JournalConsumer(handle, full=False).start()
+    script(fake, [b'{"id":-1,"events":[]}'])
+    with pytest.raises(TimeoutError):
+        consumer.poll(0.05)
+    script(fake, live[:1], arrive=False)
+    assert key(consumer.poll(1.0)) == text_path(live[:1], full=False)[0]
+    script(fake, live[1:], arrive=False)  # two at once: one batch
+    assert [key(consumer.poll(0.5)) for _ in range(2)] == text_path(live[1:], full=False)[:2]
+    with pytest.raises(TimeoutError):
+        consumer.poll(0.05)
 
 
 def test_stop_ends_the_stream_after_what_arrived(fake, handle, fixtures_dir):
