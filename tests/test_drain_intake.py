@@ -13,6 +13,10 @@ import ctypes
 import errno
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import types
 
 import pytest
@@ -275,6 +279,56 @@ def test_live_step_with_a_time_limit(fake, handle, fixtures_dir):
     assert [key(consumer.poll(0.5)) for _ in range(2)] == text_path(live[1:], full=False)[:2]
     with pytest.raises(TimeoutError):
         consumer.poll(0.05)
+
+
+SIGINT_CHILD = """
+import ctypes, signal, sys, types
+from flux_journal import JournalConsumer, libflux
+from flux_journal.core import ffi
+libflux.bind(sys.argv[1])
+fake = ctypes.CDLL(sys.argv[1])
+fake.fake_future.restype = ctypes.c_void_p
+fake.fake_push.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+fake.fake_push(b'{"id":-1,"events":[]}', 0, None)
+fake.fake_arrive(1)
+future = types.SimpleNamespace(pimpl=types.SimpleNamespace(
+    handle=ffi.cast("void *", fake.fake_future()), ffi=ffi, flux_rpc_get=None))
+handle = types.SimpleNamespace(rpc=lambda *args: future)
+seen = []
+if sys.argv[2] == "handled":
+    signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+consumer = JournalConsumer(handle, full=False).start()
+print("ready", flush=True)
+while not seen:
+    try:
+        consumer.poll(0.3)
+    except TimeoutError:
+        pass
+print("handled", flush=True)
+"""
+
+
+@pytest.mark.parametrize("handler", ["default", "handled"])
+def test_ctrl_c_while_poll_waits_in_c(fake_libflux_build, handler):
+    """Blocked in the C wait, poll() lets Ctrl-C end the process as
+    flux-core's waits do, unless the program handles SIGINT itself (as
+    flux-journal's commands do, to stop cleanly): its handler runs."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_CHILD, str(fake_libflux_build), handler],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(0.5)  # in a wait: the child spends its time there
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=30)
+        if handler == "default":
+            assert child.returncode == -signal.SIGINT
+        else:
+            assert (child.returncode, out) == (0, "handled\n")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_stop_ends_the_stream_after_what_arrived(fake, handle, fixtures_dir):

@@ -19,6 +19,7 @@ does: a response that made a hook raise is not read again.
 
 import errno
 import json
+import signal
 import threading
 
 from flux_journal import core, libflux
@@ -187,8 +188,14 @@ class DrainIntake(Intake):
 
     def _sigint_default(self):
         # flux-core's own waits let Ctrl-C end the process (in the main
-        # thread, outside a reactor): so do these.
-        return threading.get_ident() == threading.main_thread().ident and not self._reactor_running()
+        # thread, outside a reactor): so do these, unless the program
+        # handles SIGINT itself (flux-journal's commands stop cleanly at
+        # it): its handler then runs when the wait returns.
+        return (
+            threading.get_ident() == threading.main_thread().ident
+            and not self._reactor_running()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
 
     def _settle(self, future, batch, error):
         """Queue a popped *batch*, or end the stream at an *error*
