@@ -1,0 +1,585 @@
+"""Following a whole Flux hierarchy: an instance and its child instances.
+
+A Flux job can be a Flux instance of its own (``flux batch``, ``flux
+alloc``), with a job-manager journal of its own.  flux-core recognises
+such a job by two things (``flux jobs -R``, ``flux pstree`` and ``flux
+top`` decide so): the job is running (it has a ``start`` event and no
+``finish`` yet), and the child broker posted a ``memo`` event whose
+context carries its ``uri``.  :class:`InstanceTree` follows an instance
+and, as each child instance appears, connects to it, reads its whole
+history and follows it live until its journal ends (a child that shuts
+down ends its stream with ENODATA: its normal end); the same for the
+children's children, down to *level*.  It yields the events of the whole
+tree in one stream, each with its instance path::
+
+    import flux
+    from flux_journal.tree import InstanceTree
+
+    with InstanceTree(flux.Flux(), level=2) as tree:
+        for instance, event in tree:
+            print(instance, event)
+
+The path is ``"/"`` for the instance followed, ``"/<f58 id>"`` for a
+child, ``"/<f58>/<f58>"`` for a grandchild (ids in F58 with the ``ƒ``
+prefix, as a broker writes them into event contexts, whatever the
+locale, so that a path never changes between runs).
+
+Nothing is lost silently: a child that cannot be read (its broker is
+already gone, it cannot be reached, its journal refuses us: the journal
+is owner-only, so another user's instance answers EPERM, or its stream
+fails) is reported once, as an :class:`Unreachable` passed to
+*on_unreachable* and kept in :attr:`InstanceTree.unreachable`, and never
+retried.  A child's end or failure never disturbs the other instances.
+
+Resources: one connection (``connect(uri)``, ``flux.Flux(uri)`` by
+default) and one consumer per instance being followed, dropped when its
+stream ends, and no thread at all: the tree is driven by the thread that
+calls :meth:`InstanceTree.poll_batch`.  It waits on every instance's
+handle at once with one ``select()`` over their ``pollfd()`` descriptors
+(libflux's flux_pollfd(), readable when a message arrives), and reads
+only the instances that have something; every :data:`SWEEP_SECONDS` it
+also looks at each instance without waiting, so a wakeup missed by the
+edge-triggered descriptor costs at most that delay.  A hundred children
+cost a hundred connections and descriptors, and one thread.  Memory per
+instance: its consumer (which holds that instance's history until its
+sentinel, like any consumer) and a small record per active job that may
+become a child instance.  Events of different instances are not ordered
+among themselves: each instance's events come in its own journal order.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from urllib.parse import urlsplit
+
+from flux_journal.errors import PayloadError
+from flux_journal.jobid import f58_utf8
+
+__all__ = [
+    "DISCOVERY_EVENTS",
+    "ROOT",
+    "SWEEP_SECONDS",
+    "InstanceTree",
+    "TreeEvent",
+    "Unreachable",
+    "child_path",
+    "reachable_uri",
+]
+
+#: The path of the instance a tree follows.
+ROOT = "/"
+#: Longest wait before every instance is looked at again, even without a
+#: wakeup from its descriptor (seconds).
+SWEEP_SECONDS = 0.5
+#: Job events the tree reads to recognise child instances: the journal
+#: request always asks for them, and they are delivered only if the
+#: caller's own *allow*/*deny* let them through.
+DISCOVERY_EVENTS = frozenset(("start", "memo", "finish", "clean"))
+# Events asked of each instance's consumer at a time.
+_BATCH = 1000
+
+
+class TreeEvent(NamedTuple):
+    """An event of the tree: the *instance* path and the journal *event*
+    (a :class:`~flux_journal.job.JournalEvent`; the sentinel of each
+    instance's history when the tree delivers sentinels)."""
+
+    instance: str
+    event: Any
+
+
+class Unreachable(NamedTuple):
+    """A child instance whose journal could not be read (or not to its
+    end).
+
+    *instance*: its path; *uri*: the URI its memo gave; *kind*: ``ended``
+    (it had ended before it could be read), ``unreachable`` (no
+    connection), ``denied`` (EPERM: another user's instance) or ``lost``
+    (its stream failed after it was read); *reason*: one line saying
+    what happened."""
+
+    instance: str
+    uri: str
+    kind: str
+    reason: str
+
+
+def child_path(parent: str, jobid: int) -> str:
+    """The path of the child instance that is job *jobid* of the
+    instance at *parent*."""
+    prefix = "" if parent == ROOT else parent
+    return f"{prefix}/{f58_utf8(jobid)}"
+
+
+def _this_host(host: str) -> bool:
+    names = {socket.gethostname(), socket.getfqdn(), "localhost"}
+    names |= {name.split(".", 1)[0] for name in names}
+    return host in names or host.split(".", 1)[0] in names
+
+
+def reachable_uri(uri: str) -> str:
+    """A child instance's *uri* (from its memo) in a form this process
+    can open: a broker advertises ``ssh://HOST/PATH``; on this host that
+    is ``local:///PATH`` (the socket itself), elsewhere it stays an
+    ``ssh://`` URI (libflux's ssh connector).  Other URIs are returned
+    as they are."""
+    parts = urlsplit(uri)
+    if parts.scheme == "ssh" and _this_host(parts.hostname or ""):
+        return f"local://{parts.path}"
+    return uri
+
+
+class _JobWatch:
+    """What the tree knows of one job that may be a child instance."""
+
+    __slots__ = ("running", "finished", "uri")
+
+    def __init__(self) -> None:
+        self.running = False
+        self.finished = False
+        self.uri: Optional[str] = None
+
+
+class _Instance:
+    """One instance of the tree: its consumer and its jobs."""
+
+    __slots__ = ("path", "depth", "uri", "consumer", "fd", "jobs", "opened", "history_done")
+
+    def __init__(self, path: str, depth: int, uri: str, consumer: Any, fd: Optional[int]) -> None:
+        self.path = path
+        self.depth = depth
+        self.uri = uri
+        self.consumer = consumer
+        self.fd = fd
+        self.jobs: Dict[int, _JobWatch] = {}
+        self.opened: set = set()  # job ids followed (or reported) as children
+        self.history_done = False
+
+
+def _pollfd(handle: Any) -> Optional[int]:
+    try:
+        fd = handle.pollfd()
+    except (AttributeError, OSError):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    name = errno.errorcode.get(code, "") if isinstance(code, int) else ""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{name}: {text}" if name and not text.startswith(name) else text
+
+
+class InstanceTree:
+    """Follow the instance of *handle* and its child instances.
+
+    Args:
+        handle: a ``flux.Flux`` handle (or a simulated one) of the
+            instance to follow, the tree's root ``"/"``
+        level: how many levels of children to follow (0: the root
+            only, 1: its children, ...; None: all)
+        connect: ``connect(uri)`` opens a handle to a child instance
+            (default ``flux.Flux``); *uri* is already made reachable
+            (:func:`reachable_uri`)
+        on_unreachable: called once with an :class:`Unreachable` for
+            each child that cannot be read (or not to its end)
+        since, full: where the root's stream starts and whether its
+            history includes inactive jobs (children are always read
+            from their beginning, with their whole history, unless
+            *resume* says otherwise)
+        allow, deny: event names delivered (as the consumer's); the
+            journal is asked for :data:`DISCOVERY_EVENTS` too, and those
+            are left out here unless wanted
+        include_sentinel: deliver each instance's sentinel (the end of
+            its history) as a :class:`TreeEvent`
+        cursor_window: given to every consumer (see
+            ``JournalConsumer``), to resume from ``consumer.cursor``
+        resume: ``resume(path)`` returns where a child's stream starts
+            (a cursor or timestamp), e.g. from an archive; default 0.0
+        root: a reader of the root's stream to use instead of a
+            consumer on *handle*: an object with ``poll(timeout)``
+            (a list of events, ``[]`` if none came in time, ending with
+            None at the end of the stream), ``consumer`` (the current
+            consumer) and ``stop()``; the command line passes its
+            reconnecting follower
+
+    Children get consumers of flux-journal's
+    :class:`~flux_journal.job.JournalConsumer`.
+    """
+
+    def __init__(
+        self,
+        handle: Any,
+        *,
+        level: Optional[int] = None,
+        connect: Optional[Callable[[str], Any]] = None,
+        on_unreachable: Optional[Callable[[Unreachable], None]] = None,
+        since: Any = 0.0,
+        full: bool = True,
+        allow: Optional[Any] = None,
+        deny: Optional[Any] = None,
+        include_sentinel: bool = False,
+        cursor_window: Optional[float] = None,
+        resume: Optional[Callable[[str], Any]] = None,
+        root: Any = None,
+    ) -> None:
+        if level is not None and level < 0:
+            raise ValueError("level must be 0 or more (or None: every level)")
+        self.level = level
+        self._connect = connect
+        self._on_unreachable = on_unreachable
+        self._allow = frozenset(allow) if allow is not None else None
+        self._deny = frozenset(deny) if deny is not None else None
+        self._include_sentinel = include_sentinel
+        self._cursor_window = cursor_window
+        self._resume = resume
+        #: Children that could not be read, in the order reported.
+        self.unreachable: List[Unreachable] = []
+        self._request_allow = None if self._allow is None else self._allow | DISCOVERY_EVENTS
+        self._request_deny = None if self._deny is None else self._deny - DISCOVERY_EVENTS
+        if root is None:
+            root = _ConsumerReader(
+                self._consumer(handle, since=since, full=full, include=include_sentinel)
+            )
+        self._root_reader = root
+        self._root_handle = handle
+        self._instances: Dict[str, _Instance] = {}
+        self._root = _Instance(ROOT, 0, "", root, None)
+        self._add(self._root, handle)
+        self._ready: set = set(self._instances)  # paths to read without waiting
+        self._next_sweep = 0.0
+        self._pending_error: Optional[BaseException] = None
+        self._ended = False
+        self._stopped = False
+
+    # -- the stream ----------------------------------------------------------
+
+    @property
+    def instances(self) -> List[str]:
+        """Paths of the instances being followed now."""
+        return list(self._instances)
+
+    @property
+    def history_complete(self) -> bool:
+        """True when every instance followed now has delivered its
+        history (the root's included)."""
+        return all(node.history_done for node in self._instances.values())
+
+    def consumer(self, path: str = ROOT) -> Any:
+        """The consumer reading the instance at *path* now (KeyError if
+        it is not followed)."""
+        node = self._instances[path]
+        if node is self._root:
+            return self._root_reader.consumer
+        return node.consumer.consumer
+
+    def poll_batch(self, max_events: int = 1000, timeout: float = -1.0) -> List[Optional[TreeEvent]]:
+        """Up to about *max_events* :class:`TreeEvent` s, from whichever
+        instances have some, waiting up to *timeout* seconds (negative:
+        no limit) for the first.  The list ends with None once every
+        stream has ended (the root's and every child's).
+
+        Raises:
+            TimeoutError: nothing came within *timeout*
+            OSError, PayloadError: as the root's consumer raises them,
+                after the events received before were returned
+        """
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            raise error
+        if self._ended:
+            return [None]
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        while True:
+            out = self._read(max_events)
+            if out:
+                return out
+            if self._pending_error is not None:
+                error, self._pending_error = self._pending_error, None
+                raise error
+            if not self._instances:
+                self._ended = True
+                return [None]
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(errno.ETIMEDOUT, "no event of the tree in time")
+            wait = SWEEP_SECONDS if deadline is None else min(SWEEP_SECONDS, deadline - now)
+            self._wait(wait)
+
+    def __iter__(self):
+        """Every :class:`TreeEvent` until every stream has ended."""
+        while True:
+            for item in self.poll_batch():
+                if item is None:
+                    return
+                yield item
+
+    def stop(self) -> None:
+        """Ask every stream to end; the tree ends once they have."""
+        self._stopped = True
+        for node in list(self._instances.values()):
+            try:
+                node.consumer.stop()
+            except RuntimeError:
+                pass
+
+    def close(self) -> None:
+        """Stop every stream and read them to their end (briefly)."""
+        self.stop()
+        deadline = time.monotonic() + 2.0
+        while self._instances and time.monotonic() < deadline:
+            try:
+                if self.poll_batch(_BATCH, max(0.0, deadline - time.monotonic()))[-1] is None:
+                    break
+            except (TimeoutError, OSError, ValueError):
+                break
+
+    def __enter__(self) -> "InstanceTree":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------
+
+    def _read(self, max_events: int) -> List[Optional[TreeEvent]]:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._ready = set(self._instances)
+            self._next_sweep = now + SWEEP_SECONDS
+        out: List[Optional[TreeEvent]] = []
+        while self._ready and len(out) < max_events:
+            path = self._ready.pop()
+            node = self._instances.get(path)
+            if node is None:
+                continue
+            try:
+                items = node.consumer.poll(0)
+            except Exception as exc:  # pylint: disable=broad-except
+                self._failed(node, exc)
+                if self._pending_error is not None:
+                    break
+                continue
+            if items:
+                # More may be waiting than one batch held.
+                self._ready.add(path)
+            self._take(node, items, out)
+        return out
+
+    def _take(self, node: _Instance, items: List[Any], out: List[Optional[TreeEvent]]) -> None:
+        path = node.path
+        candidates = []
+        for event in items:
+            if event is None:
+                self._end(node)
+                break
+            if event.is_empty():
+                node.history_done = True
+                if self._include_sentinel:
+                    out.append(TreeEvent(path, event))
+                continue
+            jobid = event.jobid
+            if jobid is not None and event.name in DISCOVERY_EVENTS:
+                if self._watch(node, int(jobid), event):
+                    candidates.append(int(jobid))
+            if self._wanted(event.name):
+                out.append(TreeEvent(path, event))
+        consumer = self._consumer_of(node)
+        if consumer is not None and getattr(consumer, "history_complete", False):
+            node.history_done = True
+        # Decided once the batch is through: a child whose job finished
+        # within it is already gone.
+        for jobid in candidates:
+            self._consider(node, jobid)
+
+    def _consumer_of(self, node: _Instance) -> Any:
+        return node.consumer.consumer
+
+    def _wanted(self, name: str) -> bool:
+        if self._allow is not None and name not in self._allow:
+            return False
+        return self._deny is None or name not in self._deny
+
+    def _watch(self, node: _Instance, jobid: int, event: Any) -> bool:
+        """Note a discovery event; return whether the job may now be a
+        child instance to open."""
+        name = event.name
+        job = node.jobs.get(jobid)
+        if name == "clean":
+            node.jobs.pop(jobid, None)
+            node.opened.discard(jobid)
+            return False
+        if job is None:
+            job = node.jobs[jobid] = _JobWatch()
+        if name == "start":
+            job.running = True
+        elif name == "finish":
+            job.running = False
+            job.finished = True
+        elif name == "memo":
+            uri = event.context.get("uri") if isinstance(event.context, dict) else None
+            if isinstance(uri, str) and uri:
+                job.uri = uri
+        return job.running and job.uri is not None and jobid not in node.opened
+
+    def _consider(self, node: _Instance, jobid: int) -> None:
+        job = node.jobs.get(jobid)
+        if job is None or job.uri is None or jobid in node.opened:
+            return
+        if self.level is not None and node.depth >= self.level:
+            return
+        node.opened.add(jobid)
+        path = child_path(node.path, jobid)
+        if job.finished or self._stopped:
+            if job.finished:
+                self._report(path, job.uri, "ended", "it had ended before it could be read")
+            return
+        self._open(node, path, job.uri)
+
+    # -- children ----------------------------------------------------------------
+
+    def _open(self, parent: _Instance, path: str, uri: str) -> None:
+        target = reachable_uri(uri)
+        try:
+            handle = self._open_handle(target)
+        except OSError as exc:
+            kind = "denied" if isinstance(exc, PermissionError) else "unreachable"
+            self._report(path, uri, kind, f"cannot connect to {target}: {_describe(exc)}")
+            return
+        since = self._resume(path) if self._resume is not None else 0.0
+        try:
+            consumer = self._consumer(handle, since=since, full=True, include=True)
+        except OSError as exc:
+            kind = "denied" if isinstance(exc, PermissionError) else "unreachable"
+            self._report(path, uri, kind, f"cannot read its journal: {_describe(exc)}")
+            return
+        node = _Instance(path, parent.depth + 1, uri, _ConsumerReader(consumer), None)
+        self._add(node, handle)
+        self._ready.add(path)
+
+    def _open_handle(self, uri: str) -> Any:
+        if self._connect is not None:
+            return self._connect(uri)
+        import flux  # pylint: disable=import-outside-toplevel
+
+        return flux.Flux(uri)
+
+    def _consumer(self, handle: Any, *, since: Any, full: bool, include: bool) -> Any:
+        # pylint: disable-next=import-outside-toplevel
+        from flux_journal.job import JournalConsumer
+
+        return JournalConsumer(
+            handle,
+            full=full,
+            since=since,
+            include_sentinel=include,
+            allow=self._request_allow,
+            deny=self._request_deny,
+            cursor_window=self._cursor_window,
+        ).start()
+
+    def _add(self, node: _Instance, handle: Any) -> None:
+        node.fd = _pollfd(handle)
+        self._instances[node.path] = node
+
+    def _end(self, node: _Instance) -> None:
+        """*node*'s stream ended: forget it (its children go on)."""
+        self._instances.pop(node.path, None)
+        self._ready.discard(node.path)
+        if node is not self._root and not node.history_done and not self._stopped:
+            # Ended (ENODATA) before its history was through: the rest of
+            # it cannot be read any more.
+            self._report(node.path, node.uri, "ended",
+                         "its journal ended before its history was read")
+
+    def _failed(self, node: _Instance, exc: BaseException) -> None:
+        if node is self._root or isinstance(exc, PayloadError) or not isinstance(exc, OSError):
+            # The caller's to handle, after the events received before:
+            # the root's errors, and a malformed response of any instance
+            # (dropped; its stream goes on).
+            self._pending_error = exc
+            if isinstance(exc, PayloadError):
+                self._ready.add(node.path)
+            return
+        self._instances.pop(node.path, None)
+        self._ready.discard(node.path)
+        if isinstance(exc, PermissionError):
+            kind, reason = "denied", f"its journal refused us: {_describe(exc)}"
+        elif not node.history_done and getattr(exc, "errno", None) in _GONE:
+            kind, reason = "ended", f"it ended before it could be read: {_describe(exc)}"
+        else:
+            kind, reason = "lost", f"its journal failed: {_describe(exc)}"
+        self._report(node.path, node.uri, kind, reason)
+
+    def _report(self, path: str, uri: str, kind: str, reason: str) -> None:
+        record = Unreachable(path, uri, kind, reason)
+        self.unreachable.append(record)
+        if self._on_unreachable is not None:
+            self._on_unreachable(record)
+
+    # -- waiting ---------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        """Wait up to *seconds* for a message on any instance's handle;
+        mark those that have one as ready."""
+        fds = {node.fd: path for path, node in self._instances.items() if node.fd is not None}
+        if len(fds) < len(self._instances):
+            # A handle without a descriptor can only be looked at: do so
+            # again soon, without spinning.
+            seconds = min(seconds, 0.05)
+            self._ready.update(p for p, n in self._instances.items() if n.fd is None)
+        if not fds:
+            time.sleep(max(0.0, seconds))
+            return
+        try:
+            readable, _, _ = select.select(list(fds), [], [], max(0.0, seconds))
+        except (OSError, ValueError):
+            readable = list(fds)
+        for fd in readable:
+            path = fds[fd]
+            self._ready.add(path)
+            node = self._instances[path]
+            handle = self._handle_of(node)
+            try:
+                # Consumes the descriptor's edge so that it can fire again.
+                handle.pollevents()
+            except (AttributeError, OSError):
+                pass
+
+    def _handle_of(self, node: _Instance) -> Any:
+        consumer = self._consumer_of(node)
+        return consumer.handle if consumer is not None else self._root_handle
+
+
+# Errors with which a child's connection or stream fails when its broker
+# has already gone away.
+_GONE = frozenset(
+    (errno.ECONNREFUSED, errno.ECONNRESET, errno.ENOENT, errno.EPIPE, errno.EPROTO, errno.ENOSYS)
+)
+
+
+class _ConsumerReader:
+    """The tree's view of one consumer: ``poll(timeout)`` returns a
+    list of events ([] if none came in time, None at the end)."""
+
+    __slots__ = ("consumer",)
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+    def poll(self, timeout: float) -> List[Any]:
+        """The events deliverable within *timeout* seconds."""
+        try:
+            return self.consumer.poll_batch(_BATCH, timeout)
+        except TimeoutError:
+            return []
+
+    def stop(self) -> None:
+        """Ask the stream to end."""
+        self.consumer.stop()
+
