@@ -374,6 +374,7 @@ class InstanceTree:
     def _take(self, node: _Instance, items: List[Any], out: List[Optional[TreeEvent]]) -> None:
         path = node.path
         candidates = []
+        cleaned = []
         for event in items:
             if event is None:
                 self._end(node)
@@ -387,6 +388,8 @@ class InstanceTree:
             if jobid is not None and event.name in DISCOVERY_EVENTS:
                 if self._watch(node, int(jobid), event):
                     candidates.append(int(jobid))
+                elif event.name == "clean":
+                    cleaned.append(int(jobid))
             if self._wanted(event.name):
                 out.append(TreeEvent(path, event))
         consumer = self._consumer_of(node)
@@ -396,6 +399,11 @@ class InstanceTree:
         # within it is already gone.
         for jobid in candidates:
             self._consider(node, jobid)
+        # Forgotten only now, so that a child whose whole life is in the
+        # batch is still reported; the record of active jobs stays small.
+        for jobid in cleaned:
+            node.jobs.pop(jobid, None)
+            node.opened.discard(jobid)
 
     def _consumer_of(self, node: _Instance) -> Any:
         return node.consumer.consumer
@@ -411,8 +419,6 @@ class InstanceTree:
         name = event.name
         job = node.jobs.get(jobid)
         if name == "clean":
-            node.jobs.pop(jobid, None)
-            node.opened.discard(jobid)
             return False
         if job is None:
             job = node.jobs[jobid] = _JobWatch()
