@@ -81,6 +81,10 @@ SWEEP_SECONDS = 0.5
 DISCOVERY_EVENTS = frozenset(("start", "memo", "finish", "clean"))
 # Events asked of each instance's consumer at a time.
 _BATCH = 1000
+# How long a read waits when the handle has a message (see _read()).
+_MESSAGE_WAIT = 0.01
+# flux_pollevents() bit: a message can be received.
+_FLUX_POLLIN = 1
 
 
 class TreeEvent(NamedTuple):
@@ -147,14 +151,13 @@ class _JobWatch:
 class _Instance:
     """One instance of the tree: its consumer and its jobs."""
 
-    __slots__ = ("path", "depth", "uri", "consumer", "fd", "jobs", "opened", "history_done")
+    __slots__ = ("path", "depth", "uri", "reader", "jobs", "opened", "history_done")
 
-    def __init__(self, path: str, depth: int, uri: str, consumer: Any, fd: Optional[int]) -> None:
+    def __init__(self, path: str, depth: int, uri: str, reader: Any) -> None:
         self.path = path
         self.depth = depth
         self.uri = uri
-        self.consumer = consumer
-        self.fd = fd
+        self.reader = reader  # see _ConsumerReader
         self.jobs: Dict[int, _JobWatch] = {}
         self.opened: set = set()  # job ids followed (or reported) as children
         self.history_done = False
@@ -166,6 +169,15 @@ def _pollfd(handle: Any) -> Optional[int]:
     except (AttributeError, OSError):
         return None
     return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _has_message(handle: Any) -> bool:
+    """Whether *handle* has a message to handle (flux_pollevents();
+    this also consumes its descriptor's edge, so that it fires again)."""
+    try:
+        return bool(handle.pollevents() & _FLUX_POLLIN)
+    except (AttributeError, OSError, TypeError):
+        return False
 
 
 def _describe(exc: BaseException) -> str:
@@ -204,9 +216,15 @@ class InstanceTree:
         root: a reader of the root's stream to use instead of a
             consumer on *handle*: an object with ``poll(timeout)``
             (a list of events, ``[]`` if none came in time, ending with
-            None at the end of the stream), ``consumer`` (the current
-            consumer) and ``stop()``; the command line passes its
+            None at the end of the stream), ``handle`` and ``consumer``
+            (the current ones), ``progress()`` (responses taken so far)
+            and ``stop()``; the command line passes one over its
             reconnecting follower
+
+    A child is read once its broker is running: its memo comes while it
+    is still starting, so the tree first asks its ``state-machine.wait``
+    (answered at the broker's RUN state), then starts the journal
+    request.
 
     Children get consumers of flux-journal's
     :class:`~flux_journal.job.JournalConsumer`.
@@ -247,10 +265,9 @@ class InstanceTree:
                 self._consumer(handle, since=since, full=full, include=include_sentinel)
             )
         self._root_reader = root
-        self._root_handle = handle
         self._instances: Dict[str, _Instance] = {}
-        self._root = _Instance(ROOT, 0, "", root, None)
-        self._add(self._root, handle)
+        self._root = _Instance(ROOT, 0, "", root)
+        self._instances[ROOT] = self._root
         self._ready: set = set(self._instances)  # paths to read without waiting
         self._next_sweep = 0.0
         self._pending_error: Optional[BaseException] = None
@@ -273,10 +290,7 @@ class InstanceTree:
     def consumer(self, path: str = ROOT) -> Any:
         """The consumer reading the instance at *path* now (KeyError if
         it is not followed)."""
-        node = self._instances[path]
-        if node is self._root:
-            return self._root_reader.consumer
-        return node.consumer.consumer
+        return self._instances[path].reader.consumer
 
     def poll_batch(self, max_events: int = 1000, timeout: float = -1.0) -> List[Optional[TreeEvent]]:
         """Up to about *max_events* :class:`TreeEvent` s, from whichever
@@ -324,7 +338,7 @@ class InstanceTree:
         self._stopped = True
         for node in list(self._instances.values()):
             try:
-                node.consumer.stop()
+                node.reader.stop()
             except RuntimeError:
                 pass
 
@@ -358,15 +372,23 @@ class InstanceTree:
             node = self._instances.get(path)
             if node is None:
                 continue
+            reader = node.reader
+            # libflux handles a message only while a reactor runs: a
+            # wait of 0 takes only what is already fulfilled, so when
+            # the handle has a message, wait a little (returning as soon
+            # as it is handled).
+            pending = _has_message(reader.handle)
+            progress = reader.progress() if pending else 0
             try:
-                items = node.consumer.poll(0)
+                items = reader.poll(_MESSAGE_WAIT if pending else 0)
             except Exception as exc:  # pylint: disable=broad-except
                 self._failed(node, exc)
                 if self._pending_error is not None:
                     break
                 continue
-            if items:
-                # More may be waiting than one batch held.
+            if items or (pending and reader.progress() > progress):
+                # More may be waiting than one batch held (or, during
+                # history, than one message brought).
                 self._ready.add(path)
             self._take(node, items, out)
         return out
@@ -392,8 +414,8 @@ class InstanceTree:
                     cleaned.append(int(jobid))
             if self._wanted(event.name):
                 out.append(TreeEvent(path, event))
-        consumer = self._consumer_of(node)
-        if consumer is not None and getattr(consumer, "history_complete", False):
+        consumer = node.reader.consumer
+        if consumer is not None and consumer.history_complete:
             node.history_done = True
         # Decided once the batch is through: a child whose job finished
         # within it is already gone.
@@ -404,9 +426,6 @@ class InstanceTree:
         for jobid in cleaned:
             node.jobs.pop(jobid, None)
             node.opened.discard(jobid)
-
-    def _consumer_of(self, node: _Instance) -> Any:
-        return node.consumer.consumer
 
     def _wanted(self, name: str) -> bool:
         if self._allow is not None and name not in self._allow:
@@ -458,14 +477,16 @@ class InstanceTree:
             self._report(path, uri, kind, f"cannot connect to {target}: {_describe(exc)}")
             return
         since = self._resume(path) if self._resume is not None else 0.0
+
+        def start(child):
+            return self._consumer(child, since=since, full=True, include=True)
+
         try:
-            consumer = self._consumer(handle, since=since, full=True, include=True)
+            reader = _ChildReader(handle, start)
         except OSError as exc:
-            kind = "denied" if isinstance(exc, PermissionError) else "unreachable"
-            self._report(path, uri, kind, f"cannot read its journal: {_describe(exc)}")
+            self._report(path, uri, "unreachable", f"cannot ask it: {_describe(exc)}")
             return
-        node = _Instance(path, parent.depth + 1, uri, _ConsumerReader(consumer), None)
-        self._add(node, handle)
+        self._instances[path] = _Instance(path, parent.depth + 1, uri, reader)
         self._ready.add(path)
 
     def _open_handle(self, uri: str) -> Any:
@@ -489,14 +510,14 @@ class InstanceTree:
             cursor_window=self._cursor_window,
         ).start()
 
-    def _add(self, node: _Instance, handle: Any) -> None:
-        node.fd = _pollfd(handle)
-        self._instances[node.path] = node
-
-    def _end(self, node: _Instance) -> None:
-        """*node*'s stream ended: forget it (its children go on)."""
+    def _forget(self, node: _Instance) -> None:
+        """Stop following *node* (its children go on)."""
         self._instances.pop(node.path, None)
         self._ready.discard(node.path)
+
+    def _end(self, node: _Instance) -> None:
+        """*node*'s stream ended."""
+        self._forget(node)
         if node is not self._root and not node.history_done and not self._stopped:
             # Ended (ENODATA) before its history was through: the rest of
             # it cannot be read any more.
@@ -504,6 +525,11 @@ class InstanceTree:
                          "its journal ended before its history was read")
 
     def _failed(self, node: _Instance, exc: BaseException) -> None:
+        if isinstance(exc, _Ended):
+            self._forget(node)
+            self._report(node.path, node.uri, "ended",
+                         f"it ended before it could be read: {_describe(exc.exc)}")
+            return
         if node is self._root or isinstance(exc, PayloadError) or not isinstance(exc, OSError):
             # The caller's to handle, after the events received before:
             # the root's errors, and a malformed response of any instance
@@ -512,8 +538,7 @@ class InstanceTree:
             if isinstance(exc, PayloadError):
                 self._ready.add(node.path)
             return
-        self._instances.pop(node.path, None)
-        self._ready.discard(node.path)
+        self._forget(node)
         if isinstance(exc, PermissionError):
             kind, reason = "denied", f"its journal refused us: {_describe(exc)}"
         elif not node.history_done and getattr(exc, "errno", None) in _GONE:
@@ -533,12 +558,17 @@ class InstanceTree:
     def _wait(self, seconds: float) -> None:
         """Wait up to *seconds* for a message on any instance's handle;
         mark those that have one as ready."""
-        fds = {node.fd: path for path, node in self._instances.items() if node.fd is not None}
-        if len(fds) < len(self._instances):
-            # A handle without a descriptor can only be looked at: do so
-            # again soon, without spinning.
-            seconds = min(seconds, 0.05)
-            self._ready.update(p for p, n in self._instances.items() if n.fd is None)
+        fds = {}
+        for path, node in self._instances.items():
+            # The root's handle changes when the command line reconnects.
+            fd = _pollfd(node.reader.handle)
+            if fd is None:
+                # A handle without a descriptor can only be looked at: do
+                # so again soon, without spinning.
+                seconds = min(seconds, 0.05)
+                self._ready.add(path)
+            else:
+                fds[fd] = path
         if not fds:
             time.sleep(max(0.0, seconds))
             return
@@ -546,20 +576,9 @@ class InstanceTree:
             readable, _, _ = select.select(list(fds), [], [], max(0.0, seconds))
         except (OSError, ValueError):
             readable = list(fds)
-        for fd in readable:
-            path = fds[fd]
-            self._ready.add(path)
-            node = self._instances[path]
-            handle = self._handle_of(node)
-            try:
-                # Consumes the descriptor's edge so that it can fire again.
-                handle.pollevents()
-            except (AttributeError, OSError):
-                pass
-
-    def _handle_of(self, node: _Instance) -> Any:
-        consumer = self._consumer_of(node)
-        return consumer.handle if consumer is not None else self._root_handle
+        # _read() asks each of them for its events (flux_pollevents(),
+        # which also lets the descriptor fire again).
+        self._ready.update(fds[fd] for fd in readable)
 
 
 # Errors with which a child's connection or stream fails when its broker
@@ -570,13 +589,26 @@ _GONE = frozenset(
 
 
 class _ConsumerReader:
-    """The tree's view of one consumer: ``poll(timeout)`` returns a
-    list of events ([] if none came in time, None at the end)."""
+    """How the tree reads one instance: ``poll(timeout)`` returns a list
+    of events ([] if none came in time, ending with None at the end of
+    the stream); ``handle`` is the handle it reads from, ``consumer``
+    its consumer (None until there is one), ``progress()`` grows with
+    every response taken, ``stop()`` asks the stream to end.  This one
+    reads a started consumer."""
 
     __slots__ = ("consumer",)
 
     def __init__(self, consumer: Any) -> None:
         self.consumer = consumer
+
+    @property
+    def handle(self) -> Any:
+        """The handle the consumer reads from."""
+        return self.consumer.handle
+
+    def progress(self) -> int:
+        """Responses taken so far."""
+        return self.consumer.stats.get("responses", 0)
 
     def poll(self, timeout: float) -> List[Any]:
         """The events deliverable within *timeout* seconds."""
@@ -588,4 +620,69 @@ class _ConsumerReader:
     def stop(self) -> None:
         """Ask the stream to end."""
         self.consumer.stop()
+
+
+class _ChildReader(_ConsumerReader):
+    """A child instance's journal, asked for once its broker is running.
+
+    A child broker posts its memo (its URI) while it is still starting:
+    its job-manager may not be loaded yet (a journal request would fail
+    with ENOSYS).  So the reader first asks the broker's
+    ``state-machine.wait``, which answers once the broker reaches its
+    RUN state (ENOENT once it is past it: shutting down), then starts
+    the consumer with ``start(handle)``.
+    """
+
+    __slots__ = ("_handle", "_start", "_running", "_stopped")
+
+    def __init__(self, handle: Any, start: Callable[[Any], Any]) -> None:
+        super().__init__(None)
+        self._handle = handle
+        self._start = start
+        self._stopped = False
+        self._running = handle.rpc("state-machine.wait")
+
+    @property
+    def handle(self) -> Any:
+        """The child's handle."""
+        return self._handle
+
+    def progress(self) -> int:
+        """Responses taken so far (the broker's answer counts as one)."""
+        return 0 if self.consumer is None else 1 + super().progress()
+
+    def poll(self, timeout: float) -> List[Any]:
+        """The child's events deliverable within *timeout* seconds."""
+        if self.consumer is None:
+            if self._stopped:
+                return [None]
+            try:
+                self._running.wait_for(timeout)
+            except TimeoutError:
+                return []
+            try:
+                self._running.get()
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    raise _Ended(exc) from exc
+                if exc.errno != errno.ENOSYS:  # no such service: just ask
+                    raise
+            self._running = None
+            self.consumer = self._start(self._handle)
+            timeout = 0
+        return super().poll(timeout)
+
+    def stop(self) -> None:
+        """Ask the stream to end (or not to start)."""
+        if self.consumer is not None:
+            self.consumer.stop()
+        self._stopped = True
+
+
+class _Ended(Exception):
+    """A child broker past its RUN state: it ended before it was read."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(exc)
+        self.exc = exc
 

@@ -279,11 +279,33 @@ def test_sim_pollfd_is_readable_once_a_response_arrives():
     import select
 
     handle = SimFlux(jobs=None)
-    fd = handle.pollfd()
     consumer = JournalConsumer(handle).start()
+    # Readable at first: responses came before the descriptor existed.
+    fd = handle.pollfd()
     assert select.select([fd], [], [], 0)[0] == [fd]
     handle.pollevents()
     assert select.select([fd], [], [], 0)[0] == []
     handle.inject_job("success")
     assert select.select([fd], [], [], 0)[0] == [fd]
     consumer.stop()
+
+
+def test_a_child_still_starting_is_read_once_its_broker_runs():
+    host = SimHost()
+    starting = host.start_child(host.root, up=False)  # memo before its job-manager
+    never = host.start_child(host.root, up=False)
+    reports = []
+    tree = InstanceTree(host.root, connect=host.connect, on_unreachable=reports.append)
+    got = []
+    read_until(tree, lambda: tree.consumer(ROOT).history_complete, got)
+    spath, npath = child_path(ROOT, starting.jobid), child_path(ROOT, never.jobid)
+    assert set(tree.instances) == {ROOT, spath, npath}
+    assert tree.consumer(spath) is None  # not asked yet: no ENOSYS
+    starting.bring_up()
+    starting.handle.inject_job("success")
+    host.finish_child(never)  # shut down before it ever ran
+    read_until(tree, lambda: npath not in tree.instances
+               and by_instance(got)[spath] == journal_of(starting.handle), got)
+    assert [(r.instance, r.kind) for r in reports] == [(npath, "ended")]
+    assert "surpassed RUN" in reports[0].reason
+    tree.close()

@@ -762,11 +762,18 @@ class SimFlux:
                     os.set_blocking(fd, False)
                 # The pipe lives as long as the handle.
                 weakref.finalize(self, _close_pipe, self._wakeup)
+                # Readable at first, as an epoll descriptor is when it
+                # watches one that has data: responses may have come
+                # before it existed.
+                self._signalled = True
+                os.write(self._wakeup[1], b"!")
             return self._wakeup[0]
 
     def pollevents(self):
-        """Clear :meth:`pollfd`'s readiness and return FLUX_POLLIN (1)
-        if some response is waiting, else 0, like flux_pollevents()."""
+        """Clear :meth:`pollfd`'s readiness, like flux_pollevents(), and
+        return 0: no message ever waits for a reactor to be handled here
+        (responses reach their futures as they are sent), so there is
+        never a FLUX_POLLIN to report."""
         with self._cond:
             if self._wakeup is not None and self._signalled:
                 try:
@@ -774,7 +781,7 @@ class SimFlux:
                 except BlockingIOError:
                     pass
                 self._signalled = False
-            return 1 if any(f._q for f in self._then_futures) or self._ready else 0
+            return 0
 
     def _rearm(self, future):
         """Queue *future*'s callback if it has an undelivered current response."""

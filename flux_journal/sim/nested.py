@@ -28,11 +28,12 @@ import os
 import socket
 from urllib.parse import urlsplit
 
+from flux_journal.sim.errors import SimError
 from flux_journal.sim.handle import SimFlux
-from flux_journal.sim.services import JobJournalService
+from flux_journal.sim.services import JobJournalService, SimService
 from flux_journal.sim.workload import DEFAULT_START, JobFactory
 
-__all__ = ["SimHost", "SimChild", "host_name"]
+__all__ = ["SimHost", "SimChild", "BrokerStateService", "host_name"]
 
 _JOB_TOPIC = "job-manager.events-journal"
 
@@ -41,6 +42,41 @@ def host_name():
     """The host name in the URIs of simulated child instances: this
     host's, as a broker on it would write it."""
     return socket.gethostname()
+
+
+class BrokerStateService(SimService):
+    """A broker's ``state-machine.wait``, as flux-core's broker answers
+    it: an empty response once the broker is in its RUN state, held
+    until then, ENOENT ("broker has surpassed RUN state") after."""
+
+    topics = ("state-machine.wait",)
+
+    def __init__(self, running=True):
+        super().__init__()
+        self.state = "run" if running else "init"
+
+    def handle_request(self, request):
+        """Answer now if the broker has reached RUN, else when it does."""
+        if self.state == "run":
+            request.respond(None)
+        elif self.state == "init":
+            self._listeners.append((request, None))
+        else:
+            raise SimError(errno.ENOENT, "broker has surpassed RUN state")
+
+    def run(self):
+        """The broker reaches RUN: answer the requests held."""
+        with self._cond:
+            self.state = "run"
+            listeners, self._listeners = self._listeners, []
+            for request, _ in listeners:
+                request.respond(None)
+
+    def shut_down(self):
+        """The broker leaves RUN (it is shutting down)."""
+        with self._cond:
+            self.state = "shutdown"
+            self.end_streams(errno.ENOENT, "broker has surpassed RUN state")
 
 
 class SimChild:
@@ -54,12 +90,22 @@ class SimChild:
         local_uri: ``local://PATH``, how this host reaches it
     """
 
-    def __init__(self, parent, jobid, handle, uri, local_uri):
+    def __init__(self, parent, jobid, handle, uri, local_uri, state, jobs):
         self.parent = parent
         self.jobid = jobid
         self.handle = handle
         self.uri = uri
         self.local_uri = local_uri
+        self.state = state  # its BrokerStateService
+        self._jobs = jobs  # its job-manager journal, until loaded
+
+    def bring_up(self):
+        """The broker reaches RUN: its job-manager journal is loaded and
+        ``state-machine.wait`` answered."""
+        if self._jobs is not None:
+            self.handle.add_service(self._jobs)
+            self._jobs = None
+        self.state.run()
 
 
 class SimHost:
@@ -96,7 +142,7 @@ class SimHost:
             )
         return handle.connect()
 
-    def start_child(self, parent, *, jobs=None, denied=False, memo=True):
+    def start_child(self, parent, *, jobs=None, denied=False, memo=True, up=True):
         """Run a job on *parent* (a handle of this host) that is an
         instance: its events up to ``start``, then (with *memo*) the
         ``memo`` with its URI.  Returns the :class:`SimChild`.
@@ -104,21 +150,29 @@ class SimHost:
         *jobs* is the child's job-manager journal (a
         :class:`~flux_journal.sim.Workload` or None: empty, jobs
         injected later); with *denied* the child belongs to another
-        user, so its journal refuses requests with EPERM.
+        user, so its journal refuses requests with EPERM.  Without *up*
+        the broker is still starting, as when a real one posts its
+        memo: no job-manager yet (ENOSYS) and ``state-machine.wait``
+        held until :meth:`SimChild.bring_up`.
         """
         number = next(self._ids)
         path = f"/tmp/flux-sim-{os.getpid()}-{number}/local-0"
+        state = BrokerStateService(running=False)
         if denied:
-            handle = SimFlux.replay([], topic=_JOB_TOPIC, errors={0: errno.EPERM})
+            journal = _DeniedJournal()
         elif jobs is None:
             # Its own job ids: a timeline of its own, later than its parent's.
             factory = JobFactory(seed=number, start=DEFAULT_START + 1000.0 * number)
-            handle = SimFlux(jobs=JobJournalService(None, factory=factory))
+            journal = JobJournalService(None, factory=factory)
         else:
-            handle = SimFlux(jobs=jobs)
+            journal = JobJournalService(jobs)
+        handle = SimFlux(services=[state], defaults=False)
         self._sockets[path] = handle
         jobid = parent.inject_job("success", upto="start")
-        child = SimChild(parent, jobid, handle, f"ssh://{host_name()}{path}", f"local://{path}")
+        child = SimChild(parent, jobid, handle, f"ssh://{host_name()}{path}", f"local://{path}",
+                         state, journal)
+        if up:
+            child.bring_up()
         if memo:
             self.post_memo(child)
         return child
@@ -141,5 +195,18 @@ class SimHost:
     def stop_child(self, child):
         """Shut the child's broker down (ENODATA to its streams) and
         remove its socket, without events on the parent."""
+        child.state.shut_down()
         child.handle.shutdown()
         self._sockets.pop(urlsplit(child.local_uri).path, None)
+
+
+class _DeniedJournal(SimService):
+    """The job-manager journal of another user's instance: the journal
+    is owner-only, so every request gets EPERM."""
+
+    topics = (_JOB_TOPIC, _JOB_TOPIC + "-cancel")
+
+    def handle_request(self, request):
+        """Refuse."""
+        if not request.topic.endswith("-cancel"):
+            raise SimError(errno.EPERM, "Operation not permitted")
