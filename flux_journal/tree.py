@@ -171,6 +171,15 @@ def _pollfd(handle: Any) -> Optional[int]:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
+def _add_stats(total: Dict[str, int], consumer: Any) -> None:
+    if consumer is None:
+        return
+    for key, value in consumer.stats.items():
+        # peaks do not add up; everything else counts
+        total[key] = max(total.get(key, 0), value) if key.startswith("peak") else (
+            total.get(key, 0) + value)
+
+
 def _has_message(handle: Any) -> bool:
     """Whether *handle* has a message to handle (flux_pollevents();
     this also consumes its descriptor's edge, so that it fires again)."""
@@ -271,6 +280,8 @@ class InstanceTree:
         self._ready: set = set(self._instances)  # paths to read without waiting
         self._next_sweep = 0.0
         self._pending_error: Optional[BaseException] = None
+        # of the instances forgotten, and the events the tree left out
+        self._ended_stats: Dict[str, int] = {}
         self._ended = False
         self._stopped = False
 
@@ -286,6 +297,17 @@ class InstanceTree:
         """True when every instance followed now has delivered its
         history (the root's included)."""
         return all(node.history_done for node in self._instances.values())
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        """The consumers' counters (see ``JournalConsumer.stats``) summed
+        over every instance read so far, those that ended included
+        (``filtered_name`` counts the events the tree read to find
+        children and left out too)."""
+        total = dict(self._ended_stats)
+        for node in self._instances.values():
+            _add_stats(total, node.reader.consumer)
+        return total
 
     def consumer(self, path: str = ROOT) -> Any:
         """The consumer reading the instance at *path* now (KeyError if
@@ -414,6 +436,8 @@ class InstanceTree:
                     cleaned.append(int(jobid))
             if self._wanted(event.name):
                 out.append(TreeEvent(path, event))
+            else:
+                self._ended_stats["filtered_name"] = self._ended_stats.get("filtered_name", 0) + 1
         consumer = node.reader.consumer
         if consumer is not None and consumer.history_complete:
             node.history_done = True
@@ -512,7 +536,8 @@ class InstanceTree:
 
     def _forget(self, node: _Instance) -> None:
         """Stop following *node* (its children go on)."""
-        self._instances.pop(node.path, None)
+        if self._instances.pop(node.path, None) is not None:
+            _add_stats(self._ended_stats, node.reader.consumer)
         self._ready.discard(node.path)
 
     def _end(self, node: _Instance) -> None:

@@ -38,6 +38,7 @@ from flux_journal.cli.follow import (
 from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
+from flux_journal.cli.recursive import TreeFollower, UnreachableReport, request_filters, unwrap
 from flux_journal.cli.sinks import ArchiveSink, OutputSink
 from flux_journal.cli.sources import instance_name, open_source
 from flux_journal.cli import history as history_command
@@ -68,11 +69,14 @@ def _filters(args, position):
     return filters
 
 
-def session(args, journal, sink, position):
+def session(args, journal, sink, position, *, resume=None):
     """Open the source, read *journal* into *sink* from *position*;
-    return the exit status.  Shared by the print commands and archive."""
+    return the exit status.  Shared by the print commands and archive.
+    With ``--recursive``, *resume(path)* says where a child instance's
+    stream starts."""
     stop = StopRequest()
     restore = stop.install()
+    report = UnreachableReport()
     try:
         with open_source(args, journal) as source:
             started = time.monotonic()
@@ -81,12 +85,14 @@ def session(args, journal, sink, position):
                 shares_terminal=isinstance(sink, OutputSink) and isatty(sys.stdout),
             )
             try:
-                reader = _start_reader(args, journal, source, sink, position, progress, stop)
+                reader = _start_reader(args, journal, source, sink, position, progress, stop,
+                                       report if recursive(args) else None, resume)
                 status, error = _read(reader, journal)
                 if args.stats and reader.consumer is not None:
                     print_stats(source, reader, reader.consumer, time.monotonic() - started)
             finally:
                 progress.clear()
+                report.close()
     finally:
         restore()
     if error is not None:
@@ -94,14 +100,24 @@ def session(args, journal, sink, position):
     return status
 
 
-def _start_reader(args, journal, source, sink, position, progress, stop):
-    """Start the consumer, live events and the sink; return the Reader."""
+def recursive(args):
+    """Whether *args* ask to follow child instances (``--recursive``)."""
+    return getattr(args, "recursive", False)
+
+
+def _start_reader(args, journal, source, sink, position, progress, stop, report, resume):
+    """Start the consumer, live events and the sink; return the Reader.
+    With *report* (``--recursive``), the reader reads the tree of
+    instances, telling *report* of children that cannot be read."""
     start = position.cursor
     if start is None:
         start = args.since if args.since is not None else 0.0
+    allow, deny = _names_of(args, "name"), _names_of(args, "exclude")
+    if report is not None:
+        allow, deny = request_filters(allow, deny)
     options = {
-        "allow": _names_of(args, "name"),
-        "deny": _names_of(args, "exclude"),
+        "allow": allow,
+        "deny": deny,
         # A cursor costs the consumer a record of recent events: kept
         # only when the sink stores positions or a reconnection resumes.
         "cursor_window": (
@@ -139,6 +155,17 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
             follower = Follower(consumer, **follow)
     if follower is None:
         follower = Follower.connecting(**follow)
+    if report is not None:
+        follower = TreeFollower(
+            follower,
+            connect=source.connect_child,
+            level=args.level,
+            allow=_names_of(args, "name"),
+            deny=_names_of(args, "exclude"),
+            on_unreachable=report,
+            cursor_window=options["cursor_window"],
+            resume=resume,
+        )
     source.start()
     sink.start(position)
     return Reader(
@@ -150,6 +177,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
         filters=_filters(args, position),
         drop_history=journal == "resource" and args.no_history,
         progress=progress,
+        unwrap=unwrap if report is not None else None,
     )
 
 
@@ -204,6 +232,7 @@ def read_command(args):
         time_format=args.time_format,
         color=use_color(args.color, sys.stdout),
         jobs=journal == "jobs",
+        instances=recursive(args),
     )
     sink = OutputSink(formatter, checkpoint, args.checkpoint_interval)
     return session(args, journal, sink, position)
@@ -248,6 +277,15 @@ def main(argv=None):
     the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "level", None) is not None:
+        args.recursive = True
+    if recursive(args):
+        if getattr(args, "checkpoint", None):
+            # One cursor cannot say where each instance's stream stands.
+            parser.error("--checkpoint cannot resume --recursive (use archive --recursive, "
+                         "which keeps a position per instance)")
+        if getattr(args, "resource", False):
+            parser.error("--recursive follows job-manager journals: not with --resource")
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:
