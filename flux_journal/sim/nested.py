@@ -117,6 +117,8 @@ class SimHost:
 
     def __init__(self, root=None):
         self.root = root if root is not None else SimFlux(jobs=None)
+        #: Every :class:`SimChild` started, in order.
+        self.children = []
         self._sockets = {}  # socket path -> SimFlux
         self._ids = itertools.count(1)
 
@@ -171,6 +173,7 @@ class SimHost:
         jobid = parent.inject_job("success", upto="start")
         child = SimChild(parent, jobid, handle, f"ssh://{host_name()}{path}", f"local://{path}",
                          state, journal)
+        self.children.append(child)
         if up:
             child.bring_up()
         if memo:

@@ -1,0 +1,204 @@
+"""``flux-journal jobs --recursive`` on the simulated hierarchy of
+``--sim --recursive`` (flux_journal/cli/sources.py simulated_children):
+every event of every instance once under its path, in text and JSON;
+--level; name filters; the child that had ended said once; live
+children coming and going under --follow.
+
+The truth is each simulated instance's own journal, rebuilt here the
+way the command builds it (the same seed gives the same hierarchy).
+"""
+
+import collections
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+from flux_journal import JournalConsumer
+from flux_journal.cli import main, sources
+from flux_journal.tree import ROOT, child_path
+from journal_helpers import run_cli
+
+_PATIENCE = 60.0
+_JOBS = 20
+
+
+def hierarchy():
+    """(root handle, SimHost) as ``--sim 20 --recursive`` builds them."""
+    handle, _ = sources.simulated_instance("jobs", _JOBS, 0)
+    return handle, sources.simulated_children(handle)
+
+
+def paths_of(host):
+    """{path: handle} of the running instances of *host*'s hierarchy."""
+    paths = {id(host.root): ROOT}
+    out = {ROOT: host.root}
+    for child in host.children:
+        path = child_path(paths[id(child.parent)], child.jobid)
+        paths[id(child.handle)] = path
+        if child.handle.is_up:
+            out[path] = child.handle
+    return out
+
+
+def journal_keys(handle, names=None):
+    """Counter of (jobid, name, timestamp) of *handle*'s journal."""
+    consumer = JournalConsumer(handle, include_sentinel=True).start()
+    keys = collections.Counter()
+    while True:
+        event = consumer.poll(_PATIENCE)
+        if event is None or event.is_empty():
+            break
+        if names is None or event.name in names:
+            keys[(int(event.jobid), event.name, event.timestamp)] += 1
+    consumer.stop()
+    return keys
+
+
+def record_keys(records):
+    """{instance: Counter of (jobid, name, timestamp)} of JSON records,
+    but annotations, which the journal sends live and never stores."""
+    by_path = collections.defaultdict(collections.Counter)
+    for record in records:
+        if record["name"] == "annotations":
+            continue
+        by_path[record["instance"]][(record["jobid"], record["name"], record["timestamp"])] += 1
+    return by_path
+
+
+def test_json_lines_carry_every_event_of_every_instance_once():
+    proc = run_cli("jobs", "--sim", _JOBS, "--recursive", "--format", "json", check_rc=None)
+    assert proc.returncode == 0
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    _, host = hierarchy()
+    expected = {path: journal_keys(handle) for path, handle in paths_of(host).items()}
+    assert len(expected) == 1 + 2 * sources.SIM_CHILDREN
+    assert record_keys(records) == expected
+    # the child that finished before the command started, said once
+    ended = child_path(ROOT, host.children[0].jobid)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"flux-journal: child instance {ended} (ssh://")
+    assert lines[0].endswith("not followed: it had ended before it could be read")
+
+
+def test_text_lines_start_with_the_path_and_are_otherwise_unchanged():
+    plain = run_cli("jobs", "--sim", _JOBS).stdout.decode().splitlines()
+    tree = run_cli("jobs", "--sim", _JOBS, "--recursive", check_rc=None).stdout.decode()
+    root_lines = [line[2:] for line in tree.splitlines() if line.startswith("/ ")]
+    # The root's own history: the plain command's, plus the jobs that
+    # are child instances (submitted after the workload).
+    assert root_lines[: len(plain)] == plain
+    _, host = hierarchy()
+    paths = paths_of(host)
+    for path, handle in paths.items():
+        lines = [line for line in tree.splitlines() if line.split(" ", 1)[0] == path]
+        assert len(lines) == sum(journal_keys(handle).values()), path
+
+
+def test_level_and_names():
+    _, host = hierarchy()
+    children = {path for path in paths_of(host) if path.count("/") == 1 and path != ROOT}
+    proc = run_cli("jobs", "--sim", _JOBS, "--level", "1", "--format", "json",
+                   "--name", "clean", check_rc=None)
+    assert proc.returncode == 0
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["name"] for r in records} == {"clean"}
+    by_path = record_keys(records)
+    assert set(by_path) == {ROOT} | children
+    for path in children:
+        assert by_path[path] == journal_keys(paths_of(host)[path], {"clean"})
+
+
+def test_options_refused_with_recursive():
+    proc = run_cli("jobs", "--sim", _JOBS, "--recursive", "--checkpoint", "x", check_rc=2)
+    assert b"--checkpoint cannot resume --recursive" in proc.stderr
+    proc = run_cli("archive", "--db", "x.sqlite", "--sim", "--resource", "--recursive",
+                   check_rc=2)
+    assert b"not with --resource" in proc.stderr
+    run_cli("jobs", "--sim", _JOBS, "--level", "0", check_rc=2)
+    run_cli("resource", "--sim", "--recursive", check_rc=2)
+
+
+def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
+    hosts = []
+    real = sources.simulated_children
+
+    def built(handle):
+        host = real(handle)
+        hosts.append(host)
+        return host
+
+    monkeypatch.setattr(sources, "simulated_children", built)
+    out_path = tmp_path / "out"
+    failures = []
+    news = []
+
+    def lines():
+        return [json.loads(line) for line in out_path.read_text().splitlines()
+                if line.endswith("}")]
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + _PATIENCE
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def drive():
+        try:
+            wait_for(lambda: hosts and out_path.exists()
+                     and len({r["instance"] for r in lines()}) == 1 + 2 * sources.SIM_CHILDREN,
+                     "the hierarchy's history")
+            host = hosts[0]
+            new = host.start_child(host.root)
+            news.append(new)
+            new.handle.inject_job("success")
+            grandchild = host.children[2]  # the first running child's child
+            grandchild.handle.inject_job("failed")
+            wait_for(lambda: sum(1 for r in lines() if r["name"] == "clean"
+                                 and r["instance"].count("/ƒ") == 1
+                                 and r["instance"] == child_path(ROOT, new.jobid)) == 1,
+                     "the new child's job")
+            host.finish_child(new)
+            wait_for(lambda: any(r["name"] == "clean" and r["instance"] == ROOT
+                                 and r["jobid"] == new.jobid for r in lines()),
+                     "the new child's own clean")
+        except BaseException as exc:  # pylint: disable=broad-except
+            failures.append(exc)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, lambda *a: None)
+    try:
+        with open(out_path, "w", encoding="utf-8") as out, \
+                open(tmp_path / "err", "w", encoding="utf-8") as err:
+            monkeypatch.setattr(sys, "stdout", out)
+            monkeypatch.setattr(sys, "stderr", err)
+            thread = threading.Thread(target=drive, daemon=True)
+            thread.start()
+            status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow",
+                           "--format", "json", "--sim-rate", "1000000"])
+            thread.join(_PATIENCE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if failures:
+        raise failures[0]
+    assert status == 128 + signal.SIGINT
+    host = hosts[0]
+    by_path = record_keys(lines())
+    new = news[0]
+    new.handle.restart()  # to read its journal as it was
+    expected = {path: journal_keys(handle) for path, handle in paths_of(host).items()}
+    expected[child_path(ROOT, new.jobid)] = journal_keys(new.handle)
+    # The root's live events run on (the feeder): compare what was read.
+    root_truth = journal_keys(host.root)
+    assert by_path[ROOT] - root_truth == collections.Counter()
+    assert max(by_path[ROOT].values()) == 1
+    del expected[ROOT]
+    for path, keys in expected.items():
+        assert by_path[path] == keys, path
+    err = (tmp_path / "err").read_text().splitlines()
+    assert len(err) == 1 and "it had ended before it could be read" in err[0]
