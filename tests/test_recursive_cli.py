@@ -202,3 +202,46 @@ def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
         assert by_path[path] == keys, path
     err = (tmp_path / "err").read_text().splitlines()
     assert len(err) == 1 and "it had ended before it could be read" in err[0]
+
+
+def test_metrics_series_carry_the_instance():
+    import metrics_oracle
+    from metrics_helpers import Exporter
+
+    _, host = hierarchy()
+    paths = paths_of(host)
+    ended = child_path(ROOT, host.children[0].jobid)
+
+    def by_instance(samples, name, label):
+        out = collections.defaultdict(dict)
+        for (sample, labels), value in samples.items():
+            labels = dict(labels)
+            if sample == name and labels.get("journal", "jobs") == "jobs":
+                out[labels["instance"]][labels[label]] = value
+        return out
+
+    def complete(samples):
+        return (samples.get(("flux_journal_history_complete", ())) == 1.0
+                and set(by_instance(samples, "flux_jobs", "state")) == set(paths))
+
+    # live events of the root one per 1000 s: the scrape stays still
+    with Exporter("--sim", str(_JOBS), "--recursive", "--sim-rate", "0.001") as exporter:
+        samples = exporter.wait_for(complete, "every instance's history")
+    events = by_instance(samples, "flux_journal_events_total", "name")
+    states = by_instance(samples, "flux_jobs", "state")
+    results = by_instance(samples, "flux_jobs_finished_total", "result")
+    assert set(events) == set(paths)
+    for path, handle in paths.items():
+        expected = metrics_oracle.expected_jobs(handle.jobs.backlog(True))
+        assert events[path] == expected["events"], path
+        assert states[path] == expected["states"], path
+        assert results[path] == expected["results"], path
+        count = samples[("flux_job_run_seconds_count", (("instance", path),))]
+        assert count == len(expected["run"]), path
+    unreachable = {dict(labels)["kind"]: value for (name, labels), value in samples.items()
+                   if name == "flux_journal_unreachable_instances_total"}
+    assert unreachable == {"ended": 1.0, "unreachable": 0.0, "denied": 0.0, "lost": 0.0}
+    assert f"child instance {ended} (ssh://" in exporter.stderr
+    # the resource journal's event series are the root's
+    assert any(name == "flux_journal_events_total" and dict(labels) == {
+        "instance": "/", "journal": "resource", "name": "drain"} for name, labels in samples)

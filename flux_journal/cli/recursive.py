@@ -53,8 +53,9 @@ class UnreachableReport:
     line each for the first :data:`MAX_REPORTS`, then a count at
     :meth:`close`."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, *, prog=PROG):
         self._stream = stream
+        self._prog = prog
         #: Children reported so far.
         self.count = 0
 
@@ -73,7 +74,7 @@ class UnreachableReport:
     def _print(self, text):
         stream = self._stream if self._stream is not None else sys.stderr
         sys.stdout.flush()
-        print(f"{PROG}: {text}", file=stream, flush=True)
+        print(f"{self._prog}: {text}", file=stream, flush=True)
 
 
 class _FollowerReader:
@@ -119,7 +120,7 @@ class _TreeView:
 
     @property
     def history_complete(self):
-        """True once the root's sentinel has been passed on."""
+        """True once every instance's history has been passed on."""
         return self._owner.history_delivered
 
     @property
@@ -174,6 +175,16 @@ class TreeFollower:
         """A view for the reader: history_complete, cursor, stats."""
         return self._view
 
+    @property
+    def on_reconnect(self):
+        """The root follower's *on_reconnect* (the root alone is
+        reconnected to)."""
+        return self.follower.on_reconnect
+
+    @on_reconnect.setter
+    def on_reconnect(self, callback):
+        self.follower.on_reconnect = callback
+
     def poll(self, timeout):
         """The tree's next items (TreeEvents; None at the end), as
         :meth:`Follower.poll` returns a follower's."""
@@ -188,10 +199,12 @@ class TreeFollower:
                     self._root_sentinel = item
                 continue  # each instance's own sentinel stays here
             out.append(item)
-        if (self._root_sentinel is not None and not self.history_delivered
-                and self.tree.history_complete and (not out or out[-1] is not None)):
+        if not self.history_delivered and self.tree.history_complete:
             self.history_delivered = True
-            out.append(self._root_sentinel)
+            if self._root_sentinel is not None:
+                # before the end of the stream, if it came too
+                out.insert(len(out) - 1 if out and out[-1] is None else len(out),
+                           self._root_sentinel)
         return out
 
     def stop(self):

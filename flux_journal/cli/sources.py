@@ -232,7 +232,7 @@ def open_source(args, journal, *, live=None):
     if args.sim is not None:
         handle, label = simulated_instance(journal, args.sim or None, args.seed)
         connect_child = None
-        if getattr(args, "recursive", False):
+        if journal == "jobs" and getattr(args, "recursive", False):
             connect_child = simulated_children(handle).connect
             label += f" with {SIM_CHILDREN} running child instances, each with a child"
         if live is None:

@@ -184,8 +184,23 @@ def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading
             _say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
     if follower is None:
         follower = Follower.connecting(**follow)
+    instances = None
+    if journal == "jobs" and getattr(args, "recursive", False):
+        # pylint: disable-next=import-outside-toplevel
+        from flux_journal.cli.recursive import TreeFollower, UnreachableReport
+        from flux_journal.metrics.instances import InstanceCounters
+
+        instances = InstanceCounters(new_tracker)
+        report = UnreachableReport(prog=_PROG)
+
+        def unreachable(record: Any) -> None:
+            instances.report(record)  # type: ignore[union-attr]
+            report(record)
+
+        follower = TreeFollower(follower, connect=source.connect_child, level=args.level,
+                                on_unreachable=unreachable, cursor_window=window)
     return JournalReader(journal, None, new_tracker(), follower=follower,
-                         new_tracker=new_tracker)
+                         new_tracker=new_tracker, instances=instances)
 
 
 def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:
