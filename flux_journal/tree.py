@@ -282,6 +282,7 @@ class InstanceTree:
         self._pending_error: Optional[BaseException] = None
         # of the instances forgotten, and the events the tree left out
         self._ended_stats: Dict[str, int] = {}
+        self._cursors: Dict[str, Any] = {}  # see take_cursors()
         self._ended = False
         self._stopped = False
 
@@ -308,6 +309,15 @@ class InstanceTree:
         for node in self._instances.values():
             _add_stats(total, node.reader.consumer)
         return total
+
+    def take_cursors(self) -> Dict[str, Any]:
+        """{path: cursor} of the instances that delivered events since
+        the last call: each one's consumer's cursor once the events
+        returned so far were taken (with *cursor_window* only), kept
+        even for a stream that has ended since, so that a caller who
+        stores every event returned can resume each instance exactly."""
+        cursors, self._cursors = self._cursors, {}
+        return cursors
 
     def consumer(self, path: str = ROOT) -> Any:
         """The consumer reading the instance at *path* now (KeyError if
@@ -439,8 +449,11 @@ class InstanceTree:
             else:
                 self._ended_stats["filtered_name"] = self._ended_stats.get("filtered_name", 0) + 1
         consumer = node.reader.consumer
-        if consumer is not None and consumer.history_complete:
-            node.history_done = True
+        if consumer is not None:
+            if consumer.history_complete:
+                node.history_done = True
+            if items and consumer.cursor_window is not None:
+                self._cursors[path] = consumer.cursor
         # Decided once the batch is through: a child whose job finished
         # within it is already gone.
         for jobid in candidates:

@@ -39,11 +39,11 @@ from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
 from flux_journal.cli.recursive import TreeFollower, UnreachableReport, request_filters, unwrap
-from flux_journal.cli.sinks import ArchiveSink, OutputSink
+from flux_journal.cli.sinks import ArchiveSink, OutputSink, TreeArchiveSink
 from flux_journal.cli.sources import instance_name, open_source
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
-from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.cli.archive import Archive, ArchiveError, ArchiveGroup
 
 __all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
 
@@ -166,6 +166,8 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             cursor_window=options["cursor_window"],
             resume=resume,
         )
+        if isinstance(sink, TreeArchiveSink):
+            sink.tree = follower.tree
     source.start()
     sink.start(position)
     return Reader(
@@ -247,13 +249,21 @@ def archive_command(args):
                           synchronous="FULL" if args.durable else "NORMAL")
     except ArchiveError as exc:
         raise CliError(str(exc)) from exc
+    resume = None
     try:
-        sink = ArchiveSink(archive, args.batch_size, args.batch_time)
+        if recursive(args):
+            # A child's rows are named after the root's name and its path.
+            group = ArchiveGroup(archive, lambda path: instance + path)
+            archive = group
+            sink = TreeArchiveSink(group, args.batch_size, args.batch_time)
+            resume = sink.resume
+        else:
+            sink = ArchiveSink(archive, args.batch_size, args.batch_time)
         # The archive's own position: its events and resume point are
         # committed together, so it is exact whatever happened before.
-        position = archive.position.copy()
+        position = sink.archive.position.copy()
         try:
-            return session(args, journal, sink, position)
+            return session(args, journal, sink, position, resume=resume)
         except ArchiveError as exc:
             # e.g. disk full: the last committed batch and its resume
             # point are intact, so a later run continues from there

@@ -137,7 +137,10 @@ class Reader:
                     self.follower.stop()
                     return batch, consumed, item is not items[-1], True
                 continue
-            consumed += 1
+            if unwrap is None or item.instance == "/":
+                # the position is the root instance's (a tree's children
+                # keep theirs apart)
+                consumed += 1
             if (self.drop_history and self.in_history) or not self._wanted(event):
                 self.filtered += 1
                 continue
