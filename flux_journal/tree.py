@@ -151,7 +151,8 @@ class _JobWatch:
 class _Instance:
     """One instance of the tree: its consumer and its jobs."""
 
-    __slots__ = ("path", "depth", "uri", "reader", "jobs", "opened", "history_done")
+    __slots__ = ("path", "depth", "uri", "reader", "jobs", "opened", "history_done",
+                 "discover", "discovery")
 
     def __init__(self, path: str, depth: int, uri: str, reader: Any) -> None:
         self.path = path
@@ -161,6 +162,12 @@ class _Instance:
         self.jobs: Dict[int, _JobWatch] = {}
         self.opened: set = set()  # job ids followed (or reported) as children
         self.history_done = False
+        # A stream resumed after a cursor misses the start and memo of
+        # jobs that were running already: a second request, for the
+        # active jobs' discovery events only, finds them (the reader of
+        # that request once made).
+        self.discover = False
+        self.discovery: Any = None
 
 
 def _pollfd(handle: Any) -> Optional[int]:
@@ -169,6 +176,11 @@ def _pollfd(handle: Any) -> Optional[int]:
     except (AttributeError, OSError):
         return None
     return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _resumed(since: Any) -> bool:
+    """Whether a stream from *since* starts after the beginning."""
+    return isinstance(since, str) or bool(since)
 
 
 def _add_stats(total: Dict[str, int], consumer: Any) -> None:
@@ -229,6 +241,11 @@ class InstanceTree:
             (the current ones), ``progress()`` (responses taken so far)
             and ``stop()``; the command line passes one over its
             reconnecting follower
+        discover: whether the root's stream misses events of jobs still
+            running (it resumes after a cursor): the tree then also asks
+            the journal for the active jobs' :data:`DISCOVERY_EVENTS`,
+            to find the children already running (default: when *since*
+            is not 0; children resumed by *resume* are asked so too)
 
     A child is read once its broker is running: its memo comes while it
     is still starting, so the tree first asks its ``state-machine.wait``
@@ -254,6 +271,7 @@ class InstanceTree:
         cursor_window: Optional[float] = None,
         resume: Optional[Callable[[str], Any]] = None,
         root: Any = None,
+        discover: Optional[bool] = None,
     ) -> None:
         if level is not None and level < 0:
             raise ValueError("level must be 0 or more (or None: every level)")
@@ -276,6 +294,7 @@ class InstanceTree:
         self._root_reader = root
         self._instances: Dict[str, _Instance] = {}
         self._root = _Instance(ROOT, 0, "", root)
+        self._root.discover = _resumed(since) if discover is None else discover
         self._instances[ROOT] = self._root
         self._ready: set = set(self._instances)  # paths to read without waiting
         self._next_sweep = 0.0
@@ -297,7 +316,8 @@ class InstanceTree:
     def history_complete(self) -> bool:
         """True when every instance followed now has delivered its
         history (the root's included)."""
-        return all(node.history_done for node in self._instances.values())
+        return all(node.history_done and not node.discover and node.discovery is None
+                   for node in self._instances.values())
 
     @property
     def stats(self) -> Dict[str, int]:
@@ -410,6 +430,8 @@ class InstanceTree:
             # the handle has a message, wait a little (returning as soon
             # as it is handled).
             pending = _has_message(reader.handle)
+            if node.discover or node.discovery is not None:
+                self._discover(node, pending)
             progress = reader.progress() if pending else 0
             try:
                 items = reader.poll(_MESSAGE_WAIT if pending else 0)
@@ -463,6 +485,45 @@ class InstanceTree:
         for jobid in cleaned:
             node.jobs.pop(jobid, None)
             node.opened.discard(jobid)
+
+    def _discover(self, node: _Instance, pending: bool) -> None:
+        """Read *node*'s discovery request (see _Instance.discover)."""
+        if node.discovery is None:
+            handle = node.reader.handle
+            if handle is None:
+                return  # not connected yet
+            node.discover = False
+            try:
+                # pylint: disable-next=import-outside-toplevel
+                from flux_journal.job import JournalConsumer
+
+                node.discovery = _ConsumerReader(JournalConsumer(
+                    handle, full=False, include_sentinel=True,
+                    allow=sorted(DISCOVERY_EVENTS)).start())
+            except OSError:
+                return  # the stream itself meets the same error
+        reader = node.discovery
+        try:
+            items = reader.poll(_MESSAGE_WAIT if pending else 0)
+        except Exception:  # pylint: disable=broad-except
+            # the stream itself meets the same error, and says so
+            node.discovery = None
+            return
+        candidates = []
+        done = reader.consumer.history_complete
+        for event in items:
+            if event is None or event.is_empty():
+                done = True
+                break
+            if self._watch(node, int(event.jobid), event):
+                candidates.append(int(event.jobid))
+        for jobid in candidates:
+            self._consider(node, jobid)
+        if done:
+            reader.stop()
+            node.discovery = None
+        else:
+            self._ready.add(node.path)
 
     def _wanted(self, name: str) -> bool:
         if self._allow is not None and name not in self._allow:
@@ -523,7 +584,8 @@ class InstanceTree:
         except OSError as exc:
             self._report(path, uri, "unreachable", f"cannot ask it: {_describe(exc)}")
             return
-        self._instances[path] = _Instance(path, parent.depth + 1, uri, reader)
+        node = self._instances[path] = _Instance(path, parent.depth + 1, uri, reader)
+        node.discover = _resumed(since)
         self._ready.add(path)
 
     def _open_handle(self, uri: str) -> Any:

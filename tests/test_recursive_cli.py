@@ -245,3 +245,65 @@ def test_metrics_series_carry_the_instance():
     # the resource journal's event series are the root's
     assert any(name == "flux_journal_events_total" and dict(labels) == {
         "instance": "/", "journal": "resource", "name": "drain"} for name, labels in samples)
+
+
+def archived(db):
+    """{instance: Counter of (jobid, name, timestamp)} of an archive's
+    events, and {instance: set of job ids} of its jobs rows."""
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    events = collections.defaultdict(collections.Counter)
+    for instance, jobid, name, timestamp in connection.execute(
+            "SELECT instance, jobid, name, timestamp FROM events"):
+        events[instance][(jobid, name, timestamp)] += 1
+    jobs = collections.defaultdict(set)
+    for instance, jobid in connection.execute("SELECT instance, jobid FROM jobs"):
+        jobs[instance].add(jobid)
+    positions = {instance: journal for instance, journal in connection.execute(
+        "SELECT instance, journal FROM resume")}
+    connection.close()
+    return events, jobs, positions
+
+
+def test_archive_stores_each_instance_under_its_name_and_resumes_each(tmp_path, monkeypatch):
+    db = tmp_path / "tree.sqlite"
+    proc = run_cli("archive", "--db", db, "--sim", _JOBS, "--recursive", check_rc=None)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.decode().count("not followed") == 1
+    _, host = hierarchy()
+    paths = paths_of(host)
+    events, jobs, positions = archived(db)
+    expected = {("sim" if path == ROOT else "sim" + path): journal_keys(handle)
+                for path, handle in paths.items()}
+    assert events == expected
+    assert set(positions) == set(expected)
+    assert {name: {jobid for jobid, _, _ in keys} for name, keys in expected.items()} == jobs
+    # history --instance lists each instance's jobs
+    child = "sim" + child_path(ROOT, host.children[1].jobid)
+    listed = run_cli("history", "--db", db, "-u", "all", "--instance", child, "--json")
+    assert {json.loads(line)["id"] for line in listed.stdout.splitlines()} == jobs[child]
+    assert {json.loads(line)["instance"] for line in listed.stdout.splitlines()} == {child}
+
+    # A second run, each child having run one more job meanwhile: only
+    # those jobs' events are added, each to its own instance.
+    real = sources.simulated_children
+    added = {}
+
+    def grown(handle):
+        grown_host = real(handle)
+        for index, sim_child in enumerate(grown_host.children[1:]):
+            sim_child.handle.inject_job("failed" if index % 2 else "success")
+        added["host"] = grown_host
+        return grown_host
+
+    monkeypatch.setattr(sources, "simulated_children", grown)
+    monkeypatch.setenv("FLUX_F58_FORCE_ASCII", "1")
+    assert main(["archive", "--db", str(db), "--sim", str(_JOBS), "--recursive"]) == 0
+    events_after, _, _ = archived(db)
+    truth = {("sim" if path == ROOT else "sim" + path): journal_keys(handle)
+             for path, handle in paths_of(added["host"]).items()}
+    assert events_after == truth
+    for name in truth:
+        if name != "sim":
+            assert sum(truth[name].values()) > sum(expected[name].values()), name

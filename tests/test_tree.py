@@ -309,3 +309,30 @@ def test_a_child_still_starting_is_read_once_its_broker_runs():
     assert [(r.instance, r.kind) for r in reports] == [(npath, "ended")]
     assert "surpassed RUN" in reports[0].reason
     tree.close()
+
+
+def test_a_resumed_root_still_finds_the_children_running():
+    host, child, grandchild = two_levels()
+    # where a first reader of the root stopped: after the whole history
+    last = None
+    for event in JournalConsumer(host.root, full=True).events(until_sentinel=True):
+        last = event
+    host.root.inject_job("success")
+    got = []
+    tree = InstanceTree(host.root, connect=host.connect, since=last.cursor)
+    history_read(tree, got)
+    cpath = child_path(ROOT, child.jobid)
+    assert set(tree.instances) == {ROOT, cpath, child_path(cpath, grandchild.jobid)}
+    # the root's own events: only those after the cursor
+    assert by_instance(got)[ROOT] == journal_of(host.root) - journal_of_until(host.root, last)
+    tree.close()
+
+
+def journal_of_until(handle, last):
+    """Counter of *handle*'s journal events up to *last* (included)."""
+    seen = collections.Counter()
+    for event in JournalConsumer(handle, full=True).events(until_sentinel=True):
+        seen[(int(event.jobid), event.name, event.timestamp)] += 1
+        if event.cursor == last.cursor:
+            break
+    return seen

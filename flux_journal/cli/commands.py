@@ -165,6 +165,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             on_unreachable=report,
             cursor_window=options["cursor_window"],
             resume=resume,
+            resumed=isinstance(start, str) or bool(start),
         )
         if isinstance(sink, TreeArchiveSink):
             sink.tree = follower.tree

@@ -146,10 +146,12 @@ class TreeFollower:
         on_unreachable: called with each child that cannot be read
         cursor_window, resume: for the children's consumers (see
             :class:`~flux_journal.tree.InstanceTree`)
+        resumed: the root's stream starts after the beginning (see
+            *discover* there)
     """
 
     def __init__(self, follower, *, connect, level=None, allow=None, deny=None,
-                 on_unreachable=None, cursor_window=None, resume=None):
+                 on_unreachable=None, cursor_window=None, resume=None, resumed=False):
         self.follower = follower
         self.service = follower.service
         self.label = follower.label
@@ -164,6 +166,7 @@ class TreeFollower:
             on_unreachable=on_unreachable,
             cursor_window=cursor_window,
             resume=resume,
+            discover=resumed,
         )
         #: The root's sentinel has been passed on (the tree's history is over).
         self.history_delivered = False
