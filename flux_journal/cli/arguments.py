@@ -55,6 +55,7 @@ examples:
   flux-journal jobs --follow --checkpoint pos.json >> events.jsonl
   flux-journal jobs --jobid f2Wf9hhqD --time-format offset
   flux-journal resource --follow --name drain,undrain
+  flux-journal jobs --recursive --follow        child instances (flux batch) too
   flux-journal archive --db journal.sqlite --follow
   flux-journal history --db journal.sqlite -u all -f failed --since=-1d
 
