@@ -53,7 +53,7 @@ import errno
 import select
 import socket
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from flux_journal.errors import PayloadError
@@ -68,6 +68,7 @@ __all__ = [
     "Unreachable",
     "child_path",
     "reachable_uri",
+    "request_filters",
 ]
 
 #: The path of the instance a tree follows.
@@ -110,6 +111,15 @@ class Unreachable(NamedTuple):
     uri: str
     kind: str
     reason: str
+
+
+def request_filters(allow: Optional[Any], deny: Optional[Any]) -> Tuple[Any, Any]:
+    """The (allow, deny) name sets to ask a journal for when the caller
+    wants *allow*/*deny* (None or empty: no filter): the tree needs
+    :data:`DISCOVERY_EVENTS` to find children, and leaves out those
+    the caller did not want."""
+    return (frozenset(allow) | DISCOVERY_EVENTS if allow else None,
+            frozenset(deny) - DISCOVERY_EVENTS if deny else None)
 
 
 def child_path(parent: str, jobid: int) -> str:
@@ -285,13 +295,11 @@ class InstanceTree:
         self._resume = resume
         #: Children that could not be read, in the order reported.
         self.unreachable: List[Unreachable] = []
-        self._request_allow = None if self._allow is None else self._allow | DISCOVERY_EVENTS
-        self._request_deny = None if self._deny is None else self._deny - DISCOVERY_EVENTS
+        self._request_allow, self._request_deny = request_filters(self._allow, self._deny)
         if root is None:
             root = _ConsumerReader(
                 self._consumer(handle, since=since, full=full, include=include_sentinel)
             )
-        self._root_reader = root
         self._instances: Dict[str, _Instance] = {}
         self._root = _Instance(ROOT, 0, "", root)
         self._root.discover = _resumed(since) if discover is None else discover
@@ -377,7 +385,7 @@ class InstanceTree:
             wait = SWEEP_SECONDS if deadline is None else min(SWEEP_SECONDS, deadline - now)
             self._wait(wait)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TreeEvent]:
         """Every :class:`TreeEvent` until every stream has ended."""
         while True:
             for item in self.poll_batch():
@@ -402,7 +410,8 @@ class InstanceTree:
             try:
                 if self.poll_batch(_BATCH, max(0.0, deadline - time.monotonic()))[-1] is None:
                     break
-            except (TimeoutError, OSError, ValueError):
+            except Exception:  # pylint: disable=broad-except
+                # what comes after a stop is not read: nor are its errors
                 break
 
     def __enter__(self) -> "InstanceTree":
@@ -576,7 +585,7 @@ class InstanceTree:
             return
         since = self._resume(path) if self._resume is not None else 0.0
 
-        def start(child):
+        def start(child: Any) -> Any:
             return self._consumer(child, since=since, full=True, include=True)
 
         try:

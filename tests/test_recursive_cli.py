@@ -307,3 +307,84 @@ def test_archive_stores_each_instance_under_its_name_and_resumes_each(tmp_path, 
     for name in truth:
         if name != "sim":
             assert sum(truth[name].values()) > sum(expected[name].values()), name
+
+
+def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypatch):
+    from flux_journal.cli import follow as follow_module
+
+    roots, hosts = [], []
+    real_instance, real_children = sources.simulated_instance, sources.simulated_children
+
+    def instance(*args, **kwargs):
+        handle, label = real_instance(*args, **kwargs)
+        roots.append(handle)
+        return handle, label
+
+    def children(handle):
+        host = real_children(handle)
+        hosts.append(host)
+        return host
+
+    monkeypatch.setattr(sources, "simulated_instance", instance)
+    monkeypatch.setattr(sources, "simulated_children", children)
+    monkeypatch.setattr(follow_module, "BACKOFF_FIRST", 0.02)
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    failures, marks = [], {}
+
+    def lines():
+        return [json.loads(line) for line in out_path.read_text().splitlines()
+                if line.endswith("}")]
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + _PATIENCE
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def cleaned(path, jobid):
+        return any(r["name"] == "clean" and r["instance"] == path and r["jobid"] == jobid
+                   for r in lines())
+
+    def drive():
+        try:
+            wait_for(lambda: hosts and out_path.exists()
+                     and len({r["instance"] for r in lines()}) == 1 + 2 * sources.SIM_CHILDREN,
+                     "the hierarchy's history")
+            root, host = roots[0], hosts[0]
+            root.shutdown()
+            wait_for(lambda: "reconnecting" in err_path.read_text(), "the root's loss")
+            child = host.children[1]
+            marks["child"] = (child_path(ROOT, child.jobid), child.handle.inject_job("success"))
+            root.restart()
+            marks["root"] = (ROOT, root.inject_job("success"))
+            for path, jobid in marks.values():
+                wait_for(lambda p=path, j=jobid: cleaned(p, j), f"job {jobid} of {path}")
+        except BaseException as exc:  # pylint: disable=broad-except
+            failures.append(exc)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, lambda *a: None)
+    try:
+        with open(out_path, "w", encoding="utf-8") as out, \
+                open(err_path, "w", encoding="utf-8") as err:
+            monkeypatch.setattr(sys, "stdout", out)
+            monkeypatch.setattr(sys, "stderr", err)
+            thread = threading.Thread(target=drive, daemon=True)
+            thread.start()
+            status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow", "--reconnect",
+                           "--format", "json", "--sim-rate", "0.001"])
+            thread.join(_PATIENCE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if failures:
+        raise failures[0]
+    assert status == 128 + signal.SIGINT
+    err = err_path.read_text().splitlines()
+    assert sum("reconnecting" in line for line in err) == 1
+    assert sum("reconnected to" in line for line in err) == 1
+    # every instance's events once, the root's across its reconnection
+    by_path = record_keys(lines())
+    for path, handle in paths_of(hosts[0]).items():
+        assert by_path[path] == journal_keys(handle), path

@@ -38,9 +38,10 @@ from flux_journal.cli.follow import (
 from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
-from flux_journal.cli.recursive import TreeFollower, UnreachableReport, request_filters, unwrap
+from flux_journal.cli.recursive import TreeFollower, UnreachableReport, unwrap
 from flux_journal.cli.sinks import ArchiveSink, OutputSink, TreeArchiveSink
 from flux_journal.cli.sources import instance_name, open_source
+from flux_journal.tree import request_filters
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 from flux_journal.cli.archive import Archive, ArchiveError, ArchiveGroup

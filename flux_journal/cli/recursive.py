@@ -20,13 +20,12 @@ stderr (the first :data:`MAX_REPORTS`; then only how many more).
 import sys
 
 from flux_journal.cli.errors import PROG
-from flux_journal.tree import DISCOVERY_EVENTS, ROOT, InstanceTree, TreeEvent
+from flux_journal.tree import ROOT, InstanceTree, TreeEvent
 
 __all__ = [
     "MAX_REPORTS",
     "TreeFollower",
     "UnreachableReport",
-    "request_filters",
     "unwrap",
 ]
 
@@ -38,14 +37,6 @@ MAX_REPORTS = 10
 def unwrap(item):
     """The journal event of a reader's *item* (a TreeEvent or an event)."""
     return item.event if type(item) is TreeEvent else item
-
-
-def request_filters(allow, deny):
-    """The (allow, deny) sets to ask the root's journal for, given the
-    user's: the tree needs :data:`~flux_journal.tree.DISCOVERY_EVENTS`
-    to find children (it drops those the user did not want)."""
-    return (allow | DISCOVERY_EVENTS if allow else allow,
-            deny - DISCOVERY_EVENTS if deny else deny)
 
 
 class UnreachableReport:

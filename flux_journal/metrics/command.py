@@ -193,14 +193,18 @@ def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading
         instances = InstanceCounters(new_tracker)
         report = UnreachableReport(prog=_PROG)
 
+        counters = instances
+
         def unreachable(record: Any) -> None:
-            instances.report(record)  # type: ignore[union-attr]
+            counters.report(record)
             report(record)
 
-        follower = TreeFollower(follower, connect=source.connect_child, level=args.level,
-                                on_unreachable=unreachable, cursor_window=window)
+        tree = TreeFollower(follower, connect=source.connect_child, level=args.level,
+                            on_unreachable=unreachable, cursor_window=window)
+        return JournalReader(journal, None, new_tracker(), follower=tree,
+                             new_tracker=new_tracker, instances=instances)
     return JournalReader(journal, None, new_tracker(), follower=follower,
-                         new_tracker=new_tracker, instances=instances)
+                         new_tracker=new_tracker)
 
 
 def run(args: argparse.Namespace, open_source: Callable[..., Any]) -> int:

@@ -40,7 +40,11 @@ class JournalReader:
     (:class:`~flux_journal.cli.follow.StreamLost`), or with reconnection
     a new tracker (made by *new_tracker*) rebuilds the state from the
     returning instance's history while the counters go on from where
-    they were (see :mod:`flux_journal.metrics.carry`).
+    they were (see :mod:`flux_journal.metrics.carry`).  With *instances*
+    (``--recursive``) the follower is a
+    :class:`~flux_journal.cli.recursive.TreeFollower` and each
+    instance's events go to its own counters (see
+    :mod:`flux_journal.metrics.instances`).
 
     Attributes (plain values another thread may read):
         journal: ``"jobs"`` or ``"resource"``
@@ -62,7 +66,7 @@ class JournalReader:
         consumer: Optional[JournalConsumerBase],
         tracker: Tracker,
         *,
-        follower: Optional[Follower] = None,
+        follower: Optional[Any] = None,
         new_tracker: Optional[Callable[[], Tracker]] = None,
         instances: Optional[InstanceCounters] = None,
     ) -> None:
@@ -84,7 +88,8 @@ class JournalReader:
             follower = Follower(consumer, label=journal, service=f"{journal} journal", ends=True)
         elif new_tracker is not None:
             follower.on_reconnect = self.reconnected
-        self.follower = follower
+        # a Follower, or with *instances* a TreeFollower
+        self.follower: Any = follower
 
     @property
     def tracker(self) -> Tracker:
