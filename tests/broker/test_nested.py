@@ -47,10 +47,10 @@ flux jobs -a -no '{id.dec}' > "$NESTED_DIR/level2.ids"
 _PATIENCE = 300.0
 
 
-def flux(*args, env=None):
+def flux(*args, env=None, cwd=None):
     """Run a flux command in the instance; its stdout."""
     proc = subprocess.run([flux_command(), *args], capture_output=True, text=True,
-                          timeout=_PATIENCE, check=False, env=env)
+                          timeout=_PATIENCE, check=False, env=env, cwd=cwd)
     assert proc.returncode == 0, f"flux {' '.join(args)}: {proc.stderr}"
     return proc.stdout.strip()
 
@@ -109,10 +109,12 @@ def hierarchy(tmp_path_factory, flux_handle):
         marker = int(flux("job", "id", "--to=dec", flux("submit", "--wait", "true")))
         wait_until(lambda: any(r["name"] == "clean" and r["jobid"] == marker
                                for r in json_lines(out)), "the follower")
-        # the batch job, two levels deep
+        # the batch job, two levels deep (its jobs' output files, in
+        # the directory it is submitted from, are the test's)
         batch_env = {**os.environ, "NESTED_DIR": str(work)}
         level1 = int(flux("job", "id", "--to=dec",
-                          flux("batch", "-n1", str(work / "level1.sh"), env=batch_env)))
+                          flux("batch", "-n1", str(work / "level1.sh"), env=batch_env,
+                               cwd=work)))
         flux("job", "wait-event", "-t", str(int(_PATIENCE)), str(level1), "clean")
         level2 = int((work / "level2.id").read_text())
         root_path = ROOT
