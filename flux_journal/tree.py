@@ -193,6 +193,15 @@ def _resumed(since: Any) -> bool:
     return isinstance(since, str) or bool(since)
 
 
+def _discovery_consumer(handle: Any) -> Any:
+    """A started consumer of the active jobs' :data:`DISCOVERY_EVENTS`
+    on *handle*, to its sentinel."""
+    from flux_journal.job import JournalConsumer  # pylint: disable=import-outside-toplevel
+
+    return JournalConsumer(handle, full=False, include_sentinel=True,
+                           allow=sorted(DISCOVERY_EVENTS)).start()
+
+
 def _add_stats(total: Dict[str, int], consumer: Any) -> None:
     if consumer is None:
         return
@@ -503,12 +512,7 @@ class InstanceTree:
                 return  # not connected yet
             node.discover = False
             try:
-                # pylint: disable-next=import-outside-toplevel
-                from flux_journal.job import JournalConsumer
-
-                node.discovery = _ConsumerReader(JournalConsumer(
-                    handle, full=False, include_sentinel=True,
-                    allow=sorted(DISCOVERY_EVENTS)).start())
+                node.discovery = _ConsumerReader(_discovery_consumer(handle))
             except OSError:
                 return  # the stream itself meets the same error
         reader = node.discovery
@@ -518,8 +522,17 @@ class InstanceTree:
             # the stream itself meets the same error, and says so
             node.discovery = None
             return
+        if self._found(node, items) or reader.consumer.history_complete:
+            reader.stop()
+            node.discovery = None
+        else:
+            self._ready.add(node.path)
+
+    def _found(self, node: _Instance, items: List[Any]) -> bool:
+        """Take the events of a discovery request of *node*; return
+        whether its history is over."""
         candidates = []
-        done = reader.consumer.history_complete
+        done = False
         for event in items:
             if event is None or event.is_empty():
                 done = True
@@ -528,11 +541,7 @@ class InstanceTree:
                 candidates.append(int(event.jobid))
         for jobid in candidates:
             self._consider(node, jobid)
-        if done:
-            reader.stop()
-            node.discovery = None
-        else:
-            self._ready.add(node.path)
+        return done
 
     def _wanted(self, name: str) -> bool:
         if self._allow is not None and name not in self._allow:
@@ -588,13 +597,15 @@ class InstanceTree:
         def start(child: Any) -> Any:
             return self._consumer(child, since=since, full=True, include=True)
 
+        def found(items: List[Any]) -> bool:
+            return self._found(node, items)
+
         try:
-            reader = _ChildReader(handle, start)
+            reader = _ChildReader(handle, start, found if _resumed(since) else None)
         except OSError as exc:
             self._report(path, uri, "unreachable", f"cannot ask it: {_describe(exc)}")
             return
         node = self._instances[path] = _Instance(path, parent.depth + 1, uri, reader)
-        node.discover = _resumed(since)
         self._ready.add(path)
 
     def _open_handle(self, uri: str) -> Any:
@@ -739,15 +750,24 @@ class _ChildReader(_ConsumerReader):
     with ENOSYS).  So the reader first asks the broker's
     ``state-machine.wait``, which answers once the broker reaches its
     RUN state (ENOENT once it is past it: shutting down), then starts
-    the consumer with ``start(handle)``.
+    the consumer with ``start(handle)``.  A child resumed after a cursor
+    (*found* given) is first asked for its active jobs' discovery events
+    (see _Instance.discover), which go to ``found(items)`` (it says when
+    their history is over), and only then for its journal: one request
+    at a time on its handle (two streams waited on in turn on one handle
+    were seen to starve one another on flux-core 0.88).
     """
 
-    __slots__ = ("_handle", "_start", "_running", "_stopped")
+    __slots__ = ("_handle", "_start", "_running", "_stopped", "_found", "_finder", "_steps")
 
-    def __init__(self, handle: Any, start: Callable[[Any], Any]) -> None:
+    def __init__(self, handle: Any, start: Callable[[Any], Any],
+                 found: Optional[Callable[[List[Any]], bool]] = None) -> None:
         super().__init__(None)
         self._handle = handle
         self._start = start
+        self._found = found
+        self._finder: Any = None  # the discovery request's consumer
+        self._steps = 0  # answers taken before the journal's consumer
         self._stopped = False
         self._running = handle.rpc("state-machine.wait")
 
@@ -757,34 +777,69 @@ class _ChildReader(_ConsumerReader):
         return self._handle
 
     def progress(self) -> int:
-        """Responses taken so far (the broker's answer counts as one)."""
-        return 0 if self.consumer is None else 1 + super().progress()
+        """Answers and responses taken so far."""
+        steps = self._steps
+        if self._finder is not None:
+            steps += self._finder.stats.get("responses", 0)
+        return steps if self.consumer is None else steps + super().progress()
 
     def poll(self, timeout: float) -> List[Any]:
         """The child's events deliverable within *timeout* seconds."""
         if self.consumer is None:
             if self._stopped:
                 return [None]
-            try:
-                self._running.wait_for(timeout)
-            except TimeoutError:
+            if self._running is not None:
+                if not self._broker_running(timeout):
+                    return []
+                timeout = 0
+            if self._finder is not None and not self._discovered(timeout):
                 return []
-            try:
-                self._running.get()
-            except OSError as exc:
-                if exc.errno == errno.ENOENT:
-                    raise _Ended(exc) from exc
-                if exc.errno != errno.ENOSYS:  # no such service: just ask
-                    raise
-            self._running = None
             self.consumer = self._start(self._handle)
             timeout = 0
         return super().poll(timeout)
+
+    def _broker_running(self, timeout: float) -> bool:
+        """Whether the broker answered state-machine.wait (then the
+        discovery request is sent, if one is to be)."""
+        try:
+            self._running.wait_for(timeout)
+        except TimeoutError:
+            return False
+        try:
+            self._running.get()
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise _Ended(exc) from exc
+            if exc.errno != errno.ENOSYS:  # no such service: just ask
+                raise
+        self._running = None
+        self._steps += 1
+        if self._found is not None:
+            self._finder = _discovery_consumer(self._handle)
+        return True
+
+    def _discovered(self, timeout: float) -> bool:
+        """Whether the discovery request's history is over."""
+        finder = self._finder
+        try:
+            items = finder.poll_batch(_BATCH, timeout)
+        except TimeoutError:
+            items = []
+        assert self._found is not None
+        if not (self._found(items) or finder.history_complete):
+            return False
+        self._steps += 1 + finder.stats.get("responses", 0)
+        finder.stop()
+        self._finder = None
+        return True
 
     def stop(self) -> None:
         """Ask the stream to end (or not to start)."""
         if self.consumer is not None:
             self.consumer.stop()
+        if self._finder is not None:
+            self._finder.stop()
+            self._finder = None
         self._stopped = True
 
 
