@@ -214,3 +214,51 @@ def test_the_exporter_counts_each_instance(hierarchy):
     unreachable = {dict(labels)["kind"]: value for (name, labels), value in samples.items()
                    if name == "flux_journal_unreachable_instances_total"}
     assert unreachable == {"ended": 0.0, "unreachable": 0.0, "denied": 0.0, "lost": 0.0}
+
+
+_HOLD1 = """#!/bin/sh
+flux submit --wait -n1 true >/dev/null
+flux batch -n1 "$NESTED_DIR/hold2.sh" >/dev/null
+sleep 600
+"""
+_HOLD2 = """#!/bin/sh
+flux submit --wait -n1 true >/dev/null
+touch "$NESTED_DIR/hold2.ran"
+sleep 600
+"""
+
+
+def test_archive_resumes_every_running_instance(tmp_path, flux_handle):
+    """A second ``archive --recursive`` (no --follow) while the children
+    still run: it resumes each instance from its own position, finds the
+    children running (their start and memo lie before the root's
+    cursor), reads them, adds nothing and ends."""
+    del flux_handle
+    for name, text in (("hold1.sh", _HOLD1), ("hold2.sh", _HOLD2)):
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o755)
+    env = env_with_repo()
+    db = tmp_path / "resume.sqlite"
+    job = flux("batch", "-n1", str(tmp_path / "hold1.sh"),
+               env={**os.environ, "NESTED_DIR": str(tmp_path)}, cwd=tmp_path)
+    try:
+        wait_until(lambda: (tmp_path / "hold2.ran").exists(), "the inner batch job's job")
+        runs = []
+        for _ in range(2):
+            proc = subprocess.run(
+                journal_command("archive", "--recursive", "--db", str(db), "--instance", "here",
+                                "--stats"),
+                capture_output=True, text=True, timeout=120, check=False, env=env)
+            assert proc.returncode == 0, proc.stderr
+            runs.append(proc.stderr)
+        assert "events delivered: 0" in runs[1], runs[1]
+        import sqlite3  # pylint: disable=import-outside-toplevel
+
+        connection = sqlite3.connect(db)
+        names = {name for (name,) in connection.execute("SELECT instance FROM resume")}
+        connection.close()
+        level1 = int(flux("job", "id", "--to=dec", job))
+        assert names >= {"here", "here" + child_path(ROOT, level1)}
+        assert len(names) >= 3  # the inner batch job's instance too
+    finally:
+        flux("cancel", job)
