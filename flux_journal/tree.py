@@ -175,7 +175,9 @@ class _Instance:
         # A stream resumed after a cursor misses the start and memo of
         # jobs that were running already: a second request, for the
         # active jobs' discovery events only, finds them (the reader of
-        # that request once made).
+        # that request once made).  The root's runs beside its stream
+        # (whose consumer may be started already); a child's runs
+        # before its stream, in its _ChildReader.
         self.discover = False
         self.discovery: Any = None
 
