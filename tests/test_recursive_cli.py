@@ -388,3 +388,27 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
     by_path = record_keys(lines())
     for path, handle in paths_of(hosts[0]).items():
         assert by_path[path] == journal_keys(handle), path
+
+
+def test_archive_recursive_on_postgresql(pg_cluster):
+    """The same on PostgreSQL: every instance's rows under its name, a
+    position each, committed on one connection; a second run adds
+    nothing."""
+    import pytest
+
+    pytest.importorskip("psycopg", reason="needs psycopg (flux-journal[postgres])")
+    db = pg_cluster.new_database()
+    url = pg_cluster.url(db)
+    for _ in range(2):
+        proc = run_cli("archive", "--db", url, "--sim", _JOBS, "--recursive", check_rc=None)
+        assert proc.returncode == 0, proc.stderr
+    _, host = hierarchy()
+    expected = {("sim" if path == ROOT else "sim" + path): journal_keys(handle)
+                for path, handle in paths_of(host).items()}
+    events = collections.defaultdict(collections.Counter)
+    for instance, jobid, name, timestamp in pg_cluster.sql(
+            "SELECT instance, jobid, name, timestamp FROM events", db):
+        events[instance][(jobid, name, timestamp)] += 1
+    assert events == expected
+    positions = {name for (name,) in pg_cluster.sql("SELECT instance FROM resume", db)}
+    assert positions == set(expected)
