@@ -67,6 +67,7 @@ __all__ = [
     "TreeEvent",
     "Unreachable",
     "child_path",
+    "discovery_events",
     "reachable_uri",
     "request_filters",
 ]
@@ -161,8 +162,7 @@ class _JobWatch:
 class _Instance:
     """One instance of the tree: its consumer and its jobs."""
 
-    __slots__ = ("path", "depth", "uri", "reader", "jobs", "opened", "history_done",
-                 "discover", "discovery")
+    __slots__ = ("path", "depth", "uri", "reader", "jobs", "opened", "history_done")
 
     def __init__(self, path: str, depth: int, uri: str, reader: Any) -> None:
         self.path = path
@@ -172,14 +172,6 @@ class _Instance:
         self.jobs: Dict[int, _JobWatch] = {}
         self.opened: set = set()  # job ids followed (or reported) as children
         self.history_done = False
-        # A stream resumed after a cursor misses the start and memo of
-        # jobs that were running already: a second request, for the
-        # active jobs' discovery events only, finds them (the reader of
-        # that request once made).  The root's runs beside its stream
-        # (whose consumer may be started already); a child's runs
-        # before its stream, in its _ChildReader.
-        self.discover = False
-        self.discovery: Any = None
 
 
 def _pollfd(handle: Any) -> Optional[int]:
@@ -193,6 +185,39 @@ def _pollfd(handle: Any) -> Optional[int]:
 def _resumed(since: Any) -> bool:
     """Whether a stream from *since* starts after the beginning."""
     return isinstance(since, str) or bool(since)
+
+
+def discovery_events(handle: Any, timeout: float = 60.0) -> List[Any]:
+    """The :data:`DISCOVERY_EVENTS` of the jobs active in the instance
+    of *handle*, read to the sentinel of a journal request of their own
+    (then cancelled): what a stream resumed after a cursor misses of the
+    children already running (their ``start`` and ``memo`` lie before
+    it).  Give them to :class:`InstanceTree` (*discovered*) before its
+    root's stream is asked for: two journal streams waited on in turn on
+    one handle were seen to starve one another on flux-core 0.88.
+
+    Raises OSError (the request failed; TimeoutError after *timeout*
+    seconds without its sentinel)."""
+    consumer = _discovery_consumer(handle)
+    events: List[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not consumer.history_complete:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, "no end of the active jobs' history")
+            try:
+                # Without full history the sentinel is not delivered: a
+                # wait for more would last until the next live event.
+                batch = consumer.poll_batch(_BATCH, min(left, _MESSAGE_WAIT))
+            except TimeoutError:
+                continue
+            events.extend(e for e in batch if e is not None and not e.is_empty())
+            if batch and batch[-1] is None:
+                break
+    finally:
+        consumer.stop()
+    return events
 
 
 def _discovery_consumer(handle: Any) -> Any:
@@ -262,11 +287,13 @@ class InstanceTree:
             (the current ones), ``progress()`` (responses taken so far)
             and ``stop()``; the command line passes one over its
             reconnecting follower
-        discover: whether the root's stream misses events of jobs still
-            running (it resumes after a cursor): the tree then also asks
-            the journal for the active jobs' :data:`DISCOVERY_EVENTS`,
-            to find the children already running (default: when *since*
-            is not 0; children resumed by *resume* are asked so too)
+        discovered: the root's active jobs' :data:`DISCOVERY_EVENTS`
+            (:func:`discovery_events`), when its stream misses those of
+            jobs still running (*root* given, resuming after a cursor);
+            with *handle* and a *since* other than 0 the tree reads them
+            itself, before the root's stream is asked for.  Children
+            resumed by *resume* are asked the same way, each before its
+            own stream.
 
     A child is read once its broker is running: its memo comes while it
     is still starting, so the tree first asks its ``state-machine.wait``
@@ -292,7 +319,7 @@ class InstanceTree:
         cursor_window: Optional[float] = None,
         resume: Optional[Callable[[str], Any]] = None,
         root: Any = None,
-        discover: Optional[bool] = None,
+        discovered: Optional[List[Any]] = None,
     ) -> None:
         if level is not None and level < 0:
             raise ValueError("level must be 0 or more (or None: every level)")
@@ -307,13 +334,14 @@ class InstanceTree:
         #: Children that could not be read, in the order reported.
         self.unreachable: List[Unreachable] = []
         self._request_allow, self._request_deny = request_filters(self._allow, self._deny)
+        if root is None and discovered is None and _resumed(since):
+            discovered = discovery_events(handle)
         if root is None:
             root = _ConsumerReader(
                 self._consumer(handle, since=since, full=full, include=include_sentinel)
             )
         self._instances: Dict[str, _Instance] = {}
         self._root = _Instance(ROOT, 0, "", root)
-        self._root.discover = _resumed(since) if discover is None else discover
         self._instances[ROOT] = self._root
         self._ready: set = set(self._instances)  # paths to read without waiting
         self._next_sweep = 0.0
@@ -323,6 +351,8 @@ class InstanceTree:
         self._cursors: Dict[str, Any] = {}  # see take_cursors()
         self._ended = False
         self._stopped = False
+        if discovered:
+            self._found(self._root, discovered)
 
     # -- the stream ----------------------------------------------------------
 
@@ -335,8 +365,7 @@ class InstanceTree:
     def history_complete(self) -> bool:
         """True when every instance followed now has delivered its
         history (the root's included)."""
-        return all(node.history_done and not node.discover and node.discovery is None
-                   for node in self._instances.values())
+        return all(node.history_done for node in self._instances.values())
 
     @property
     def stats(self) -> Dict[str, int]:
@@ -450,8 +479,6 @@ class InstanceTree:
             # the handle has a message, wait a little (returning as soon
             # as it is handled).
             pending = _has_message(reader.handle)
-            if node.discover or node.discovery is not None:
-                self._discover(node, pending)
             progress = reader.progress() if pending else 0
             try:
                 items = reader.poll(_MESSAGE_WAIT if pending else 0)
@@ -506,33 +533,9 @@ class InstanceTree:
             node.jobs.pop(jobid, None)
             node.opened.discard(jobid)
 
-    def _discover(self, node: _Instance, pending: bool) -> None:
-        """Read *node*'s discovery request (see _Instance.discover)."""
-        if node.discovery is None:
-            handle = node.reader.handle
-            if handle is None:
-                return  # not connected yet
-            node.discover = False
-            try:
-                node.discovery = _ConsumerReader(_discovery_consumer(handle))
-            except OSError:
-                return  # the stream itself meets the same error
-        reader = node.discovery
-        try:
-            items = reader.poll(_MESSAGE_WAIT if pending else 0)
-        except Exception:  # pylint: disable=broad-except
-            # the stream itself meets the same error, and says so
-            node.discovery = None
-            return
-        if self._found(node, items) or reader.consumer.history_complete:
-            reader.stop()
-            node.discovery = None
-        else:
-            self._ready.add(node.path)
-
     def _found(self, node: _Instance, items: List[Any]) -> bool:
-        """Take the events of a discovery request of *node*; return
-        whether its history is over."""
+        """Take the discovery events *items* of *node*'s active jobs;
+        return whether their history is over."""
         candidates = []
         done = False
         for event in items:
@@ -754,7 +757,7 @@ class _ChildReader(_ConsumerReader):
     RUN state (ENOENT once it is past it: shutting down), then starts
     the consumer with ``start(handle)``.  A child resumed after a cursor
     (*found* given) is first asked for its active jobs' discovery events
-    (see _Instance.discover), which go to ``found(items)`` (it says when
+    (see :func:`discovery_events`), which go to ``found(items)`` (it says when
     their history is over), and only then for its journal: one request
     at a time on its handle (two streams waited on in turn on one handle
     were seen to starve one another on flux-core 0.88).

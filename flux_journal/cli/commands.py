@@ -41,7 +41,7 @@ from flux_journal.cli.reader import Reader, print_stats
 from flux_journal.cli.recursive import TreeFollower, UnreachableReport, unwrap
 from flux_journal.cli.sinks import ArchiveSink, OutputSink, TreeArchiveSink
 from flux_journal.cli.sources import instance_name, open_source
-from flux_journal.tree import request_filters
+from flux_journal.tree import discovery_events, request_filters
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 from flux_journal.cli.archive import Archive, ArchiveError, ArchiveGroup
@@ -142,8 +142,12 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
         "stop": stop.event,
     }
     follower = None
+    discovered = None
     if source.handle is not None:
         try:
+            if report is not None and (isinstance(start, str) or start):
+                # before the root's stream: see discovery_events()
+                discovered = discovery_events(source.handle)
             consumer = open_consumer(
                 journal, source.handle, since=start, full=not args.no_history, **options
             )
@@ -166,7 +170,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             on_unreachable=report,
             cursor_window=options["cursor_window"],
             resume=resume,
-            resumed=isinstance(start, str) or bool(start),
+            discovered=discovered,
         )
         if isinstance(sink, TreeArchiveSink):
             sink.tree = follower.tree

@@ -137,12 +137,13 @@ class TreeFollower:
         on_unreachable: called with each child that cannot be read
         cursor_window, resume: for the children's consumers (see
             :class:`~flux_journal.tree.InstanceTree`)
-        resumed: the root's stream starts after the beginning (see
-            *discover* there)
+        discovered: the root's active jobs' discovery events, read
+            before its stream was asked for when it resumes after a
+            cursor (see :func:`~flux_journal.tree.discovery_events`)
     """
 
     def __init__(self, follower, *, connect, level=None, allow=None, deny=None,
-                 on_unreachable=None, cursor_window=None, resume=None, resumed=False):
+                 on_unreachable=None, cursor_window=None, resume=None, discovered=None):
         self.follower = follower
         self.service = follower.service
         self.label = follower.label
@@ -157,7 +158,7 @@ class TreeFollower:
             on_unreachable=on_unreachable,
             cursor_window=cursor_window,
             resume=resume,
-            discover=resumed,
+            discovered=discovered,
         )
         #: The root's sentinel has been passed on (the tree's history is over).
         self.history_delivered = False
