@@ -38,7 +38,7 @@ from flux_journal.store import open_backend
 from flux_journal.store.errors import ArchiveError, one_line
 from flux_journal.store.schema import RECORD_COLUMNS
 
-__all__ = ["Archive", "ArchiveError", "JOB_STATES", "DEFAULT_INSTANCE"]
+__all__ = ["Archive", "ArchiveError", "ArchiveGroup", "JOB_STATES", "DEFAULT_INSTANCE"]
 
 #: RFC 21 job states in the order a job passes through them.
 JOB_STATES = tuple(STATE_NAMES.values())
@@ -57,6 +57,16 @@ def _json(value):
     except (TypeError, orjson.JSONEncodeError):
         # ints beyond 64 bits or non-finite floats, which orjson refuses
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Transaction:
+    """Whether a connection has a write transaction open (shared by the
+    archives of one connection)."""
+
+    __slots__ = ("open",)
+
+    def __init__(self):
+        self.open = False
 
 
 class _JobRows:
@@ -139,6 +149,13 @@ class Archive:
             last batches may then be rolled back, together with their
             resume position); ``FULL`` makes each commit durable.
 
+        share (Archive): another archive of the same database whose
+            connection and transaction this one shares (``archive
+            --recursive``: one per instance of a tree, committed
+            together by :class:`ArchiveGroup`); *url* and *synchronous*
+            are then unused, and closing this one leaves the connection
+            open
+
     Raises:
         ArchiveError: the database cannot be opened or reached, is of
             another schema, or another process archives the same journal
@@ -146,29 +163,34 @@ class Archive:
             SQLite at the first commit after the other's)
     """
 
-    def __init__(self, url, journal="jobs", instance=DEFAULT_INSTANCE, synchronous="NORMAL"):
+    def __init__(self, url, journal="jobs", instance=DEFAULT_INSTANCE, synchronous="NORMAL",
+                 *, share=None):
         if journal not in _JOURNALS:
             raise ValueError(f"journal must be one of {_JOURNALS}")
         self.path = str(url)
         self.journal = journal
         self.instance = instance
-        self.backend = open_backend(url, synchronous=synchronous)
+        self._owner = share is None
+        self.backend = open_backend(url, synchronous=synchronous) if share is None else share.backend
+        # whether the (shared) connection has a transaction open
+        self._tx = _Transaction() if share is None else share._tx
         try:
             try:
-                self.backend.open_schema(instance, _rebuilt_row)
+                if share is None:
+                    self.backend.open_schema(instance, _rebuilt_row)
                 self.backend.claim(instance, journal)
                 self._saved = self._load_position()
             except self.backend.errors as exc:
                 raise self.backend.error(one_line(exc)) from exc
         except BaseException:
-            self.backend.close()
+            if share is None:
+                self.backend.close()
             raise
         self._rows = _JobRows(instance)
         self._model = JobModel()  # the records of this run's active jobs
         self._dirty = {}  # jobid -> record changed in the open transaction
         self._gone = set()  # jobids whose row goes (invalidated) at commit
         self._orphans = {}  # jobid -> next seq, for events of jobs without a record
-        self._in_transaction = False
         self.pending = 0  # events added since the last commit
         self.added = 0  # events added by this process, committed or not
         self.committed = 0  # events committed by this process
@@ -182,10 +204,14 @@ class Archive:
         row = self.backend.load_position(self.instance, self.journal)
         return Position() if row is None else Position(*row)
 
+    @property
+    def _in_transaction(self):
+        return self._tx.open
+
     def _begin(self):
-        if not self._in_transaction:
+        if not self._tx.open:
             self.backend.begin()
-            self._in_transaction = True
+            self._tx.open = True
 
     def _failed(self, exc):
         """Roll back after the database refused a statement; the error
@@ -333,22 +359,36 @@ class Archive:
         self._begin()
         backend = self.backend
         try:
-            if self._load_position() != self._saved:
-                raise self._another_process()
-            if self._dirty:
-                backend.upsert_jobs(list(map(self._rows.row, self._dirty.values())))
-            if self._gone:
-                backend.delete_jobs(self.instance, self._gone)
-            state = position.to_dict()
-            backend.save_position((self.instance, self.journal, state["cursor"],
-                                   state["timestamp"], state["events"], time.time()))
+            self.stage(position)
             backend.commit()
         except backend.errors as exc:
             raise self._failed(exc) from exc
         except BaseException:
             self.rollback()
             raise
-        self._in_transaction = False
+        self._tx.open = False
+        self.committed_as(position)
+
+    def stage(self, position):
+        """Within the open transaction: write the job rows changed and
+        *position*, what :meth:`commit` commits (raises the backend's
+        errors as they come, or ArchiveError when another process moved
+        the position)."""
+        self._begin()
+        backend = self.backend
+        if self._load_position() != self._saved:
+            raise self._another_process()
+        if self._dirty:
+            backend.upsert_jobs(list(map(self._rows.row, self._dirty.values())))
+        if self._gone:
+            backend.delete_jobs(self.instance, self._gone)
+        state = position.to_dict()
+        backend.save_position((self.instance, self.journal, state["cursor"],
+                               state["timestamp"], state["events"], time.time()))
+
+    def committed_as(self, position):
+        """The transaction holding what :meth:`stage` wrote with
+        *position* was committed."""
         self._saved = position.copy()
         self.position = position.copy()
         self.committed += self.pending
@@ -368,13 +408,19 @@ class Archive:
         self._orphans = {}
 
     def rollback(self):
-        """Abandon the open transaction (its events are not archived)."""
-        if self._in_transaction:
-            self._in_transaction = False
+        """Abandon the open transaction (its events are not archived;
+        with a shared connection, call :meth:`abandon` on the others)."""
+        if self._tx.open:
+            self._tx.open = False
             try:
                 self.backend.rollback()
             except self.backend.errors:
                 pass  # the connection is gone: so is the transaction
+        self.abandon()
+
+    def abandon(self):
+        """Forget what was added since the last commit (its transaction
+        was rolled back)."""
         # Records changed in the abandoned transaction must be rebuilt.
         for jobid in set(self._dirty) | self._gone:
             self._model.forget(jobid)
@@ -391,7 +437,10 @@ class Archive:
         return self.backend.counts()
 
     def close(self):
-        """Roll back anything uncommitted and close the database."""
+        """Roll back anything uncommitted and close the database (unless
+        the connection is shared from another archive)."""
+        if not self._owner:
+            return
         self.rollback()
         try:
             self.backend.close()
@@ -403,3 +452,89 @@ class Archive:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ArchiveGroup:
+    """Archives of several instances on one connection, committed in one
+    transaction (``archive --recursive``): the root *archive* (which
+    owns the connection) and one per child instance, made on first use.
+
+    *name(path)* is the instance name of the instance at tree path
+    *path*.  Every archive's rows and resume position go in the same
+    transaction, so a kill at any instant leaves each instance at the
+    end of the last commit, as with one archive.
+    """
+
+    def __init__(self, root, name):
+        self.root = root
+        self._name = name
+        self._children = {}  # path -> Archive
+
+    def archive(self, path):
+        """The archive of the instance at tree *path* ("/": the root)."""
+        if path == "/":
+            return self.root
+        archive = self._children.get(path)
+        if archive is None:
+            archive = Archive(self.root.path, self.root.journal, self._name(path),
+                              share=self.root)
+            self._children[path] = archive
+        return archive
+
+    def archives(self):
+        """Every archive (the root first)."""
+        return [self.root, *self._children.values()]
+
+    @property
+    def pending(self):
+        """Events added since the last commit, over every archive."""
+        return sum(archive.pending for archive in self.archives())
+
+    def commit(self, positions):
+        """Commit every archive's events with its position
+        (*positions*: {archive: Position}; an archive not named keeps
+        its own :attr:`Archive.position`) in one transaction."""
+        root = self.root
+        backend = root.backend
+        archives = self.archives()
+        staged = []
+        try:
+            for archive in archives:
+                position = positions.get(archive, archive.position)
+                if archive.pending or position != archive._saved:
+                    archive.stage(position)
+                    staged.append((archive, position))
+            if not staged:
+                return
+            backend.commit()
+        except backend.errors as exc:
+            error = root._failed(exc)
+            self._abandon()
+            raise error from exc
+        except BaseException:
+            self.rollback()
+            raise
+        root._tx.open = False
+        for archive, position in staged:
+            archive.committed_as(position)
+
+    def rollback(self):
+        """Abandon the transaction of every archive."""
+        self.root.rollback()
+        self._abandon()
+
+    def _abandon(self):
+        for archive in self._children.values():
+            archive.abandon()
+
+    def forget(self, path):
+        """Drop the archive of a child that ended once it has nothing
+        pending (its rows and position are committed)."""
+        archive = self._children.get(path)
+        if archive is not None and not archive.pending:
+            del self._children[path]
+
+    def close(self):
+        """Roll back anything uncommitted and close the connection."""
+        self._abandon()
+        self.root.close()

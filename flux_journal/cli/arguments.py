@@ -19,7 +19,7 @@ from flux_journal.cli.sources import (
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 
-__all__ = ["build_parser", "DEFAULT_REORDER_WINDOW"]
+__all__ = ["build_parser", "add_recursive_options", "DEFAULT_REORDER_WINDOW"]
 
 
 _ARCHIVE_SIM_HELP = (
@@ -55,6 +55,7 @@ examples:
   flux-journal jobs --follow --checkpoint pos.json >> events.jsonl
   flux-journal jobs --jobid f2Wf9hhqD --time-format offset
   flux-journal resource --follow --name drain,undrain
+  flux-journal jobs --recursive --follow        child instances (flux batch) too
   flux-journal archive --db journal.sqlite --follow
   flux-journal history --db journal.sqlite -u all -f failed --since -1d
 
@@ -109,6 +110,30 @@ def _add_reading_options(parser, what):
             help="only the events of job ID (f58, decimal, hex, dothex or kvs "
             "form; repeatable)",
         )
+
+
+def add_recursive_options(parser):
+    """``--recursive`` and ``--level N`` (which implies it): follow the
+    child instances too (:mod:`flux_journal.cli.recursive`)."""
+    group = parser.add_argument_group("child instances")
+    group.add_argument(
+        "-R",
+        "--recursive",
+        action="store_true",
+        help="follow child instances too (running jobs that are Flux instances, such "
+        "as flux batch and flux alloc jobs), and theirs: each one's whole history, "
+        "then live events until it ends; events carry their instance's path "
+        "(/ for this one, /JOBID for a child, /JOBID/JOBID below); a child that "
+        "cannot be read is said once on stderr",
+    )
+    group.add_argument(
+        "--level",
+        type=positive_int,
+        metavar="N",
+        help="with --recursive (implied): follow child instances at most N levels "
+        "down (1: children only; default: every level)",
+    )
+    return group
 
 
 def _add_diagnostic_options(parser):
@@ -190,6 +215,8 @@ def _add_journal_command(sub, name, help_text):
         "default 1); it is always updated at the end",
     )
     _add_reorder_option(group, "the checkpoint")
+    if name == "jobs":
+        add_recursive_options(parser)
     _add_diagnostic_options(parser)
     parser.set_defaults(journal=name)
     return parser
@@ -267,8 +294,10 @@ def build_parser():
     _add_reorder_option(group, "the archive")
     add_source_arguments(parser_archive, sim_help=_ARCHIVE_SIM_HELP)
     _add_reading_options(parser_archive, "archive")
+    add_recursive_options(parser_archive)
     _add_diagnostic_options(parser_archive)
     parser_metrics = metrics_command.add_parser(sub)
     add_source_arguments(parser_metrics, sim_help=_METRICS_SIM_HELP)
+    add_recursive_options(parser_metrics)
     history_command.add_parser(sub)
     return parser

@@ -39,11 +39,13 @@ from flux_journal.cli.follow import (
 from flux_journal.cli.format import make_formatter, use_color
 from flux_journal.cli.progress import Progress, isatty
 from flux_journal.cli.reader import Reader, print_stats
-from flux_journal.cli.sinks import ArchiveSink, OutputSink
+from flux_journal.cli.recursive import TreeFollower, UnreachableReport, unwrap
+from flux_journal.cli.sinks import ArchiveSink, OutputSink, TreeArchiveSink
 from flux_journal.cli.sources import instance_name, open_source
+from flux_journal.tree import discovery_events, request_filters
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
-from flux_journal.cli.archive import Archive, ArchiveError
+from flux_journal.cli.archive import Archive, ArchiveError, ArchiveGroup
 
 __all__ = ["main", "session", "read_command", "archive_command", "COMMANDS"]
 
@@ -69,11 +71,14 @@ def _filters(args, position):
     return filters
 
 
-def session(args, journal, sink, position):
+def session(args, journal, sink, position, *, resume=None):
     """Open the source, read *journal* into *sink* from *position*;
-    return the exit status.  Shared by the print commands and archive."""
+    return the exit status.  Shared by the print commands and archive.
+    With ``--recursive``, *resume(path)* says where a child instance's
+    stream starts."""
     stop = StopRequest()
     restore = stop.install()
+    report = UnreachableReport()
     try:
         with open_source(args, journal) as source:
             started = time.monotonic()
@@ -82,12 +87,14 @@ def session(args, journal, sink, position):
                 shares_terminal=isinstance(sink, OutputSink) and isatty(sys.stdout),
             )
             try:
-                reader = _start_reader(args, journal, source, sink, position, progress, stop)
+                reader = _start_reader(args, journal, source, sink, position, progress, stop,
+                                       report if recursive(args) else None, resume)
                 status, error = _read(reader, journal)
                 if args.stats and reader.consumer is not None:
                     print_stats(source, reader, reader.consumer, time.monotonic() - started)
             finally:
                 progress.clear()
+                report.close()
     finally:
         restore()
     if error is not None:
@@ -95,14 +102,24 @@ def session(args, journal, sink, position):
     return status
 
 
-def _start_reader(args, journal, source, sink, position, progress, stop):
-    """Start the consumer, live events and the sink; return the Reader."""
+def recursive(args):
+    """Whether *args* ask to follow child instances (``--recursive``)."""
+    return getattr(args, "recursive", False)
+
+
+def _start_reader(args, journal, source, sink, position, progress, stop, report, resume):
+    """Start the consumer, live events and the sink; return the Reader.
+    With *report* (``--recursive``), the reader reads the tree of
+    instances, telling *report* of children that cannot be read."""
     start = position.cursor
     if start is None:
         start = args.since if args.since is not None else 0.0
+    allow, deny = _names_of(args, "name"), _names_of(args, "exclude")
+    if report is not None:
+        allow, deny = request_filters(allow, deny)
     options = {
-        "allow": _names_of(args, "name"),
-        "deny": _names_of(args, "exclude"),
+        "allow": allow,
+        "deny": deny,
         # A cursor costs the consumer a record of recent events: kept
         # only when the sink stores positions or a reconnection resumes.
         "cursor_window": (
@@ -126,8 +143,12 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
         "stop": stop.event,
     }
     follower = None
+    discovered = None
     if source.handle is not None:
         try:
+            if report is not None and (isinstance(start, str) or start):
+                # before the root's stream: see discovery_events()
+                discovered = discovery_events(source.handle)
             consumer = open_consumer(
                 journal, source.handle, since=start, full=not args.no_history, **options
             )
@@ -140,6 +161,20 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
             follower = Follower(consumer, **follow)
     if follower is None:
         follower = Follower.connecting(**follow)
+    if report is not None:
+        follower = TreeFollower(
+            follower,
+            connect=source.connect_child,
+            level=args.level,
+            allow=_names_of(args, "name"),
+            deny=_names_of(args, "exclude"),
+            on_unreachable=report,
+            cursor_window=options["cursor_window"],
+            resume=resume,
+            discovered=discovered,
+        )
+        if isinstance(sink, TreeArchiveSink):
+            sink.tree = follower.tree
     source.start()
     sink.start(position)
     return Reader(
@@ -151,6 +186,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop):
         filters=_filters(args, position),
         drop_history=journal == "resource" and args.no_history,
         progress=progress,
+        unwrap=unwrap if report is not None else None,
     )
 
 
@@ -205,6 +241,7 @@ def read_command(args):
         time_format=args.time_format,
         color=use_color(args.color, sys.stdout),
         jobs=journal == "jobs",
+        instances=recursive(args),
     )
     sink = OutputSink(formatter, checkpoint, args.checkpoint_interval)
     return session(args, journal, sink, position)
@@ -219,13 +256,21 @@ def archive_command(args):
                           synchronous="FULL" if args.durable else "NORMAL")
     except ArchiveError as exc:
         raise CliError(str(exc)) from exc
+    resume = None
     try:
-        sink = ArchiveSink(archive, args.batch_size, args.batch_time)
+        if recursive(args):
+            # A child's rows are named after the root's name and its path.
+            group = ArchiveGroup(archive, lambda path: instance + path)
+            archive = group
+            sink = TreeArchiveSink(group, args.batch_size, args.batch_time)
+            resume = sink.resume
+        else:
+            sink = ArchiveSink(archive, args.batch_size, args.batch_time)
         # The archive's own position: its events and resume point are
         # committed together, so it is exact whatever happened before.
-        position = archive.position.copy()
+        position = sink.archive.position.copy()
         try:
-            return session(args, journal, sink, position)
+            return session(args, journal, sink, position, resume=resume)
         except ArchiveError as exc:
             # e.g. disk full: the last committed batch and its resume
             # point are intact, so a later run continues from there
@@ -250,6 +295,15 @@ def main(argv=None):
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(join_relative_times(argv))
+    if getattr(args, "level", None) is not None:
+        args.recursive = True
+    if recursive(args):
+        if getattr(args, "checkpoint", None):
+            # One cursor cannot say where each instance's stream stands.
+            parser.error("--checkpoint cannot resume --recursive (use archive --recursive, "
+                         "which keeps a position per instance)")
+        if getattr(args, "resource", False):
+            parser.error("--recursive follows job-manager journals: not with --resource")
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:

@@ -52,6 +52,7 @@ _COLORS = {
     "time": "\033[32m",
     "timebreak": "\033[1m\033[32m",
     "jobid": "\033[36m",
+    "instance": "\033[1m\033[36m",
     "name": "\033[33m",
     "exception": "\033[1m\033[31m",
     "key": "\033[34m",
@@ -174,9 +175,10 @@ class TextFormatter:
             in F58 after the timestamp
     """
 
-    def __init__(self, time_format="raw", color=False, jobs=True):
+    def __init__(self, time_format="raw", color=False, jobs=True, instances=False):
         self.color = color
         self.jobs = jobs
+        self.instances = instances
         self.timestamp = TimestampFormatter(time_format, color)
 
     def _paint(self, part, text):
@@ -209,9 +211,15 @@ class TextFormatter:
     def format(self, events):
         """Return the UTF-8 bytes of *events*, one line each."""
         line = self.line
+        if self.instances:
+            paint = self._paint
+            text = "".join([f"{paint('instance', instance)} {line(event)}"
+                            for instance, event in events])
+        else:
+            text = "".join([line(event) for event in events])
         # Lone surrogates (a context with an escaped "\ud800") cannot be
         # UTF-8: show them escaped rather than fail the whole batch.
-        return "".join([line(event) for event in events]).encode("utf-8", "backslashreplace")
+        return text.encode("utf-8", "backslashreplace")
 
 
 class JsonFormatter:
@@ -221,11 +229,13 @@ class JsonFormatter:
         jobs (bool): events carry a job id (job-manager journal)
     """
 
-    def __init__(self, jobs=True):
+    def __init__(self, jobs=True, instances=False):
         self.jobs = jobs
+        self.instances = instances
 
-    def record(self, event):
-        """Return the dict written for *event*."""
+    def record(self, event, instance=None):
+        """Return the dict written for *event* (of the instance at path
+        *instance*, if given)."""
         record = {
             "timestamp": event.timestamp,
             "name": event.name,
@@ -238,11 +248,13 @@ class JsonFormatter:
         R = getattr(event, "R", None)
         if R is not None:
             record["R"] = R
+        if instance is not None:
+            record["instance"] = instance
         return record
 
-    def line(self, event):
+    def line(self, event, instance=None):
         """Return one event as a JSON line (bytes, with its newline)."""
-        record = self.record(event)
+        record = self.record(event, instance)
         try:
             return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         except (TypeError, orjson.JSONEncodeError):
@@ -259,16 +271,21 @@ class JsonFormatter:
     def format(self, events):
         """Return the UTF-8 bytes of *events*, one JSON line each."""
         line = self.line
+        if self.instances:
+            return b"".join([line(event, instance) for instance, event in events])
         return b"".join([line(event) for event in events])
 
 
-def make_formatter(fmt, *, time_format="raw", color=False, jobs=True):
+def make_formatter(fmt, *, time_format="raw", color=False, jobs=True, instances=False):
     """Return a formatter for ``--format`` *fmt* (``text`` or ``json``).
 
-    *time_format* and *color* only apply to text.
+    *time_format* and *color* only apply to text.  With *instances*
+    (``--recursive``), the formatter takes (instance path, event) pairs
+    and shows the path: a text line starts with it, a JSON line has it
+    as ``instance``.
     """
     if fmt == "json":
-        return JsonFormatter(jobs=jobs)
+        return JsonFormatter(jobs=jobs, instances=instances)
     if fmt == "text":
-        return TextFormatter(time_format, color, jobs=jobs)
+        return TextFormatter(time_format, color, jobs=jobs, instances=instances)
     raise ValueError(f"invalid format {fmt!r}: choose text or json")

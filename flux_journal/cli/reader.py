@@ -28,9 +28,12 @@ class Reader:
     """
 
     def __init__(
-        self, follower, sink, position, *, stop, follow, filters, drop_history, progress
+        self, follower, sink, position, *, stop, follow, filters, drop_history, progress,
+        unwrap=None,
     ):
         self.follower = follower
+        # the event of an item (items of a tree are (instance, event))
+        self.unwrap = unwrap
         self.sink = sink
         self.position = position
         self.stop = stop
@@ -117,10 +120,12 @@ class Reader:
         delivered events were left unwritten, whether to stop here)."""
         batch = []
         consumed = 0
-        for event in items:
-            if event is None:
+        unwrap = self.unwrap
+        for item in items:
+            if item is None:
                 self.ended = True
                 break
+            event = item if unwrap is None else unwrap(item)
             if event.is_empty():
                 self._history_done()
                 if stop_at_sentinel:
@@ -130,15 +135,18 @@ class Reader:
                     # history events precede it.  The consumer's cursor
                     # covers them, so the position must not move to it.
                     self.follower.stop()
-                    return batch, consumed, event is not items[-1], True
+                    return batch, consumed, item is not items[-1], True
                 continue
-            consumed += 1
+            if unwrap is None or item.instance == "/":
+                # the position is the root instance's (a tree's children
+                # keep theirs apart)
+                consumed += 1
             if (self.drop_history and self.in_history) or (
                 self.filters and not self._wanted(event)
             ):
                 self.filtered += 1
                 continue
-            batch.append(event)
+            batch.append(item)
         return batch, consumed, False, False
 
     def _history_done(self):

@@ -12,9 +12,10 @@ import stat
 import sys
 import time
 
+from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.errors import BrokenPipe, CliError
 
-__all__ = ["OutputSink", "ArchiveSink", "POLL_WAIT"]
+__all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT"]
 
 #: Longest a poll blocks, so that Ctrl-C, progress and time-based commits
 #: are handled promptly while waiting for events.
@@ -164,3 +165,58 @@ class ArchiveSink:
     def _commit(self, position):
         self.archive.commit(position)
         self._first_pending = None
+
+
+class TreeArchiveSink(ArchiveSink):
+    """``archive --recursive``: (instance path, event) items, each
+    instance's events into its own archive of an
+    :class:`~flux_journal.cli.archive.ArchiveGroup`, all committed in
+    one transaction with each instance's resume position: the root's as
+    the reader keeps it, a child's its consumer's cursor once its events
+    were written (from :attr:`tree`, the
+    :class:`~flux_journal.tree.InstanceTree`, set before reading)."""
+
+    def __init__(self, group, batch_size, batch_time):
+        super().__init__(group.root, batch_size, batch_time)
+        self.group = group
+        #: The tree whose cursors say where each child stands.
+        self.tree = None
+
+    def resume(self, path):
+        """Where the stream of the child at *path* starts: after what
+        its archive holds."""
+        cursor = self.group.archive(path).position.cursor
+        return cursor if cursor is not None else 0.0
+
+    def write(self, events):
+        """Add each instance's events to its archive's transaction."""
+        if self._first_pending is None:
+            self._first_pending = time.monotonic()
+        runs = {}
+        for instance, event in events:
+            runs.setdefault(instance, []).append(event)
+        for instance, run in runs.items():
+            self.group.archive(instance).add(run)
+        for instance, cursor in self.tree.take_cursors().items():
+            if instance != "/":
+                archive = self.group.archive(instance)
+                archive.position = Position(
+                    cursor, archive.position.events + len(runs.get(instance, ())))
+        self.written += len(events)
+
+    def flushed(self, position):
+        """Commit if the batch is full or old enough."""
+        if self.group.pending >= self.batch_size or (
+            self._first_pending is not None
+            and time.monotonic() - self._first_pending >= self.batch_time
+        ):
+            self._commit(position)
+
+    def _commit(self, position):
+        self.group.commit({self.group.root: position})
+        self._first_pending = None
+        followed = set(self.tree.instances) if self.tree is not None else set()
+        for archive in self.group.archives()[1:]:
+            path = archive.instance[len(self.group.root.instance):]
+            if path not in followed:
+                self.group.forget(path)

@@ -27,11 +27,14 @@ from flux_journal.cli.errors import CliError, say
 __all__ = [
     "DEFAULT_SIM_JOBS",
     "DEFAULT_SIM_RESOURCE_EVENTS",
+    "SIM_CHILDREN",
+    "SIM_CHILD_JOBS",
     "SIM_NODES",
     "TOPICS",
     "Source",
     "add_source_arguments",
     "open_source",
+    "simulated_children",
     "simulated_instance",
     "instance_name",
 ]
@@ -42,6 +45,11 @@ DEFAULT_SIM_JOBS = 1000
 DEFAULT_SIM_RESOURCE_EVENTS = 1000
 #: Nodes of the simulated instance for the resource journal.
 SIM_NODES = 8
+#: Running child instances of the simulated instance with ``--recursive``
+#: (each with one child of its own).
+SIM_CHILDREN = 2
+#: Jobs of each simulated child and grandchild instance.
+SIM_CHILD_JOBS = 3
 # A few percent of simulated jobs share their first timestamps with the
 # previous job, as happens in real streams: the simulated instance should
 # be no easier to resume from than a real one.
@@ -115,18 +123,21 @@ class Source:
     handle, to give a journal consumer; None while a first connection
     is still to be made), ``label`` (what it is, for messages and
     ``--stats``), ``ends`` (a capture: its stream ends by itself, which
-    is no error) and, for ``--sim`` with live events, the feeder that
-    posts them.
+    is no error), ``connect_child(uri)`` (opens a child instance, for
+    ``--recursive``) and, for ``--sim`` with live events, the feeder
+    that posts them.
 
     Call :meth:`start` once the consumer is listening and :meth:`close`
     at the end (or use the source as a context manager);
     :meth:`reconnect` opens a new connection to the same instance.
     """
 
-    def __init__(self, handle, label, feeder=None, *, connect=None, ends=False):
+    def __init__(self, handle, label, feeder=None, *, connect=None, ends=False,
+                 connect_child=None):
         self.handle = handle
         self.label = label
         self.ends = ends
+        self.connect_child = connect_child if connect_child is not None else _no_children
         self._connect = connect
         self._feeder = feeder
 
@@ -220,6 +231,10 @@ def open_source(args, journal, *, live=None):
         return Source(handle, args.replay, ends=True)
     if args.sim is not None:
         handle, label = simulated_instance(journal, args.sim or None, args.seed)
+        connect_child = None
+        if journal == "jobs" and getattr(args, "recursive", False):
+            connect_child = simulated_children(handle).connect
+            label += f" with {SIM_CHILDREN} running child instances, each with a child"
         if live is None:
             live = getattr(args, "follow", False)
         feeder = None
@@ -227,7 +242,8 @@ def open_source(args, journal, *, live=None):
             feeder = LiveFeeder(
                 handle, journal, args.sim_rate, args.seed, on_error=_feeder_stopped
             )
-        return Source(handle, label, feeder, connect=handle.connect)
+        return Source(handle, label, feeder, connect=handle.connect,
+                      connect_child=connect_child)
     uri = args.uri or os.environ.get("FLUX_URI")
     if not uri:
         raise CliError(_NO_FLUX)
@@ -237,13 +253,13 @@ def open_source(args, journal, *, live=None):
         return flux.Flux(uri)
 
     try:
-        return Source(connect(), uri, connect=connect)
+        return Source(connect(), uri, connect=connect, connect_child=flux.Flux)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if not getattr(args, "reconnect", False):
             raise CliError(f"cannot connect to Flux at {uri}: {reason}") from exc
         say(f"cannot connect to Flux at {uri}: {reason}; retrying")
-        return Source(None, uri, connect=connect)
+        return Source(None, uri, connect=connect, connect_child=flux.Flux)
 
 
 def instance_name(args):
@@ -264,6 +280,35 @@ def instance_name(args):
     if not uri:
         raise CliError(_NO_FLUX)
     return uri
+
+
+def simulated_children(handle):
+    """Give the simulated instance *handle* child instances, for
+    ``--sim --recursive``; return the :class:`~flux_journal.sim.SimHost`
+    that connects to them.
+
+    :data:`SIM_CHILDREN` running children with :data:`SIM_CHILD_JOBS`
+    jobs each, and each a running child of its own with as many jobs;
+    and one child that finished before the command started (which
+    ``--recursive`` reports: it could not be read).  Always the same.
+    """
+    from flux_journal.sim import SimHost  # pylint: disable=import-outside-toplevel
+
+    host = SimHost(root=handle)
+    host.finish_child(host.start_child(handle))
+    for _ in range(SIM_CHILDREN):
+        child = host.start_child(handle)
+        grandchild = host.start_child(child.handle)
+        for instance in (child, grandchild):
+            for _ in range(SIM_CHILD_JOBS):
+                instance.handle.inject_job("success")
+    return host
+
+
+def _no_children(uri):
+    raise ConnectionRefusedError(
+        errno.ECONNREFUSED, f"a captured stream has no child instance to connect to ({uri})"
+    )
 
 
 def _feeder_stopped(exc):

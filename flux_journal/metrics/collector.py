@@ -8,7 +8,7 @@ into metric families.
 
 from __future__ import annotations
 
-from typing import Dict, Hashable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Hashable, Iterator, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.registry import Collector
@@ -23,6 +23,7 @@ from flux_journal.metrics.carry import Counts
 from flux_journal.metrics.reader import JournalReader
 from flux_journal.metrics.resource import RANK_STATES
 from flux_journal.metrics.state import RESULTS, STATE_NAMES
+from flux_journal.tree import ROOT
 
 __all__ = ["JournalCollector", "make_registry"]
 
@@ -41,6 +42,19 @@ class JournalCollector(Collector):
         self.readers = [reader for reader in (jobs, resource) if reader is not None]
         self.jobs = jobs
         self.resource = resource
+        # --recursive: the job series and the flux_journal_* families
+        # carry the instance path (the resource journal's is "/").
+        self.by_instance = jobs is not None and jobs.instances is not None
+
+    def _labels(self, *names: str) -> List[str]:
+        return [*names, "instance"] if self.by_instance else list(names)
+
+    def _parts(self, reader: JournalReader) -> List[Tuple[List[str], Any, bool]]:
+        """(extra label values, counters, still followed) of each
+        instance *reader* reads."""
+        if reader.instances is None:
+            return [([ROOT] if self.by_instance else [], reader.counters, True)]
+        return [([path], counters, live) for path, counters, live in reader.instances.parts()]
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family (called by prometheus_client per
@@ -54,12 +68,12 @@ class JournalCollector(Collector):
     def _journal_metrics(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
             "flux_journal_events", "Journal events consumed, by journal and event name",
-            labels=["journal", "name"],
+            labels=self._labels("journal", "name"),
         )
         errors = CounterMetricFamily(
             "flux_journal_errors",
             "Responses or events the exporter could not use, by journal and kind",
-            labels=["journal", "kind"],
+            labels=self._labels("journal", "kind"),
         )
         responses = CounterMetricFamily(
             "flux_journal_responses", "Journal responses received", labels=["journal"]
@@ -77,59 +91,80 @@ class JournalCollector(Collector):
         last = GaugeMetricFamily(
             "flux_journal_last_event_timestamp_seconds",
             "Timestamp of the latest event consumed (seconds since the epoch)",
-            labels=["journal"],
+            labels=self._labels("journal"),
         )
         for reader in self.readers:
             journal = reader.journal
-            tracker = reader.tracker
-            counts = reader.counters.values()
-            for name, count in sorted(_family(counts, "events").items()):
-                events.add_metric([journal, str(name)], count)
-            for kind, count in sorted(_family(counts, "errors").items()):
-                errors.add_metric([journal, str(kind)], count)
+            for instance, counters, _ in self._parts(reader):
+                counts = counters.values()
+                for name, count in sorted(_family(counts, "events").items()):
+                    events.add_metric([journal, str(name), *instance], count)
+                for kind, count in sorted(_family(counts, "errors").items()):
+                    errors.add_metric([journal, str(kind), *instance], count)
+                timestamp = counters.tracker.last_timestamp
+                if timestamp is not None:
+                    last.add_metric([journal, *instance], timestamp)
             stats = reader.stats
             responses.add_metric([journal], stats.get("responses", 0))
             received.add_metric([journal], stats.get("bytes", 0))
             backlog.add_metric([journal], stats.get("backlog", 0))
-            if tracker.last_timestamp is not None:
-                last.add_metric([journal], tracker.last_timestamp)
         complete = GaugeMetricFamily(
             "flux_journal_history_complete",
             "1 once the history of every journal read has been consumed, else 0",
             value=1 if all(reader.history_complete for reader in self.readers) else 0,
         )
         yield from (events, errors, responses, received, backlog, last, complete)
+        if self.by_instance:
+            assert self.jobs is not None and self.jobs.instances is not None
+            unreachable = CounterMetricFamily(
+                "flux_journal_unreachable_instances",
+                "Child instances that could not be read (or not to their end), by kind: "
+                "ended, unreachable, denied, lost",
+                labels=["kind"],
+            )
+            counted = self.jobs.instances.unreachable_counts()
+            for kind in ("ended", "unreachable", "denied", "lost"):
+                unreachable.add_metric([kind], counted.get(kind, 0))
+            yield unreachable
 
-    @staticmethod
-    def _job_metrics(reader: JournalReader) -> Iterator[Metric]:
-        snap = reader.tracker.snapshot()  # type: ignore[union-attr]
-        counts = reader.counters.values()
+    def _job_metrics(self, reader: JournalReader) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
             "flux_jobs", "Jobs in each state (RFC 21), from the job-manager journal",
-            labels=["state"],
+            labels=self._labels("state"),
         )
-        for state in STATE_NAMES.values():
-            jobs.add_metric([state], snap["states"][state])
         finished = CounterMetricFamily(
             "flux_jobs_finished", "Jobs that became inactive, by result (as flux jobs shows it)",
-            labels=["result"],
+            labels=self._labels("result"),
         )
-        results = _family(counts, "results")
-        for result in RESULTS:
-            finished.add_metric([result], results.get(result, 0))
         tracked = GaugeMetricFamily(
             "flux_journal_jobs_tracked", "Active jobs whose state the exporter holds",
-            value=snap["active"],
+            labels=self._labels(),
         )
-        yield from (jobs, finished, tracked)
+        histograms = []
         for name, key, what in (
             ("flux_job_queue_seconds", "queue_seconds", "submit to alloc"),
             ("flux_job_run_seconds", "run_seconds", "start to finish"),
         ):
-            buckets, total = _cumulative(counts, key, getattr(reader.tracker, key).bounds)
-            yield HistogramMetricFamily(
-                name, f"Time from {what} of jobs, seconds", buckets=buckets, sum_value=total
-            )
+            histograms.append((key, HistogramMetricFamily(
+                name, f"Time from {what} of jobs, seconds", labels=self._labels()
+            )))
+        for instance, counters, live in self._parts(reader):
+            tracker = counters.tracker
+            counts = counters.values()
+            if live:
+                # the gauges of an instance that ended go with it
+                snap = tracker.snapshot()
+                for state in STATE_NAMES.values():
+                    jobs.add_metric([state, *instance], snap["states"][state])
+                tracked.add_metric(instance, snap["active"])
+            results = _family(counts, "results")
+            for result in RESULTS:
+                finished.add_metric([result, *instance], results.get(result, 0))
+            for key, family in histograms:
+                buckets, total = _cumulative(counts, key, getattr(tracker, key).bounds)
+                family.add_metric(instance, buckets, total)
+        yield from (jobs, finished, tracked)
+        yield from (family for _, family in histograms)
 
     @staticmethod
     def _resource_metrics(reader: JournalReader) -> Iterator[Metric]:

@@ -184,6 +184,25 @@ def _reader(journal: str, source: Any, args: argparse.Namespace, stop: threading
             _say(f"cannot reach the {follow['service']} of {source.label}: {reason}; retrying")
     if follower is None:
         follower = Follower.connecting(**follow)
+    instances = None
+    if journal == "jobs" and getattr(args, "recursive", False):
+        # pylint: disable-next=import-outside-toplevel
+        from flux_journal.cli.recursive import TreeFollower, UnreachableReport
+        from flux_journal.metrics.instances import InstanceCounters
+
+        instances = InstanceCounters(new_tracker)
+        report = UnreachableReport(prog=_PROG)
+
+        counters = instances
+
+        def unreachable(record: Any) -> None:
+            counters.report(record)
+            report(record)
+
+        tree = TreeFollower(follower, connect=source.connect_child, level=args.level,
+                            on_unreachable=unreachable, cursor_window=window)
+        return JournalReader(journal, None, new_tracker(), follower=tree,
+                             new_tracker=new_tracker, instances=instances)
     return JournalReader(journal, None, new_tracker(), follower=follower,
                          new_tracker=new_tracker)
 

@@ -16,6 +16,7 @@ from flux_journal.cli.errors import ServiceError
 from flux_journal.cli.follow import BATCH_EVENTS, Follower, StreamLost
 from flux_journal.errors import PayloadError
 from flux_journal.metrics.carry import CarriedCounters
+from flux_journal.metrics.instances import InstanceCounters
 from flux_journal.metrics.resource import RankTracker
 from flux_journal.metrics.state import JobTracker
 
@@ -39,7 +40,11 @@ class JournalReader:
     (:class:`~flux_journal.cli.follow.StreamLost`), or with reconnection
     a new tracker (made by *new_tracker*) rebuilds the state from the
     returning instance's history while the counters go on from where
-    they were (see :mod:`flux_journal.metrics.carry`).
+    they were (see :mod:`flux_journal.metrics.carry`).  With *instances*
+    (``--recursive``) the follower is a
+    :class:`~flux_journal.cli.recursive.TreeFollower` and each
+    instance's events go to its own counters (see
+    :mod:`flux_journal.metrics.instances`).
 
     Attributes (plain values another thread may read):
         journal: ``"jobs"`` or ``"resource"``
@@ -61,11 +66,15 @@ class JournalReader:
         consumer: Optional[JournalConsumerBase],
         tracker: Tracker,
         *,
-        follower: Optional[Follower] = None,
+        follower: Optional[Any] = None,
         new_tracker: Optional[Callable[[], Tracker]] = None,
+        instances: Optional[InstanceCounters] = None,
     ) -> None:
         self.journal = journal
-        self.counters = CarriedCounters(tracker)
+        #: With ``--recursive`` (the follower a TreeFollower), the counts
+        #: of every instance; :attr:`counters` are then the root's.
+        self.instances = instances
+        self.counters = CarriedCounters(tracker) if instances is None else instances.root
         self.history_complete = False
         self.stats: Dict[str, Any] = {}
         # Responses and bytes of earlier connections: published counters
@@ -79,7 +88,8 @@ class JournalReader:
             follower = Follower(consumer, label=journal, service=f"{journal} journal", ends=True)
         elif new_tracker is not None:
             follower.on_reconnect = self.reconnected
-        self.follower = follower
+        # a Follower, or with *instances* a TreeFollower
+        self.follower: Any = follower
 
     @property
     def tracker(self) -> Tracker:
@@ -106,9 +116,10 @@ class JournalReader:
         stream is still open, cancel it.  Malformed responses are counted
         (``malformed_response``) and skipped."""
         follower = self.follower
-        if follower.consumer is not None and follower.consumer.rpc is None:
+        if follower.consumer is not None and getattr(follower.consumer, "rpc", True) is None:
             follower.consumer.start()
-        consume = self.counters.consume
+        instances = self.instances
+        consume = self.counters.consume if instances is None else instances.consume
         while stop is None or not stop.is_set():
             try:
                 batch = follower.poll(_POLL_WAIT)
@@ -126,6 +137,8 @@ class JournalReader:
                 self.ended = True
             if batch:
                 consume(batch)
+            if instances is not None:
+                instances.ended(follower.tree.instances)
             consumer = follower.consumer
             if consumer is not None:
                 if not self.history_complete and consumer.history_complete:

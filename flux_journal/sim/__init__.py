@@ -15,6 +15,7 @@ Usage::
     h = SimFlux(resources=ResourceWorkload(nnodes=8, nevents=300))
     h = SimFlux.replay("capture.jsonl", topic="job-manager.events-journal")
     h.inject_job("success")                  # live events, from any thread
+    host = SimHost(); child = host.start_child(host.root)   # a child instance
 
 This package re-exports the public names of its modules, where each is
 documented: :mod:`.handle` (the handle, its futures and timers),
@@ -22,16 +23,18 @@ documented: :mod:`.handle` (the handle, its futures and timers),
 :mod:`.services` (the journal services), :mod:`.replay` (captured
 streams), :mod:`.workload` (generated job and resource timelines, with
 the job kinds of :mod:`.jobkinds`),
-:mod:`.feeder` (live events at a steady rate) and :mod:`.encode` (JSON
+:mod:`.feeder` (live events at a steady rate), :mod:`.nested` (child
+instances: jobs that are instances, reachable by URI) and :mod:`.encode` (JSON
 as a broker writes it).
 """
 
 # pylint: disable=wildcard-import,unused-wildcard-import
-from flux_journal.sim import errors, feeder, handle, replay, services, workload
+from flux_journal.sim import errors, feeder, handle, nested, replay, services, workload
 from flux_journal.sim.encode import dumps
 from flux_journal.sim.errors import *  # noqa: F401,F403
 from flux_journal.sim.feeder import *  # noqa: F401,F403
 from flux_journal.sim.handle import *  # noqa: F401,F403
+from flux_journal.sim.nested import *  # noqa: F401,F403
 from flux_journal.sim.replay import *  # noqa: F401,F403
 from flux_journal.sim.services import *  # noqa: F401,F403
 from flux_journal.sim.workload import *  # noqa: F401,F403
@@ -40,6 +43,7 @@ __all__ = [
     "dumps",
     *errors.__all__,
     *handle.__all__,
+    *nested.__all__,
     *services.__all__,
     *replay.__all__,
     *workload.__all__,

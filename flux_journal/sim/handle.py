@@ -24,6 +24,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections import deque
 
 from flux_journal._flux import (
@@ -368,6 +369,11 @@ class SimRequest:
         self._future._push(SimError(errnum, errstr))
 
 
+def _close_pipe(fds):
+    for fd in fds:
+        os.close(fd)
+
+
 def _as_payload(payload):
     if payload is None or isinstance(payload, (str, bytes, SimError)):
         return payload
@@ -519,6 +525,8 @@ class SimFlux:
         self._stop = None
         self._reactor_depth = 0
         self._down = False  # shut down: requests fail as on a lost connection
+        self._wakeup = None  # the pipe behind pollfd(), made on first use
+        self._signalled = False  # a byte waits in that pipe
         for service in services:
             self.add_service(service)
         if defaults:
@@ -736,7 +744,44 @@ class SimFlux:
         """A service queued response(s) on *future* (lock held)."""
         if future.then_cb is not None:
             self._rearm(future)
+        if self._wakeup is not None and not self._signalled:
+            self._signalled = True
+            os.write(self._wakeup[1], b"!")
         self._cond.notify_all()
+
+    # -- descriptor (flux_pollfd) ------------------------------------------
+
+    def pollfd(self):
+        """A file descriptor that becomes readable when a response
+        arrives, like flux_pollfd(): it stays readable until
+        :meth:`pollevents` is called."""
+        with self._cond:
+            if self._wakeup is None:
+                self._wakeup = os.pipe()
+                for fd in self._wakeup:
+                    os.set_blocking(fd, False)
+                # The pipe lives as long as the handle.
+                weakref.finalize(self, _close_pipe, self._wakeup)
+                # Readable at first, as an epoll descriptor is when it
+                # watches one that has data: responses may have come
+                # before it existed.
+                self._signalled = True
+                os.write(self._wakeup[1], b"!")
+            return self._wakeup[0]
+
+    def pollevents(self):
+        """Clear :meth:`pollfd`'s readiness, like flux_pollevents(), and
+        return 0: no message ever waits for a reactor to be handled here
+        (responses reach their futures as they are sent), so there is
+        never a FLUX_POLLIN to report."""
+        with self._cond:
+            if self._wakeup is not None and self._signalled:
+                try:
+                    os.read(self._wakeup[0], 64)
+                except BlockingIOError:
+                    pass
+                self._signalled = False
+            return 0
 
     def _rearm(self, future):
         """Queue *future*'s callback if it has an undelivered current response."""
