@@ -497,39 +497,45 @@ def test_two_instances_archived_at_once(target):
     """Two archivers, one per instance, write into one database at the
     same time, each with its own resume position; then each resumes."""
     streams = {
-        "east": journal_events("jobs", simulated_instance("jobs", 1500, 1)[0]),
-        "west": journal_events("jobs", simulated_instance("jobs", 1500, 2)[0]),
+        seed: journal_events("jobs", simulated_instance("jobs", 1500, seed)[0]) for seed in (1, 2)
     }
-    seeds = {"east": 1, "west": 2}
 
-    def start(name):
+    def start(name, seed):
         return subprocess.Popen(
-            command("archive", "--db", target, "--sim", "1500", "--seed", seeds[name],
+            command("archive", "--db", target, "--sim", "1500", "--seed", seed,
                     "--instance", name, "--batch-size", "200"),
             env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    procs = {name: start(name) for name in streams}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert (proc.returncode, out, err) == (0, b"", b""), (name, err)
-    # both were writing at once: their commits interleave
-    order = [instance for (instance,) in rows(
-        target, "SELECT instance FROM events ORDER BY id")]
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
-    assert switches >= 2, "the two archivers did not overlap"
-    for name, events in streams.items():
-        assert [r[1:] for r in rows(
-            target, "SELECT instance, jobid, seq, timestamp, name, context FROM events "
-                    "WHERE instance = ? ORDER BY id", name)] == [
-            (jobid, seq, ts, ev, json.dumps(ctx, separators=(",", ":"), ensure_ascii=False))
-            for jobid, seq, ts, ev, ctx in expected_event_rows(events)]
-        assert rows(target, "SELECT events FROM resume WHERE instance = ? AND journal = 'jobs'",
-                    name) == [(len(events),)]
-        assert rows(target, "SELECT count(*) FROM jobs WHERE instance = ?", name) == [(1500,)]
+    # Both start together; should the scheduler of a busy machine still
+    # run one to its end before the other writes, try again with two new
+    # instances in the same database (each pair's rows are checked).
+    for attempt in range(3):
+        names = {f"east{attempt}": 1, f"west{attempt}": 2}
+        procs = {name: start(name, seed) for name, seed in names.items()}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=300)
+            assert (proc.returncode, out, err) == (0, b"", b""), (name, err)
+        for name, seed in names.items():
+            events = streams[seed]
+            assert [r[1:] for r in rows(
+                target, "SELECT instance, jobid, seq, timestamp, name, context FROM events "
+                        "WHERE instance = ? ORDER BY id", name)] == [
+                (jobid, seq, ts, ev, json.dumps(ctx, separators=(",", ":"), ensure_ascii=False))
+                for jobid, seq, ts, ev, ctx in expected_event_rows(events)]
+            assert rows(target, "SELECT events FROM resume WHERE instance = ? AND journal = 'jobs'",
+                        name) == [(len(events),)]
+            assert rows(target, "SELECT count(*) FROM jobs WHERE instance = ?", name) == [(1500,)]
+        # both were writing at once: their commits interleave
+        order = [instance for (instance,) in rows(
+            target, "SELECT instance FROM events WHERE instance IN (?, ?) ORDER BY id", *names)]
+        if sum(1 for a, b in zip(order, order[1:]) if a != b) >= 2:
+            break
+    else:
+        pytest.fail("the two archivers never wrote at the same time in 3 attempts")
     # a rerun of one finds its own position: nothing new, nothing twice
-    assert archive("--db", target, "--sim", "1500", "--seed", "1", "--instance", "east")
-    assert rows(target, "SELECT count(*) FROM events") == [
-        (sum(len(events) for events in streams.values()),)]
+    before = rows(target, "SELECT count(*) FROM events")
+    assert archive("--db", target, "--sim", "1500", "--seed", "1", "--instance", "east0")
+    assert rows(target, "SELECT count(*) FROM events") == before
 
 
 # A trigger that makes the database refuse the events of one job.
