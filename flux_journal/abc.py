@@ -182,9 +182,6 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._build_events = builder() if builder is not None else None
         self._pipeline: Any = None  # the current request's
         self._intake: Any = None  # the current request's
-        # the intake's live step (see DrainIntake.next_event), when it
-        # has one and the pipeline can take one event at a time
-        self._live_step: Any = None
 
     # ------------------------------------------------------------------
     # Hooks (flux.abc interface)
@@ -243,11 +240,6 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._intake = choose_intake(
             self.rpc, self._pipeline, limit_backlog=self.max_backlog is not None
         )
-        self._live_step = (
-            getattr(self._intake, "next_event", None)
-            if getattr(self._pipeline, "takes_one", False)
-            else None
-        )
         self._callbacks.attach(self.rpc, self._pipeline, self._intake)
         self._callbacks.set_then()
         return self
@@ -290,22 +282,8 @@ class JournalConsumerBase(StreamIteration, ABC):
             OSError: the service failed the stream (e.g. PermissionError)
             PayloadError: a response could not be decoded
         """
-        queue = self._queue
-        for event in queue.events:
+        for event in self._queue.events:
             return event
-        live = self._live_step
-        if live is not None and not queue.ready and not self._callbacks.active:
-            # a live stream: one event per response, built as it is taken
-            if timeout < 0:
-                event = live(self.rpc, timeout)
-                if event is not None:
-                    return event
-            else:
-                start = time.monotonic()
-                event = live(self.rpc, timeout)
-                if event is not None:
-                    return event
-                timeout = max(0.0, timeout - (time.monotonic() - start))
         return self._poll_wait(timeout)
 
     def set_callback(

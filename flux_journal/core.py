@@ -82,10 +82,6 @@ WITH_R = lib.FJ_EV_R
 TIE = lib.FJ_EV_TIE
 FINAL = lib.FJ_EV_FINAL
 
-# Flags of events next_one() leaves to a Batch: an event builder's slow
-# path, and the texts a Batch carries.
-_NOT_ONE = IRREGULAR | TIE | WITH_JOBSPEC | WITH_R
-
 
 def core_error(code, context):
     """The exception for fj_errnum *code* (positive) raised by the C core
@@ -426,45 +422,6 @@ class CoreStream:
             TimeoutError: nothing arrived within *timeout*
             OSError: waiting failed
         """
-        rc = self._next(future, timeout, sigint_default, errnum)
-        if rc == lib.FJ_NEXT_POPPED:
-            return self.pop(popped=self._batch.count), None
-        return None, self.drained(rc, self._drain, refused)[1]
-
-    def next_one(self, future, timeout, sigint_default, refused, errnum):
-        """next_from_future() for a reader that takes one event at a time
-        from a live stream, where each step pops one event: when it pops
-        exactly one that needs no more than its fields (not IRREGULAR or
-        a TIE, carrying no jobspec or R, its context plain JSON), that
-        event's fields, without a Batch.
-
-        Returns:
-            (one, batch, error): *one* is None or (timestamp, id, name,
-            flags, context) of the one event; else *batch* and *error* as
-            next_from_future() returns them
-        """
-        rc = self._next(future, timeout, sigint_default, errnum)
-        if rc != lib.FJ_NEXT_POPPED:
-            return None, None, self.drained(rc, self._drain, refused)[1]
-        b = self._batch
-        if b.count == 1:
-            timestamps, ids, names, flags = self._columns
-            flag = flags[0]
-            if not flag & _NOT_ONE and not b.text_wide_int:
-                if b.names != len(self.names):
-                    self._learn_names(b.names)
-                try:
-                    items = orjson.loads(memoryview(ffi.buffer(b.text, b.text_len)))
-                except orjson.JSONDecodeError:
-                    pass  # decode_json()'s fallbacks, through a Batch
-                else:
-                    return (timestamps[0], ids[0], self.names[names[0]], flag, items[0]), None, None
-        return None, self.pop(popped=b.count), None
-
-    def _next(self, future, timeout, sigint_default, errnum):
-        """One fj_flux_next() call (see next_from_future()): its result,
-        FJ_NEXT_POPPED (the batch buffer holds what was popped) or an
-        fj_flux_drain() result for drained()."""
         d = self._drain
         if d is None:
             d = self._drain = ffi.new("fj_drain_t *")
@@ -474,11 +431,12 @@ class CoreStream:
         )
         if rc == lib.FJ_NEXT_POPPED:
             self.maybe_ready = b.more
-            return rc
+            return self.pop(popped=b.count), None
         if rc == -lib.FJ_ELIBFLUX:
             code = errnum[0]
             raise OSError(code, os.strerror(code))
-        return check(rc, "taking the next events")
+        check(rc, "taking the next events")
+        return None, self.drained(rc, d, refused)[1]
 
 
 class _ThenCell:

@@ -173,27 +173,6 @@ class JobEventBuilder:
             yield event
         resume.last_event = event
 
-    def one(self, fields: Any, resume: Any) -> JournalEvent:
-        """The event of a live step's one event (*fields*: see
-        core.CoreStream.next_one()), built as __call__()'s common path
-        builds each (its twin: one event needs no batch, no generator)."""
-        ts, ident, name, flags, item = fields
-        jobids = self.jobids
-        jobid = jobids.get(ident)
-        if jobid is None:
-            if len(jobids) >= _JOBID_CACHE_SIZE:
-                jobids.clear()
-            jobid = jobids[ident] = _jobid_of_int(ident)
-        event = _new_dict(JournalEvent)
-        event["timestamp"] = ts
-        event["name"] = name
-        event["context"] = item
-        event.jobid = jobid
-        if flags & core.FINAL:
-            jobids.pop(ident, None)  # as in __call__()
-        resume.last_event = event
-        return event
-
 
 def _complete(event: JournalEvent, jobid: JobID, flags: int, attached: Iterator[bytes]) -> None:
     """Give a slow-path event its jobid, and its jobspec or R.  Which

@@ -22,7 +22,6 @@ import types
 import pytest
 
 from flux_journal import BacklogFullError, JournalConsumer, libflux
-from flux_journal.consumer.fast import CorePipeline
 from flux_journal.consumer.intake import DrainIntake
 from flux_journal.core import ffi
 from flux_journal.errors import PayloadError
@@ -238,17 +237,12 @@ def test_poll_timeout_then_the_next_response(fake, handle, fixtures_dir):
     assert key(consumer.poll(1.0)) == text_path(live, full=False)[0]
 
 
-def test_live_responses_one_at_a_time_as_the_text_path(fake, handle, fixtures_dir, monkeypatch):
-    """A live stream sends a response at a time: poll() builds each event
-    as it takes it (the live step), and delivers exactly what the text path
-    does, ties, jobspec and R carriers and cursors included."""
+def test_live_responses_one_at_a_time_as_the_text_path(fake, handle, fixtures_dir):
+    """A live stream sends a response at a time: poll() waits for each
+    and delivers exactly what the text path does, ties, jobspec and R
+    carriers and cursors included."""
     payloads = capture(fixtures_dir)
     sentinel = payloads.index(b'{"id":-1,"events":[]}')
-    built_alone = []
-    one_event = CorePipeline.one_event
-    monkeypatch.setattr(
-        CorePipeline, "one_event", lambda self, one: built_alone.append(one) or one_event(self, one)
-    )
     consumer = JournalConsumer(handle, include_sentinel=True).start()
     script(fake, payloads[: sentinel + 1])
     history = text_path(payloads[: sentinel + 1])[:-1]  # without its end
@@ -262,11 +256,10 @@ def test_live_responses_one_at_a_time_as_the_text_path(fake, handle, fixtures_di
     script(fake, [(errno.ENODATA, None)], arrive=False)
     got.append(key(consumer.poll(1.0)))
     assert got == text_path(payloads, include_sentinel=True)
-    assert len(built_alone) > len(payloads[sentinel + 1 :]) // 2
 
 
-def test_live_step_with_a_time_limit(fake, handle, fixtures_dir):
-    """poll(timeout) on the live step: the time limit is the whole call's,
+def test_live_poll_with_a_time_limit(fake, handle, fixtures_dir):
+    """poll(timeout) on a live stream: the time limit is the whole call's,
     and a batch of several events still comes one per poll()."""
     live = capture(fixtures_dir)[-3:]
     consumer = JournalConsumer(handle, full=False).start()

@@ -114,18 +114,6 @@ class CorePipeline(Pipeline):
             queue.ready.append(Raise(self._errors.pop(marker)))
         return True
 
-    def one_event(self, fields):
-        """The event of a live step's one event (see
-        core.CoreStream.next_one()), built by the consumer's builder."""
-        return self._build.one(fields, self.resume)
-
-    @property
-    def takes_one(self):
-        """Whether live steps may deliver one event past the queue: the
-        builder can build one alone, and no cursor window records what is
-        delivered."""
-        return hasattr(self._build, "one") and self.resume.window is None
-
     def retire(self):
         self.core.end()
         queue = self.queue

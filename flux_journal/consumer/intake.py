@@ -156,51 +156,22 @@ class DrainIntake(Intake):
         pipeline = self.pipeline
         if pipeline.over:
             return
-        try:
-            batch, error = pipeline.core.next_from_future(
-                self._pointer, timeout, self._sigint_default(), pipeline.fail, self._errnum
-            )
-        except OSError:
-            _raise_handle_exception(future)
-            raise
-        self._settle(future, batch, error)
-
-    def next_event(self, future, timeout):
-        """poll()'s live step, for a pipeline that takes_one and a queue
-        with nothing waiting: wait_and_take(), but one event popped alone
-        is built and returned past the queue (a live stream pops one per
-        response).  Returns that event, or None when what was taken (if
-        anything) went to the queue."""
-        pipeline = self.pipeline
-        if pipeline.over:
-            return None
-        try:
-            one, batch, error = pipeline.core.next_one(
-                self._pointer, timeout, self._sigint_default(), pipeline.fail, self._errnum
-            )
-        except OSError:
-            _raise_handle_exception(future)
-            raise
-        if one is not None:
-            return pipeline.one_event(one)
-        self._settle(future, batch, error)
-        return None
-
-    def _sigint_default(self):
         # flux-core's own waits let Ctrl-C end the process (in the main
-        # thread, outside a reactor): so do these, unless the program
+        # thread, outside a reactor): so does this one, unless the program
         # handles SIGINT itself (flux-journal's commands stop cleanly at
         # it): its handler then runs when the wait returns.
-        return (
+        sigint_default = (
             threading.get_ident() == threading.main_thread().ident
             and not self._reactor_running()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         )
-
-    def _settle(self, future, batch, error):
-        """Queue a popped *batch*, or end the stream at an *error*
-        response."""
-        pipeline = self.pipeline
+        try:
+            batch, error = pipeline.core.next_from_future(
+                self._pointer, timeout, sigint_default, pipeline.fail, self._errnum
+            )
+        except OSError:
+            _raise_handle_exception(future)
+            raise
         if batch is not None:
             pipeline.fill(batch=batch)
         elif error is not None:
