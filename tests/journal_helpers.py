@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,22 @@ def journal_events(journal, handle, *, follow=False, **kwargs):
                 pass
             return events
         events.append(event)
+
+
+# A ceiling on waits for a command or a thread to get somewhere (not a
+# timed assertion: a test fails only if nothing happens for this long).
+PATIENCE = 60.0
+
+
+def wait_until(predicate, what, pause=0.02):
+    """Wait (up to PATIENCE seconds) until predicate() is true; fail
+    saying *what* was waited for otherwise."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(pause)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cli_env(pythonpath=(), **extra):

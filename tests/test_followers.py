@@ -17,7 +17,6 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
 
 import pytest
 
@@ -25,20 +24,9 @@ from flux_journal import JournalConsumer, ResourceJournalConsumer
 from flux_journal.cli import main, sources
 from flux_journal.cli import follow as follow_module
 from flux_journal.sim import SimFlux
+from journal_helpers import PATIENCE, wait_until
 from metrics_helpers import free_port, scrape, values
 
-# A ceiling on waits for the command to get somewhere (not a timed
-# assertion: the test fails only if nothing happens for this long).
-_PATIENCE = 60.0
-
-
-def wait_until(predicate, what):
-    deadline = time.monotonic() + _PATIENCE
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Run:
@@ -88,7 +76,7 @@ class Run:
                 thread = threading.Thread(target=drive, daemon=True)
                 thread.start()
                 status = main(argv)
-                thread.join(_PATIENCE)
+                thread.join(PATIENCE)
         finally:
             signal.signal(signal.SIGINT, previous)
             signal.signal(signal.SIGTERM, previous_term)

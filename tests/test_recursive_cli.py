@@ -14,15 +14,19 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from flux_journal import JournalConsumer
 from flux_journal.cli import main, sources
 from flux_journal.tree import ROOT, child_path
-from journal_helpers import run_cli
+from journal_helpers import PATIENCE, run_cli, wait_until
 
-_PATIENCE = 60.0
 _JOBS = 20
+
+
+
+def json_lines(path):
+    """The complete JSON lines a running command has written to *path*."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def hierarchy():
@@ -48,7 +52,7 @@ def journal_keys(handle, names=None):
     consumer = JournalConsumer(handle, include_sentinel=True).start()
     keys = collections.Counter()
     while True:
-        event = consumer.poll(_PATIENCE)
+        event = consumer.poll(PATIENCE)
         if event is None or event.is_empty():
             break
         if names is None or event.name in names:
@@ -136,22 +140,11 @@ def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
     failures = []
     news = []
 
-    def lines():
-        return [json.loads(line) for line in out_path.read_text().splitlines()
-                if line.endswith("}")]
-
-    def wait_for(predicate, what):
-        deadline = time.monotonic() + _PATIENCE
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}")
-
     def drive():
         try:
-            wait_for(lambda: hosts and out_path.exists()
-                     and len({r["instance"] for r in lines()}) == 1 + 2 * sources.SIM_CHILDREN,
+            wait_until(lambda: hosts and out_path.exists()
+                     and len({r["instance"] for r in json_lines(out_path)})
+                     == 1 + 2 * sources.SIM_CHILDREN,
                      "the hierarchy's history")
             host = hosts[0]
             new = host.start_child(host.root)
@@ -159,13 +152,13 @@ def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
             new.handle.inject_job("success")
             grandchild = host.children[2]  # the first running child's child
             grandchild.handle.inject_job("failed")
-            wait_for(lambda: sum(1 for r in lines() if r["name"] == "clean"
+            wait_until(lambda: sum(1 for r in json_lines(out_path) if r["name"] == "clean"
                                  and r["instance"].count("/ƒ") == 1
                                  and r["instance"] == child_path(ROOT, new.jobid)) == 1,
                      "the new child's job")
             host.finish_child(new)
-            wait_for(lambda: any(r["name"] == "clean" and r["instance"] == ROOT
-                                 and r["jobid"] == new.jobid for r in lines()),
+            wait_until(lambda: any(r["name"] == "clean" and r["instance"] == ROOT
+                                 and r["jobid"] == new.jobid for r in json_lines(out_path)),
                      "the new child's own clean")
         except BaseException as exc:  # pylint: disable=broad-except
             failures.append(exc)
@@ -181,14 +174,14 @@ def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
             thread.start()
             status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow",
                            "--format", "json", "--sim-rate", "1000000"])
-            thread.join(_PATIENCE)
+            thread.join(PATIENCE)
     finally:
         signal.signal(signal.SIGINT, previous)
     if failures:
         raise failures[0]
     assert status == 128 + signal.SIGINT
     host = hosts[0]
-    by_path = record_keys(lines())
+    by_path = record_keys(json_lines(out_path))
     new = news[0]
     new.handle.restart()  # to read its journal as it was
     expected = {path: journal_keys(handle) for path, handle in paths_of(host).items()}
@@ -331,36 +324,25 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
     out_path, err_path = tmp_path / "out", tmp_path / "err"
     failures, marks = [], {}
 
-    def lines():
-        return [json.loads(line) for line in out_path.read_text().splitlines()
-                if line.endswith("}")]
-
-    def wait_for(predicate, what):
-        deadline = time.monotonic() + _PATIENCE
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}")
-
     def cleaned(path, jobid):
         return any(r["name"] == "clean" and r["instance"] == path and r["jobid"] == jobid
-                   for r in lines())
+                   for r in json_lines(out_path))
 
     def drive():
         try:
-            wait_for(lambda: hosts and out_path.exists()
-                     and len({r["instance"] for r in lines()}) == 1 + 2 * sources.SIM_CHILDREN,
+            wait_until(lambda: hosts and out_path.exists()
+                     and len({r["instance"] for r in json_lines(out_path)})
+                     == 1 + 2 * sources.SIM_CHILDREN,
                      "the hierarchy's history")
             root, host = roots[0], hosts[0]
             root.shutdown()
-            wait_for(lambda: "reconnecting" in err_path.read_text(), "the root's loss")
+            wait_until(lambda: "reconnecting" in err_path.read_text(), "the root's loss")
             child = host.children[1]
             marks["child"] = (child_path(ROOT, child.jobid), child.handle.inject_job("success"))
             root.restart()
             marks["root"] = (ROOT, root.inject_job("success"))
             for path, jobid in marks.values():
-                wait_for(lambda p=path, j=jobid: cleaned(p, j), f"job {jobid} of {path}")
+                wait_until(lambda p=path, j=jobid: cleaned(p, j), f"job {jobid} of {path}")
         except BaseException as exc:  # pylint: disable=broad-except
             failures.append(exc)
         os.kill(os.getpid(), signal.SIGINT)
@@ -375,7 +357,7 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
             thread.start()
             status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow", "--reconnect",
                            "--format", "json", "--sim-rate", "0.001"])
-            thread.join(_PATIENCE)
+            thread.join(PATIENCE)
     finally:
         signal.signal(signal.SIGINT, previous)
     if failures:
@@ -385,7 +367,7 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
     assert sum("reconnecting" in line for line in err) == 1
     assert sum("reconnected to" in line for line in err) == 1
     # every instance's events once, the root's across its reconnection
-    by_path = record_keys(lines())
+    by_path = record_keys(json_lines(out_path))
     for path, handle in paths_of(hosts[0]).items():
         assert by_path[path] == journal_keys(handle), path
 
