@@ -4,14 +4,17 @@ command line (and a stand-in for flux-core's bindings it can load)."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from flux_journal import JournalConsumer, PayloadError, ResourceJournalConsumer, core
+from flux_journal.cli import main
 from flux_journal.core import CoreStream
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +77,40 @@ def wait_until(predicate, what, pause=0.02):
             return
         time.sleep(pause)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_driven(argv, driver, out_path, err_path, monkeypatch):
+    """Run ``flux-journal ARGV`` in this process, its stdout and stderr
+    into *out_path* and *err_path*, while *driver()* runs in a thread and
+    ends the command (with a signal); return the exit status.  A driver
+    that fails ends the command with SIGTERM and its error is raised."""
+    failures = []
+
+    def drive():
+        try:
+            driver()
+        except BaseException as exc:  # pylint: disable=broad-except
+            failures.append(exc)
+            os.kill(os.getpid(), signal.SIGTERM)  # end the command
+
+    # a signal arriving after the command ended must not hit pytest
+    previous = signal.signal(signal.SIGINT, lambda *a: None)
+    previous_term = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        with open(out_path, "w", encoding="utf-8") as out, \
+                open(err_path, "w", encoding="utf-8") as err:
+            monkeypatch.setattr(sys, "stdout", out)
+            monkeypatch.setattr(sys, "stderr", err)
+            thread = threading.Thread(target=drive, daemon=True)
+            thread.start()
+            status = main(argv)
+            thread.join(PATIENCE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if failures:
+        raise failures[0]
+    return status
 
 
 def cli_env(pythonpath=(), **extra):

@@ -15,16 +15,14 @@ import json
 import os
 import signal
 import sqlite3
-import sys
-import threading
 
 import pytest
 
 from flux_journal import JournalConsumer, ResourceJournalConsumer
-from flux_journal.cli import main, sources
+from flux_journal.cli import sources
 from flux_journal.cli import follow as follow_module
 from flux_journal.sim import SimFlux
-from journal_helpers import PATIENCE, wait_until
+from journal_helpers import run_driven, wait_until
 from metrics_helpers import free_port, scrape, values
 
 
@@ -56,33 +54,7 @@ class Run:
     def __call__(self, argv, driver):
         """Run the command while *driver(self)* runs in a thread; return
         the exit status."""
-        failures = []
-
-        def drive():
-            try:
-                driver(self)
-            except BaseException as exc:  # pylint: disable=broad-except
-                failures.append(exc)
-                os.kill(os.getpid(), signal.SIGTERM)  # end the command
-
-        # a signal arriving after the command ended must not hit pytest
-        previous = signal.signal(signal.SIGINT, lambda *a: None)
-        previous_term = signal.signal(signal.SIGTERM, lambda *a: None)
-        try:
-            with open(self.out, "w", encoding="utf-8") as out, \
-                    open(self.err, "w", encoding="utf-8") as err:
-                self._monkeypatch.setattr(sys, "stdout", out)
-                self._monkeypatch.setattr(sys, "stderr", err)
-                thread = threading.Thread(target=drive, daemon=True)
-                thread.start()
-                status = main(argv)
-                thread.join(PATIENCE)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(signal.SIGTERM, previous_term)
-        if failures:
-            raise failures[0]
-        return status
+        return run_driven(argv, lambda: driver(self), self.out, self.err, self._monkeypatch)
 
     def handle(self, index=0):
         wait_until(lambda: len(self.handles) > index, "the command to open the instance")

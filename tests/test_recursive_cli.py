@@ -12,13 +12,11 @@ import collections
 import json
 import os
 import signal
-import sys
-import threading
 
 from flux_journal import JournalConsumer
 from flux_journal.cli import main, sources
 from flux_journal.tree import ROOT, child_path
-from journal_helpers import PATIENCE, run_cli, wait_until
+from journal_helpers import PATIENCE, run_cli, run_driven, wait_until
 
 _JOBS = 20
 
@@ -27,6 +25,13 @@ _JOBS = 20
 def json_lines(path):
     """The complete JSON lines a running command has written to *path*."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def hierarchy_printed(path):
+    """Whether the command has written events of every instance of the
+    simulated hierarchy (the root, its children and theirs) to *path*."""
+    return path.exists() and (
+        len({r["instance"] for r in json_lines(path)}) == 1 + 2 * sources.SIM_CHILDREN)
 
 
 def hierarchy():
@@ -137,48 +142,29 @@ def test_follow_children_that_come_and_go(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sources, "simulated_children", built)
     out_path = tmp_path / "out"
-    failures = []
     news = []
 
     def drive():
-        try:
-            wait_until(lambda: hosts and out_path.exists()
-                     and len({r["instance"] for r in json_lines(out_path)})
-                     == 1 + 2 * sources.SIM_CHILDREN,
-                     "the hierarchy's history")
-            host = hosts[0]
-            new = host.start_child(host.root)
-            news.append(new)
-            new.handle.inject_job("success")
-            grandchild = host.children[2]  # the first running child's child
-            grandchild.handle.inject_job("failed")
-            wait_until(lambda: sum(1 for r in json_lines(out_path) if r["name"] == "clean"
-                                 and r["instance"].count("/ƒ") == 1
-                                 and r["instance"] == child_path(ROOT, new.jobid)) == 1,
-                     "the new child's job")
-            host.finish_child(new)
-            wait_until(lambda: any(r["name"] == "clean" and r["instance"] == ROOT
-                                 and r["jobid"] == new.jobid for r in json_lines(out_path)),
-                     "the new child's own clean")
-        except BaseException as exc:  # pylint: disable=broad-except
-            failures.append(exc)
+        wait_until(lambda: hosts and hierarchy_printed(out_path), "the hierarchy's history")
+        host = hosts[0]
+        new = host.start_child(host.root)
+        news.append(new)
+        new.handle.inject_job("success")
+        grandchild = host.children[2]  # the first running child's child
+        grandchild.handle.inject_job("failed")
+        wait_until(lambda: sum(1 for r in json_lines(out_path) if r["name"] == "clean"
+                             and r["instance"].count("/ƒ") == 1
+                             and r["instance"] == child_path(ROOT, new.jobid)) == 1,
+                   "the new child's job")
+        host.finish_child(new)
+        wait_until(lambda: any(r["name"] == "clean" and r["instance"] == ROOT
+                             and r["jobid"] == new.jobid for r in json_lines(out_path)),
+                   "the new child's own clean")
         os.kill(os.getpid(), signal.SIGINT)
 
-    previous = signal.signal(signal.SIGINT, lambda *a: None)
-    try:
-        with open(out_path, "w", encoding="utf-8") as out, \
-                open(tmp_path / "err", "w", encoding="utf-8") as err:
-            monkeypatch.setattr(sys, "stdout", out)
-            monkeypatch.setattr(sys, "stderr", err)
-            thread = threading.Thread(target=drive, daemon=True)
-            thread.start()
-            status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow",
-                           "--format", "json", "--sim-rate", "1000000"])
-            thread.join(PATIENCE)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if failures:
-        raise failures[0]
+    status = run_driven(["jobs", "--sim", str(_JOBS), "--recursive", "--follow",
+                         "--format", "json", "--sim-rate", "1000000"],
+                        drive, out_path, tmp_path / "err", monkeypatch)
     assert status == 128 + signal.SIGINT
     host = hosts[0]
     by_path = record_keys(json_lines(out_path))
@@ -322,46 +308,28 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
     monkeypatch.setattr(sources, "simulated_children", children)
     monkeypatch.setattr(follow_module, "BACKOFF_FIRST", 0.02)
     out_path, err_path = tmp_path / "out", tmp_path / "err"
-    failures, marks = [], {}
+    marks = {}
 
     def cleaned(path, jobid):
         return any(r["name"] == "clean" and r["instance"] == path and r["jobid"] == jobid
                    for r in json_lines(out_path))
 
     def drive():
-        try:
-            wait_until(lambda: hosts and out_path.exists()
-                     and len({r["instance"] for r in json_lines(out_path)})
-                     == 1 + 2 * sources.SIM_CHILDREN,
-                     "the hierarchy's history")
-            root, host = roots[0], hosts[0]
-            root.shutdown()
-            wait_until(lambda: "reconnecting" in err_path.read_text(), "the root's loss")
-            child = host.children[1]
-            marks["child"] = (child_path(ROOT, child.jobid), child.handle.inject_job("success"))
-            root.restart()
-            marks["root"] = (ROOT, root.inject_job("success"))
-            for path, jobid in marks.values():
-                wait_until(lambda p=path, j=jobid: cleaned(p, j), f"job {jobid} of {path}")
-        except BaseException as exc:  # pylint: disable=broad-except
-            failures.append(exc)
+        wait_until(lambda: hosts and hierarchy_printed(out_path), "the hierarchy's history")
+        root, host = roots[0], hosts[0]
+        root.shutdown()
+        wait_until(lambda: "reconnecting" in err_path.read_text(), "the root's loss")
+        child = host.children[1]
+        marks["child"] = (child_path(ROOT, child.jobid), child.handle.inject_job("success"))
+        root.restart()
+        marks["root"] = (ROOT, root.inject_job("success"))
+        for path, jobid in marks.values():
+            wait_until(lambda p=path, j=jobid: cleaned(p, j), f"job {jobid} of {path}")
         os.kill(os.getpid(), signal.SIGINT)
 
-    previous = signal.signal(signal.SIGINT, lambda *a: None)
-    try:
-        with open(out_path, "w", encoding="utf-8") as out, \
-                open(err_path, "w", encoding="utf-8") as err:
-            monkeypatch.setattr(sys, "stdout", out)
-            monkeypatch.setattr(sys, "stderr", err)
-            thread = threading.Thread(target=drive, daemon=True)
-            thread.start()
-            status = main(["jobs", "--sim", str(_JOBS), "--recursive", "--follow", "--reconnect",
-                           "--format", "json", "--sim-rate", "0.001"])
-            thread.join(PATIENCE)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if failures:
-        raise failures[0]
+    status = run_driven(["jobs", "--sim", str(_JOBS), "--recursive", "--follow", "--reconnect",
+                         "--format", "json", "--sim-rate", "0.001"],
+                        drive, out_path, err_path, monkeypatch)
     assert status == 128 + signal.SIGINT
     err = err_path.read_text().splitlines()
     assert sum("reconnecting" in line for line in err) == 1
