@@ -198,23 +198,35 @@ def read_consumer(h, tally, cls, callback):
             pass
 
 
-def read_drain_loop(h, tally):
-    """flux-journal's C core driven by the smallest Python loop: its one
-    call that waits, drains and pops, then the "clean" names counted; no
-    event objects."""
+def _start_c_stream(h, tally):
+    """What the readers of flux-journal's C core start with: libflux
+    bound, a C job stream, the journal request sent (the clock started
+    first) and "ready" said; returns (stream, the request's future, that
+    future as C sees it, a place for a wait's errno).  The caller keeps
+    the future: it owns what C reads."""
     import flux.constants  # pylint: disable=import-outside-toplevel
     from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
 
     if not libflux.bind_flux_bindings():
         raise RuntimeError("flux-journal cannot reach libflux")
-    live, jobs = tally.live, tally.jobs
     stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
-    names = stream.names
     errnum = libflux.new_errnum()
     tally.begin()
-    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
+    f = h.rpc(TOPIC, {"full": not tally.live}, flags=flux.constants.FLUX_RPC_STREAMING)
     pointer = libflux.future_pointer(f)
     print("ready", flush=True)
+    return stream, f, pointer, errnum
+
+
+def read_drain_loop(h, tally):
+    """flux-journal's C core driven by the smallest Python loop: its one
+    call that waits, drains and pops, then the "clean" names counted; no
+    event objects."""
+    from flux_journal import core  # pylint: disable=import-outside-toplevel
+
+    live, jobs = tally.live, tally.jobs
+    stream, future, pointer, errnum = _start_c_stream(h, tally)  # future: kept while C reads it
+    names = stream.names
     try:
         while True:
             batch, error = stream.next_from_future(pointer, -1.0, True, lambda exc: None, errnum)
@@ -240,25 +252,18 @@ def read_c_step(h, tally):
     """flux-journal's one call into C (fj_flux_next()) in a loop, the
     popped events left in its C batch: only their name indexes are read,
     to count the "clean" events; no Batch, no event."""
-    import flux.constants  # pylint: disable=import-outside-toplevel
-    from flux_journal import core, libflux  # pylint: disable=import-outside-toplevel
+    from flux_journal import core  # pylint: disable=import-outside-toplevel
     from flux_journal._core import ffi, lib  # pylint: disable=import-outside-toplevel
 
-    if not libflux.bind_flux_bindings():
-        raise RuntimeError("flux-journal cannot reach libflux")
     live, jobs = tally.live, tally.jobs
-    stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
+    stream, future, pointer, errnum = _start_c_stream(h, tally)  # future: kept while C reads it
     # the bench reaches into the stream to call C as poll() does, minus
     # the Batch poll() makes of what C popped
     c_stream, b = stream._stream, stream._batch  # pylint: disable=protected-access
-    d, errnum = ffi.new("fj_drain_t *"), libflux.new_errnum()
+    d = ffi.new("fj_drain_t *")
     step, popped, size = lib.fj_flux_next, lib.FJ_NEXT_POPPED, core.BATCH_SIZE
     failed = (lib.FJ_DRAIN_REFUSED, lib.FJ_DRAIN_NO_PAYLOAD, lib.FJ_DRAIN_ERROR)
     clean = -1
-    tally.begin()
-    f = h.rpc(TOPIC, {"full": not live}, flags=flux.constants.FLUX_RPC_STREAMING)
-    pointer = libflux.future_pointer(f)
-    print("ready", flush=True)
     try:
         while True:
             rc = step(c_stream, pointer, -1.0, 1, b, size, size, d, errnum)
