@@ -150,9 +150,14 @@ class ArchiveSink:
         self.archive.add(events)
         self.written += len(events)
 
+    @property
+    def pending(self):
+        """Events written and not yet committed."""
+        return self.archive.pending
+
     def flushed(self, position):
         """Commit if the batch is full or old enough."""
-        if self.archive.pending >= self.batch_size or (
+        if self.pending >= self.batch_size or (
             self._first_pending is not None
             and time.monotonic() - self._first_pending >= self.batch_time
         ):
@@ -204,13 +209,10 @@ class TreeArchiveSink(ArchiveSink):
                     cursor, archive.position.events + len(runs.get(instance, ())))
         self.written += len(events)
 
-    def flushed(self, position):
-        """Commit if the batch is full or old enough."""
-        if self.group.pending >= self.batch_size or (
-            self._first_pending is not None
-            and time.monotonic() - self._first_pending >= self.batch_time
-        ):
-            self._commit(position)
+    @property
+    def pending(self):
+        """Events of every instance written and not yet committed."""
+        return self.group.pending
 
     def _commit(self, position):
         self.group.commit({self.group.root: position})
