@@ -13,6 +13,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -491,6 +492,30 @@ def test_two_writers_are_refused(target):
         first.close()
         other.close()
     assert rows(target, "SELECT count(*) FROM events") == [(len(events),)]
+
+
+def test_second_archiver_waits_while_a_new_file_gets_its_schema(tmp_path):
+    """Two archivers started on one new SQLite file: while the first
+    holds its first write (the file still in rollback mode), the second
+    one's switch to WAL waits for it instead of failing with "database
+    is locked"."""
+    path = tmp_path / "archive.sqlite"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    os.chmod(path, 0o600)
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("CREATE TABLE making (x)")
+    release = threading.Timer(0.5, first.execute, ("COMMIT",))
+    release.start()
+    try:
+        started = time.monotonic()
+        with Archive(str(path), instance="second") as second:
+            assert second.position == Position()
+        assert time.monotonic() - started >= 0.4  # it did wait for the lock
+    finally:
+        release.join()
+        first.close()
+    assert rows(str(path), "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(schema.SCHEMA_VERSION),)]
 
 
 def test_two_instances_archived_at_once(target):

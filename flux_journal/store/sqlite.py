@@ -14,6 +14,7 @@ one's commit instead of failing mid-batch.
 
 import os
 import sqlite3
+import time
 from urllib.parse import quote
 
 from flux_journal.cli import private
@@ -27,6 +28,9 @@ __all__ = ["SQLiteBackend", "open_sqlite"]
 # and version 1's index names, which the new indexes reuse or outlive.
 _V1_TABLES = ("events", "resume", "resource_events", "jobs")
 _V1_INDEXES = ("jobs_by_submit", "events_by_time", "resource_events_by_time")
+
+# Seconds to wait for another connection's lock before failing.
+_BUSY_TIMEOUT = 30.0
 
 
 class SQLiteBackend(Backend):
@@ -89,6 +93,24 @@ class SQLiteBackend(Backend):
                 (str(schema.SCHEMA_VERSION),))
 
 
+def _enter_wal(db):
+    """Put the database in WAL mode; the mode it is in.
+
+    Switching a database still in rollback mode (a new file) to WAL
+    takes its write lock without SQLite's busy handler: while a second
+    archiver started on the same new file creates the schema, it fails
+    at once with "database is locked".  Wait for that, as for any lock.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            return db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
 def _uri(path, mode):
     return f"file:{quote(os.path.abspath(path))}?mode={mode}"
 
@@ -104,7 +126,7 @@ def open_sqlite(path, *, readonly=False, synchronous="NORMAL"):
             if not os.path.exists(path):
                 raise ArchiveError(f"{path}: no such archive")
             db = sqlite3.connect(_uri(path, "ro"), uri=True, isolation_level=None,
-                                 timeout=30.0)
+                                 timeout=_BUSY_TIMEOUT)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return SQLiteBackend(db, path)
         files = []
@@ -119,14 +141,14 @@ def open_sqlite(path, *, readonly=False, synchronous="NORMAL"):
     except sqlite3.Error as exc:
         raise ArchiveError(f"{path}: {exc}") from exc
     try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        db = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT)
         # Reading the schema fails on a file that is not a database: then
         # the error alone is reported, not the privacy of what is not an
         # archive.
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         for name, status in files:
             private.warn_if_shared(name, status)
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _enter_wal(db)
         if mode.lower() != "wal":
             raise ArchiveError(f"{path}: cannot use WAL mode (got {mode})")
         db.execute(f"PRAGMA synchronous = {synchronous}")
