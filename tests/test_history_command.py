@@ -232,3 +232,51 @@ def test_sqlite_and_postgresql_answer_alike(twin_archives, query):
     from_postgres, _ = history("--db", postgres_url, *query)
     assert from_sqlite.strip(), "the query selects something"
     assert from_postgres == from_sqlite
+
+
+# ----------------------------------------------------------------------
+# --recursive: an instance and the instances archived under it
+
+
+@pytest.fixture(scope="module")
+def twin_trees(tmp_path_factory, pg_cluster):
+    """Simulated hierarchies archived with ``archive --recursive`` into
+    SQLite and into PostgreSQL: "tree" (children and grandchildren), and
+    "Tree" and "tree2", whose names a case-blind or plain prefix match
+    would take for part of "tree"; (sqlite path, postgresql url)."""
+    sqlite_path = tmp_path_factory.mktemp("trees") / "trees.sqlite"
+    postgres_url = pg_cluster.url(pg_cluster.new_database("trees"))
+    for db in (sqlite_path, postgres_url):
+        for name, recursive in (("tree", True), ("Tree", True), ("tree2", False)):
+            proc = archive_command("--db", db, "--sim", "20", "--seed", "4", "--instance", name,
+                                   *(["--recursive"] if recursive else []), check_rc=None)
+            assert proc.returncode == 0, proc.stderr
+    return sqlite_path, postgres_url
+
+
+def test_recursive_lists_an_instance_and_those_nested_under_it(twin_trees):
+    sqlite_path, postgres_url = twin_trees
+    db = sqlite3.connect(sqlite_path)
+    jobs = {}
+    for instance, jobid in db.execute("SELECT instance, jobid FROM jobs"):
+        jobs.setdefault(instance, set()).add(JobID(jobid).f58)
+    db.close()
+    child = min(name for name in jobs if name.count("/") == 2).rsplit("/", 1)[0]
+    assert {"tree", "Tree", "tree2", child, "Tree" + child[4:]} <= set(jobs)
+    listing = ("-A", "-c", "0", "-n", "-o", "{instance} {id.f58}")
+    for root in ("tree", child):
+        under = {name for name in jobs if name == root or name.startswith(root + "/")}
+        assert len(under) >= 2
+        wanted = sorted(f"{name} {jobid}" for name in under for jobid in jobs[name])
+        out, _ = history("--db", sqlite_path, "--instance", root, "-R", *listing)
+        assert sorted(out.splitlines()) == wanted
+        assert history("--db", postgres_url, "--instance", root, "-R", *listing)[0] == out
+        # without -R, the instance named alone
+        alone, _ = history("--db", sqlite_path, "--instance", root, *listing)
+        assert sorted(alone.splitlines()) == sorted(f"{root} {jobid}" for jobid in jobs[root])
+    # --events: each line starts with its instance, as several are listed
+    out, _ = history("--db", sqlite_path, "--instance", child, "-R", "-A", "-c", "0", "--events")
+    assert {line.split()[0] for line in out.splitlines()} == {
+        name for name in jobs if name.startswith(child)}
+    _, err = history("--db", sqlite_path, "-R", check_rc=2)
+    assert "--instance" in err

@@ -114,6 +114,23 @@ def test_instances(archive):
     assert select(archive, JobQuery(instances=("c",))) == []
 
 
+def test_nested_instances_match_by_exact_prefix(tmp_path):
+    """nested: an instance and those under it ("NAME/..."), not names that
+    only start alike, differ in case, or match as LIKE patterns."""
+    path = str(tmp_path / "nested.sqlite")
+    names = ["a", "a/ƒ1", "a/ƒ1/ƒ2", "ab", "A/ƒ3", "a%", "a%/ƒ4", "a_/ƒ5"]
+    for name in names:
+        write_archive(path, JOBS[:1], instance=name)
+
+    def nested(*instances):
+        return sorted(inst for inst, _ in select(path, JobQuery(instances=instances, nested=True)))
+
+    assert nested("a") == ["a", "a/ƒ1", "a/ƒ1/ƒ2"]
+    assert nested("a/ƒ1") == ["a/ƒ1", "a/ƒ1/ƒ2"]
+    assert nested("a%") == ["a%", "a%/ƒ4"]
+    assert nested("ab", "A") == ["A/ƒ3", "ab"]
+
+
 def test_user_input_is_never_sql(archive):
     hostile = "x' OR '1'='1"
     query = JobQuery(names=(hostile,), queues=(hostile,), username=hostile, instances=(hostile,))
@@ -127,7 +144,8 @@ def test_placeholder_styles_render_the_same_statement():
     query = JobQuery(userid=5, states=frozenset({"RUN"}), results=frozenset({"FAILED"}),
                      since=1.0, until=2.0, names=("n",), queues=("q",), instances=("i",),
                      jobids=(1, 2), count=10)
-    for render in (query.jobs_sql, query.events_sql):
+    for render in (query.jobs_sql, query.events_sql,
+                   JobQuery(instances=("i", "j/ƒ2"), nested=True).jobs_sql):
         sql_q, params_q = render("?")
         sql_s, params_s = render("%s")
         assert sql_s.replace("%s", "?") == sql_q and params_s == params_q

@@ -304,6 +304,9 @@ def main(argv=None):
                          "which keeps a position per instance)")
         if getattr(args, "resource", False):
             parser.error("--recursive follows job-manager journals: not with --resource")
+        if args.command == "history" and not args.instance:
+            parser.error("history --recursive selects the instances nested under --instance "
+                         "NAME: name one (without --instance every instance is listed)")
     try:
         return COMMANDS[args.command](args)
     except CliError as exc:

@@ -114,6 +114,9 @@ def add_parser(subparsers):
     group.add_argument("--instance", type=_option(lambda text: parse_list(text, "instance")),
                        action="append", metavar="NAME[,NAME]",
                        help="jobs of these archived instances (default: all)")
+    group.add_argument("-R", "--recursive", action="store_true",
+                       help="with --instance: the instances nested under them too "
+                       "(archive --recursive stores a child as NAME/ƒID)")
     group.add_argument("-c", "--count", type=count, default=DEFAULT_COUNT, metavar="N",
                        help=f"at most N jobs (default {DEFAULT_COUNT}, 0: no limit)")
     group = parser.add_argument_group("output")
@@ -162,6 +165,7 @@ def build_query(args):
         names=tuple(args.name or ()),
         queues=_joined(args.queue),
         instances=_joined(args.instance),
+        nested=args.recursive,
         jobids=tuple(args.jobids),
         count=args.count or None,
     )
@@ -211,7 +215,7 @@ def _print_jobs(reader, query, args, fmt, out):
 def _print_events(reader, query, args, out):
     # One instance named: lines exactly as `flux-journal jobs` prints;
     # otherwise each starts with its instance, as job ids repeat across them.
-    prefix = len(query.instances) != 1
+    prefix = len(query.instances) != 1 or query.nested
     text = TextFormatter(args.time_format, color=False, jobs=True)
     for instance, jobid, timestamp, name, context in reader.events(query):
         if args.json:

@@ -239,6 +239,8 @@ class JobQuery:
         instances: instance names
         jobids: job ids
         count: at most this many jobs (None: all)
+        nested: with instances, the instances nested under them too
+            (``archive --recursive`` names a child ``NAME/ƒ<id>``)
     """
 
     userid: Optional[int] = None
@@ -252,6 +254,7 @@ class JobQuery:
     instances: Tuple[str, ...] = ()
     jobids: Tuple[int, ...] = ()
     count: Optional[int] = None
+    nested: bool = False
 
     def where(self, placeholder="?"):
         """The WHERE clause (``""`` when nothing is filtered) and its
@@ -267,7 +270,17 @@ class JobQuery:
             clauses.append(f"{column} IN ({marks})")
             params.extend(values)
 
-        if self.instances:
+        if self.instances and self.nested:
+            # a prefix compared by substr(), not LIKE: SQLite's LIKE
+            # ignores ASCII case, and names may hold % and _
+            marks = ", ".join([placeholder] * len(self.instances))
+            under = " OR ".join([f"substr(instance, 1, {placeholder}) = {placeholder}"]
+                                * len(self.instances))
+            clauses.append(f"(instance IN ({marks}) OR {under})")
+            params.extend(self.instances)
+            for name in self.instances:
+                params.extend((len(name) + 1, name + "/"))
+        elif self.instances:
             one_of("instance", list(self.instances))
         if self.jobids:
             one_of("jobid", list(self.jobids))

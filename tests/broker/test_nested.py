@@ -198,6 +198,20 @@ def test_the_archive_stores_them_by_instance(hierarchy):
             # a child instance holds only its own jobs
             assert {job["id"] for job in listed} == ids, name
         assert all(job["state"] == "INACTIVE" for job in listed if job["id"] in ids)
+    # -R: the root and every instance under it in one listing
+    proc = subprocess.run(
+        journal_command("history", "--db", str(hierarchy["db"]), "-u", "all", "-c", "0",
+                        "--instance", "broker", "-R", "--json"),
+        capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    listed = collections.defaultdict(set)
+    for line in proc.stdout.splitlines():
+        job = json.loads(line)
+        listed[job["instance"]].add(job["id"])
+    assert set(listed) == {"broker" if path == ROOT else "broker" + path
+                           for path in hierarchy["jobs"]}
+    for path, ids in hierarchy["jobs"].items():
+        assert listed["broker" if path == ROOT else "broker" + path] >= ids, path
 
 
 def test_the_exporter_counts_each_instance(hierarchy):
