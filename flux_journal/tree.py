@@ -354,6 +354,12 @@ class InstanceTree:
         if discovered:
             self._found(self._root, discovered)
 
+    def add_discovered(self, events: List[Any]) -> None:
+        """Take the root's discovery events (:func:`discovery_events`)
+        read after the tree was made, when its root's first connection
+        came late: the children they show running are opened."""
+        self._found(self._root, events)
+
     # -- the stream ----------------------------------------------------------
 
     @property

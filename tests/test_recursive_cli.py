@@ -340,6 +340,54 @@ def test_reconnect_applies_to_the_root_and_the_children_go_on(tmp_path, monkeypa
         assert by_path[path] == journal_keys(handle), path
 
 
+def test_a_resumed_root_reached_late_still_finds_its_running_children(tmp_path, monkeypatch):
+    """archive --recursive --reconnect resumed from its archive while the
+    root cannot be reached: once it connects, the children already
+    running (their start and memo lie before its resume position) are
+    found and followed, and their new jobs archived; every event once."""
+    from flux_journal.cli import follow as follow_module
+
+    db = tmp_path / "tree.sqlite"
+    proc = run_cli("archive", "--db", db, "--sim", _JOBS, "--recursive", check_rc=None)
+    assert proc.returncode == 0, proc.stderr
+    hosts = []
+    real_children = sources.simulated_children
+
+    def children(handle):
+        host = real_children(handle)
+        hosts.append(host)
+        handle.shutdown()  # down when the command first connects
+        return host
+
+    monkeypatch.setattr(sources, "simulated_children", children)
+    monkeypatch.setattr(follow_module, "BACKOFF_FIRST", 0.02)
+    monkeypatch.setenv("FLUX_F58_FORCE_ASCII", "1")
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    added = {}
+
+    def drive():
+        wait_until(lambda: hosts and "cannot reach" in err_path.read_text(),
+                   "the first connection's failure")
+        host = hosts[0]
+        for path, handle in paths_of(host).items():
+            if path != ROOT:
+                added["sim" + path] = handle.inject_job("success")
+        host.root.restart()
+        wait_until(lambda: all(any(name == "clean" and jobid == added[instance]
+                                   for jobid, name, _ in archived(db)[0][instance])
+                               for instance in added), "the children's new jobs archived")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    status = run_driven(["archive", "--db", str(db), "--sim", str(_JOBS), "--recursive",
+                         "--follow", "--reconnect", "--sim-rate", "0.001"],
+                        drive, out_path, err_path, monkeypatch)
+    assert status == 128 + signal.SIGINT, err_path.read_text()
+    events, _, _ = archived(db)
+    truth = {("sim" if path == ROOT else "sim" + path): journal_keys(handle)
+             for path, handle in paths_of(hosts[0]).items()}
+    assert events == truth
+
+
 def test_archive_recursive_on_postgresql(pg_cluster):
     """The same on PostgreSQL: every instance's rows under its name, a
     position each, committed on one connection; a second run adds

@@ -128,11 +128,24 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
         "include_sentinel": True,
     }
 
+    resumed = report is not None and (isinstance(start, str) or bool(start))
+    discovered = None  # the root's discovery events, once read
+    # Those read at the root's first connection when that came late
+    # (by reopen()): for the TreeFollower.
+    late_discovery = []
+
     def reopen(cursor):
+        nonlocal discovered
         # After a loss, the full history from the cursor: events of jobs
         # that ended meanwhile are history by then.
         since, full = (cursor, True) if cursor is not None else (start, not args.no_history)
-        return open_consumer(journal, source.reconnect(), since=since, full=full, **options)
+        handle = source.reconnect()
+        found = discovery_events(handle) if resumed and discovered is None else None
+        consumer = open_consumer(journal, handle, since=since, full=full, **options)
+        if found is not None:
+            discovered = found
+            late_discovery.append(found)
+        return consumer
 
     follow = {
         "label": source.label,
@@ -143,10 +156,9 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
         "stop": stop.event,
     }
     follower = None
-    discovered = None
     if source.handle is not None:
         try:
-            if report is not None and (isinstance(start, str) or start):
+            if resumed:
                 # before the root's stream: see discovery_events()
                 discovered = discovery_events(source.handle)
             consumer = open_consumer(
@@ -172,6 +184,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             cursor_window=options["cursor_window"],
             resume=resume,
             discovered=discovered,
+            late_discovery=late_discovery,
         )
         if isinstance(sink, TreeArchiveSink):
             sink.tree = follower.tree

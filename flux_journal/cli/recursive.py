@@ -140,11 +140,18 @@ class TreeFollower:
         discovered: the root's active jobs' discovery events, read
             before its stream was asked for when it resumes after a
             cursor (see :func:`~flux_journal.tree.discovery_events`)
+        late_discovery: a list to which the follower's *reopen* appends
+            the same, read at the root's first connection when that
+            came late: given to the tree as soon as it connects
     """
 
     def __init__(self, follower, *, connect, level=None, allow=None, deny=None,
-                 on_unreachable=None, cursor_window=None, resume=None, discovered=None):
+                 on_unreachable=None, cursor_window=None, resume=None, discovered=None,
+                 late_discovery=None):
         self.follower = follower
+        self._late_discovery = late_discovery if late_discovery is not None else []
+        self._on_reconnect = follower.on_reconnect
+        follower.on_reconnect = self._reconnected
         self.service = follower.service
         self.label = follower.label
         self.tree = InstanceTree(
@@ -172,13 +179,21 @@ class TreeFollower:
 
     @property
     def on_reconnect(self):
-        """The root follower's *on_reconnect* (the root alone is
-        reconnected to)."""
-        return self.follower.on_reconnect
+        """Called as the root follower's *on_reconnect* (the root alone
+        is reconnected to)."""
+        return self._on_reconnect
 
     @on_reconnect.setter
     def on_reconnect(self, callback):
-        self.follower.on_reconnect = callback
+        self._on_reconnect = callback
+
+    def _reconnected(self, consumer, cursor):
+        # Before the new stream's first events: the running children
+        # its resumed stream cannot show.
+        while self._late_discovery:
+            self.tree.add_discovered(self._late_discovery.pop(0))
+        if self._on_reconnect is not None:
+            self._on_reconnect(consumer, cursor)
 
     def poll(self, timeout):
         """The tree's next items (TreeEvents; None at the end), as
