@@ -43,6 +43,13 @@ def encode_name(name):
     return quote(name, safe="-_~")
 
 
+def identity(jobid, name):
+    """An event's identity: ``<jobid>.<name>`` in the job journal,
+    ``<name>`` in the resource journal (*jobid* None)."""
+    name = encode_name(name)
+    return name if jobid is None else f"{int(jobid)}.{name}"
+
+
 def encode(timestamp, idents):
     """The cursor for events `idents` delivered at `timestamp`."""
     return f"{float(timestamp)!r}/{','.join(idents)}"
@@ -141,6 +148,8 @@ class DeliveredWindow:
         self.window = float(window)
         self.floor = watermark
         self.ordered = ordered
+        # {timestamp: identities delivered there, or the (jobid, name)
+        # of the one event delivered there alone}
         self.groups = {ts: list(idents) for ts, idents in (groups or {}).items()}
         self.newest = max(self.groups) if self.groups else None
         self._trim_at = 64
@@ -152,11 +161,16 @@ class DeliveredWindow:
         groups = self.groups
         for event in events:
             ts = event["timestamp"]
-            base = event._cursor_ident()
             group = groups.get(ts)
-            if group is None:  # most events: the first at their timestamp
-                groups[ts] = [base]
+            if group is None:
+                # Most events are the first at their timestamp: kept as
+                # (jobid, name), their identity made only if a cursor
+                # names them (few do: those at the newest times).
+                groups[ts] = (getattr(event, "jobid", None), event["name"])
             else:
+                if type(group) is not list:  # pylint: disable=unidiomatic-typecheck
+                    group = groups[ts] = _identities(group)
+                base = event._cursor_ident()
                 repeats = sum(1 for i in group if i == base or i.startswith(base + "#"))
                 group.append(occurrence(base, repeats))
             newest = self.newest
@@ -192,5 +206,11 @@ class DeliveredWindow:
             return None
         watermark = self.watermark()
         self._trim(self._bound(self.newest - self.window))
-        groups = {ts: ids for ts, ids in self.groups.items() if ts >= watermark}
+        groups = {ts: _identities(group) for ts, group in self.groups.items() if ts >= watermark}
         return encode_window(watermark, groups)
+
+
+def _identities(group):
+    """The identities of a window's group: its list, or the (jobid,
+    name) of the one event recorded alone at its timestamp."""
+    return group if type(group) is list else [identity(*group)]  # pylint: disable=unidiomatic-typecheck

@@ -52,7 +52,7 @@ class JournalEventBase(EventLogEvent):
 
     def _cursor_ident(self) -> str:
         """This event's identity within its timestamp (see cursor)."""
-        return cursor.encode_name(self.name)
+        return cursor.identity(None, self.name)
 
 
 class DecodedOnAccess:

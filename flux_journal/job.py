@@ -86,7 +86,7 @@ class JournalEvent(JournalEventBase):
         return self.jobid == -1
 
     def _cursor_ident(self) -> str:
-        return f"{int(self.jobid)}.{cursor.encode_name(self['name'])}"
+        return cursor.identity(self.jobid, self["name"])
 
     def __str__(self) -> str:
         if self.is_empty():
