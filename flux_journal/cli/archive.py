@@ -356,18 +356,32 @@ class Archive:
         """
         if not self._in_transaction and position == self._saved:
             return
-        self._begin()
+        self.commit_staged([(self, position)])
+
+    def commit_staged(self, staged, sharing=()):
+        """Stage each (archive, position) of *staged* (this archive or
+        those of *sharing*, the others on its connection) and commit them
+        in one transaction.  If that fails it is rolled back, and this
+        archive and those of *sharing* forget what they added since
+        their last commit."""
         backend = self.backend
         try:
-            self.stage(position)
+            for archive, position in staged:
+                archive.stage(position)
             backend.commit()
         except backend.errors as exc:
-            raise self._failed(exc) from exc
+            error = self._failed(exc)
+            for archive in sharing:
+                archive.abandon()
+            raise error from exc
         except BaseException:
             self.rollback()
+            for archive in sharing:
+                archive.abandon()
             raise
         self._tx.open = False
-        self.committed_as(position)
+        for archive, position in staged:
+            archive.committed_as(position)
 
     def stage(self, position):
         """Within the open transaction: write the job rows changed and
@@ -494,29 +508,13 @@ class ArchiveGroup:
         """Commit every archive's events with its position
         (*positions*: {archive: Position}; an archive not named keeps
         its own :attr:`Archive.position`) in one transaction."""
-        root = self.root
-        backend = root.backend
-        archives = self.archives()
         staged = []
-        try:
-            for archive in archives:
-                position = positions.get(archive, archive.position)
-                if archive.pending or position != archive._saved:
-                    archive.stage(position)
-                    staged.append((archive, position))
-            if not staged:
-                return
-            backend.commit()
-        except backend.errors as exc:
-            error = root._failed(exc)
-            self._abandon()
-            raise error from exc
-        except BaseException:
-            self.rollback()
-            raise
-        root._tx.open = False
-        for archive, position in staged:
-            archive.committed_as(position)
+        for archive in self.archives():
+            position = positions.get(archive, archive.position)
+            if archive.pending or position != archive._saved:
+                staged.append((archive, position))
+        if staged:
+            self.root.commit_staged(staged, self._children.values())
 
     def rollback(self):
         """Abandon the transaction of every archive."""
@@ -527,12 +525,13 @@ class ArchiveGroup:
         for archive in self._children.values():
             archive.abandon()
 
-    def forget(self, path):
-        """Drop the archive of a child that ended once it has nothing
-        pending (its rows and position are committed)."""
-        archive = self._children.get(path)
-        if archive is not None and not archive.pending:
-            del self._children[path]
+    def keep_only(self, paths):
+        """Drop the archives of the children not at one of *paths* (they
+        ended) that have nothing pending (their rows and positions are
+        committed)."""
+        for path, archive in list(self._children.items()):
+            if path not in paths and not archive.pending:
+                del self._children[path]
 
     def close(self):
         """Roll back anything uncommitted and close the connection."""

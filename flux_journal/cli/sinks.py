@@ -217,8 +217,4 @@ class TreeArchiveSink(ArchiveSink):
     def _commit(self, position):
         self.group.commit({self.group.root: position})
         self._first_pending = None
-        followed = set(self.tree.instances) if self.tree is not None else set()
-        for archive in self.group.archives()[1:]:
-            path = archive.instance[len(self.group.root.instance):]
-            if path not in followed:
-                self.group.forget(path)
+        self.group.keep_only(set(self.tree.instances) if self.tree is not None else ())
