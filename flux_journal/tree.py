@@ -68,6 +68,7 @@ __all__ = [
     "Unreachable",
     "child_path",
     "discovery_events",
+    "is_resumed",
     "reachable_uri",
     "request_filters",
 ]
@@ -182,8 +183,10 @@ def _pollfd(handle: Any) -> Optional[int]:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
-def _resumed(since: Any) -> bool:
-    """Whether a stream from *since* starts after the beginning."""
+def is_resumed(since: Any) -> bool:
+    """Whether a stream from *since* (a timestamp or a cursor) starts
+    after the journal's beginning, and so misses the ``start`` and
+    ``memo`` of children already running (see :func:`discovery_events`)."""
     return isinstance(since, str) or bool(since)
 
 
@@ -334,7 +337,7 @@ class InstanceTree:
         #: Children that could not be read, in the order reported.
         self.unreachable: List[Unreachable] = []
         self._request_allow, self._request_deny = request_filters(self._allow, self._deny)
-        if root is None and discovered is None and _resumed(since):
+        if root is None and discovered is None and is_resumed(since):
             discovered = discovery_events(handle)
         if root is None:
             root = _ConsumerReader(
@@ -612,7 +615,7 @@ class InstanceTree:
             return self._found(node, items)
 
         try:
-            reader = _ChildReader(handle, start, found if _resumed(since) else None)
+            reader = _ChildReader(handle, start, found if is_resumed(since) else None)
         except OSError as exc:
             self._report(path, uri, "unreachable", f"cannot ask it: {_describe(exc)}")
             return

@@ -42,7 +42,7 @@ from flux_journal.cli.reader import Reader, print_stats
 from flux_journal.cli.recursive import TreeFollower, UnreachableReport, unwrap
 from flux_journal.cli.sinks import ArchiveSink, OutputSink, TreeArchiveSink
 from flux_journal.cli.sources import instance_name, open_source
-from flux_journal.tree import discovery_events, request_filters
+from flux_journal.tree import discovery_events, is_resumed, request_filters
 from flux_journal.cli import history as history_command
 from flux_journal.metrics import command as metrics_command
 from flux_journal.cli.archive import Archive, ArchiveError, ArchiveGroup
@@ -128,24 +128,25 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
         "include_sentinel": True,
     }
 
-    resumed = report is not None and (isinstance(start, str) or bool(start))
-    discovered = None  # the root's discovery events, once read
-    # Those read at the root's first connection when that came late
-    # (by reopen()): for the TreeFollower.
-    late_discovery = []
+    resumed = report is not None and is_resumed(start)
+    # The root's discovery events, read by each connection whose stream
+    # starts at *start*: the TreeFollower gives them to the tree.
+    discovered = []
 
-    def reopen(cursor):
-        nonlocal discovered
+    def open_root(handle, cursor=None):
         # After a loss, the full history from the cursor: events of jobs
         # that ended meanwhile are history by then.
         since, full = (cursor, True) if cursor is not None else (start, not args.no_history)
-        handle = source.reconnect()
-        found = discovery_events(handle) if resumed and discovered is None else None
+        # Before the root's stream: see discovery_events().  After a loss
+        # the tree knows its children already.
+        found = discovery_events(handle) if resumed and cursor is None else None
         consumer = open_consumer(journal, handle, since=since, full=full, **options)
         if found is not None:
-            discovered = found
-            late_discovery.append(found)
+            discovered.append(found)
         return consumer
+
+    def reopen(cursor):
+        return open_root(source.reconnect(), cursor)
 
     follow = {
         "label": source.label,
@@ -158,12 +159,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
     follower = None
     if source.handle is not None:
         try:
-            if resumed:
-                # before the root's stream: see discovery_events()
-                discovered = discovery_events(source.handle)
-            consumer = open_consumer(
-                journal, source.handle, since=start, full=not args.no_history, **options
-            )
+            consumer = open_root(source.handle)
         except OSError as exc:
             reason = loss_reason(exc, running=False)
             if not (args.reconnect and source.can_reconnect and reason):
@@ -184,7 +180,6 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             cursor_window=options["cursor_window"],
             resume=resume,
             discovered=discovered,
-            late_discovery=late_discovery,
         )
         if isinstance(sink, TreeArchiveSink):
             sink.tree = follower.tree

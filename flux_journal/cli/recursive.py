@@ -137,19 +137,17 @@ class TreeFollower:
         on_unreachable: called with each child that cannot be read
         cursor_window, resume: for the children's consumers (see
             :class:`~flux_journal.tree.InstanceTree`)
-        discovered: the root's active jobs' discovery events, read
-            before its stream was asked for when it resumes after a
-            cursor (see :func:`~flux_journal.tree.discovery_events`)
-        late_discovery: a list to which the follower's *reopen* appends
-            the same, read at the root's first connection when that
-            came late: given to the tree as soon as it connects
+        discovered: a list to which each connection to the root that
+            resumes after a cursor appends its active jobs' discovery
+            events, read before its stream was asked for (see
+            :func:`~flux_journal.tree.discovery_events`): the tree takes
+            them now and at each reconnection
     """
 
     def __init__(self, follower, *, connect, level=None, allow=None, deny=None,
-                 on_unreachable=None, cursor_window=None, resume=None, discovered=None,
-                 late_discovery=None):
+                 on_unreachable=None, cursor_window=None, resume=None, discovered=None):
         self.follower = follower
-        self._late_discovery = late_discovery if late_discovery is not None else []
+        self._discovered = discovered if discovered is not None else []
         self._on_reconnect = follower.on_reconnect
         follower.on_reconnect = self._reconnected
         self.service = follower.service
@@ -165,8 +163,8 @@ class TreeFollower:
             on_unreachable=on_unreachable,
             cursor_window=cursor_window,
             resume=resume,
-            discovered=discovered,
         )
+        self._take_discovered()
         #: The root's sentinel has been passed on (the tree's history is over).
         self.history_delivered = False
         self._root_sentinel = None
@@ -188,12 +186,15 @@ class TreeFollower:
         self._on_reconnect = callback
 
     def _reconnected(self, consumer, cursor):
-        # Before the new stream's first events: the running children
-        # its resumed stream cannot show.
-        while self._late_discovery:
-            self.tree.add_discovered(self._late_discovery.pop(0))
+        self._take_discovered()
         if self._on_reconnect is not None:
             self._on_reconnect(consumer, cursor)
+
+    def _take_discovered(self):
+        # Before the stream's first events: the running children its
+        # resumed stream cannot show.
+        while self._discovered:
+            self.tree.add_discovered(self._discovered.pop(0))
 
     def poll(self, timeout):
         """The tree's next items (TreeEvents; None at the end), as
