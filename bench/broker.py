@@ -277,7 +277,7 @@ def read_c_step(h, tally):
                     return
                 continue
             if clean < 0:
-                stream._learn_names(b.names)  # pylint: disable=protected-access
+                stream.learn_names(b.names)
                 clean = stream.names.index("clean") if "clean" in stream.names else -1
             if live and clean >= 0:
                 tally.cleans += ffi.unpack(b.name, b.count).count(clean)

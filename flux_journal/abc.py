@@ -55,6 +55,7 @@ from flux_journal.consumer.batches import extend_batch
 from flux_journal.consumer.callbacks import CallbackDispatch
 from flux_journal.consumer.intake import choose_intake
 from flux_journal.consumer.iteration import StreamIteration
+from flux_journal.consumer.live import GENERAL
 from flux_journal.consumer.queue import DeliveryQueue
 from flux_journal.events import JournalEventBase
 
@@ -182,6 +183,7 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._build_events = builder() if builder is not None else None
         self._pipeline: Any = None  # the current request's
         self._intake: Any = None  # the current request's
+        self._live_step: Any = None  # the current request's, if its intake has one
 
     # ------------------------------------------------------------------
     # Hooks (flux.abc interface)
@@ -240,6 +242,8 @@ class JournalConsumerBase(StreamIteration, ABC):
         self._intake = choose_intake(
             self.rpc, self._pipeline, limit_backlog=self.max_backlog is not None
         )
+        live_step = getattr(self._intake, "live_step", None)
+        self._live_step = live_step(self) if live_step is not None else None
         self._callbacks.attach(self.rpc, self._pipeline, self._intake)
         self._callbacks.set_then()
         return self
@@ -284,6 +288,19 @@ class JournalConsumerBase(StreamIteration, ABC):
         """
         for event in self._queue.events:
             return event
+        live = self._live_step
+        if live is not None:
+            # a live stream: its next event, built as it is taken
+            if timeout < 0:
+                event = live(timeout)
+                if event is not GENERAL:
+                    return event
+            else:
+                start = time.monotonic()
+                event = live(timeout)
+                if event is not GENERAL:
+                    return event
+                timeout = max(0.0, timeout - (time.monotonic() - start))
         return self._poll_wait(timeout)
 
     def set_callback(

@@ -156,7 +156,7 @@ class CoreStream:
         # The batch's fixed arrays, looked up once: every cffi attribute
         # access costs about as much as a small C call.
         self._columns = (batch.timestamp, batch.id, batch.name, batch.flags)
-        self._attach_columns = (batch.attach_off, batch.attach_size)
+        self.attach_columns = (batch.attach_off, batch.attach_size)
         #: decoded event names, by name table index
         self.names = []
         #: False once a pop found nothing deliverable, until the stream
@@ -238,9 +238,7 @@ class CoreStream:
             (taken, error): responses consumed, and None or the error
             response as the OSError flux-core would raise for it
         """
-        d = self._drain
-        if d is None:
-            d = self._drain = ffi.new("fj_drain_t *")
+        d = self.drain_result
         if isinstance(future, int):
             future = ffi.cast("void *", future)
         taken = 0
@@ -339,7 +337,7 @@ class CoreStream:
             "history": st.history,
         }
 
-    def _learn_names(self, count):
+    def learn_names(self, count):
         """Decode the names the C table gained since the last batch."""
         names = self.names
         size = ffi.new("size_t *")
@@ -351,7 +349,7 @@ class CoreStream:
         """The batch's jobspec/R texts, one bytes object per carrier."""
         count = b.nattach
         text = ffi.buffer(b.attach, b.attach_len)
-        offsets, sizes = self._attach_columns
+        offsets, sizes = self.attach_columns
         return [
             text[off : off + size]
             for off, size in zip(ffi.unpack(offsets, count), ffi.unpack(sizes, count))
@@ -381,7 +379,7 @@ class CoreStream:
         batch = Batch()
         batch.marker = 0
         if b.names != len(self.names):
-            self._learn_names(b.names)
+            self.learn_names(b.names)
         timestamps, ids, names, flags = self._columns
         unpack = ffi.unpack
         batch.timestamps = unpack(timestamps, n)
@@ -422,21 +420,40 @@ class CoreStream:
             TimeoutError: nothing arrived within *timeout*
             OSError: waiting failed
         """
-        d = self._drain
-        if d is None:
-            d = self._drain = ffi.new("fj_drain_t *")
         b = self._batch
         rc = lib.fj_flux_next(
-            self._stream, future, timeout, sigint_default, b, BATCH_SIZE, BATCH_SIZE, d, errnum
+            self._stream, future, timeout, sigint_default, b, BATCH_SIZE, BATCH_SIZE,
+            self.drain_result, errnum,
         )
         if rc == lib.FJ_NEXT_POPPED:
             self.maybe_ready = b.more
             return self.pop(popped=b.count), None
+        return None, self.not_popped(rc, refused, errnum)
+
+    def not_popped(self, rc, refused, errnum):
+        """An fj_flux_next() result *rc* other than FJ_NEXT_POPPED, as
+        next_from_future() returns it: None or the error response's
+        OSError.  Raises what next_from_future() raises."""
         if rc == -lib.FJ_ELIBFLUX:
             code = errnum[0]
             raise OSError(code, os.strerror(code))
         check(rc, "taking the next events")
-        return None, self.drained(rc, d, refused)[1]
+        return self.drained(rc, self.drain_result, refused)[1]
+
+    @property
+    def drain_result(self):
+        """The fj_drain_t that fj_flux_next() fills (made at first use)."""
+        d = self._drain
+        if d is None:
+            d = self._drain = ffi.new("fj_drain_t *")
+        return d
+
+    def c_parts(self):
+        """What a caller of the C step needs to call it and read its
+        batch (see flux_journal.consumer.live): (the C stream, its batch
+        buffer, that buffer's (timestamp, id, name, flags) arrays).  The
+        carried texts' (offset, size) arrays are ``attach_columns``."""
+        return self._stream, self._batch, self._columns
 
 
 class _ThenCell:

@@ -173,6 +173,35 @@ class JobEventBuilder:
             yield event
         resume.last_event = event
 
+    def one(
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: Optional[bytes],
+        resume: Any,
+    ) -> JournalEvent:
+        """The event of the live step (flux_journal.consumer.live): one
+        plain event, with the jobspec or R text it *carried*, built as
+        __call__()'s common path builds each: its twin for one event
+        without a batch."""
+        jobids = self.jobids
+        jobid = jobids.get(ident)
+        if jobid is None:
+            if len(jobids) >= _JOBID_CACHE_SIZE:
+                jobids.clear()
+            jobid = jobids[ident] = _jobid_of_int(ident)
+        event = _new_dict(JournalEvent)
+        event["timestamp"] = ts
+        event["name"] = name
+        event["context"] = item
+        event.jobid = jobid
+        if flags:  # as in __call__()
+            if flags & core.FINAL:
+                jobids.pop(ident, None)
+            elif flags & core.WITH_JOBSPEC:
+                event._jobspec_json = carried
+            else:
+                event._R_json = carried
+        resume.last_event = event
+        return event
+
 
 def _complete(event: JournalEvent, jobid: JobID, flags: int, attached: Iterator[bytes]) -> None:
     """Give a slow-path event its jobid, and its jobspec or R.  Which

@@ -84,6 +84,23 @@ class ResourceEventBuilder:
             yield event
         resume.last_event = event
 
+    def one(
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: Optional[bytes],
+        resume: Any,
+    ) -> ResourceJournalEvent:
+        """The event of the live step (flux_journal.consumer.live): one
+        plain event, with the R text it *carried*, built as __call__()'s
+        common path builds each."""
+        del ident  # resource events have no job
+        event = _new_dict(ResourceJournalEvent)
+        event["timestamp"] = ts
+        event["name"] = name
+        event["context"] = item
+        if flags:
+            event._R_json = carried
+        resume.last_event = event
+        return event
+
 
 class ResourceJournalConsumer(JournalConsumerBase):
     """Consumer of the resource journal (``resource.journal``)

@@ -23,7 +23,7 @@ import pytest
 
 from flux_journal import BacklogFullError, JournalConsumer, libflux
 from flux_journal.consumer.intake import DrainIntake
-from flux_journal.core import ffi
+from flux_journal.core import CoreStream, ffi
 from flux_journal.errors import PayloadError
 from flux_journal.sim import SimFlux
 
@@ -258,6 +258,82 @@ def test_live_responses_one_at_a_time_as_the_text_path(fake, handle, fixtures_di
     assert got == text_path(payloads, include_sentinel=True)
 
 
+def _count_batches(monkeypatch):
+    """How many Python Batches the C pipeline makes: the live step makes
+    none for a response of one plain event."""
+    made = []
+    pop = CoreStream.pop
+
+    def counting_pop(self, *args, **kwargs):
+        batch = pop(self, *args, **kwargs)
+        if batch is not None:
+            made.append(batch)
+        return batch
+
+    monkeypatch.setattr(CoreStream, "pop", counting_pop)
+    return made
+
+
+def test_live_events_are_built_past_the_batch_and_queue(fake, handle, fixtures_dir, monkeypatch):
+    """The live step (consumer/live.py) takes a one-event response from C
+    to its event with no Batch, jobspec and R carriers included, and
+    delivers what the general path would."""
+    payloads = capture(fixtures_dir)
+    sentinel = payloads.index(b'{"id":-1,"events":[]}')
+    live = [p for p in payloads[sentinel + 1 :] if len(json.loads(p)["events"]) == 1]
+    assert any(b'"submit"' in p for p in live) and any(b'"alloc"' in p for p in live)
+    consumer = JournalConsumer(handle, full=False).start()
+    script(fake, [payloads[sentinel]])
+    batches = _count_batches(monkeypatch)
+    got = []
+    for payload in live:
+        script(fake, [payload], arrive=False)  # arrives at the next wait
+        event = consumer.poll(-1.0)
+        got.append((key(event), event.jobspec, event.R))
+    expected_consumer = JournalConsumer(
+        SimFlux.replay([p.decode() for p in [payloads[sentinel]] + live], end=errno.ENODATA),
+        full=False,
+    ).start()
+    expected = []
+    for _ in live:
+        event = expected_consumer.poll(1.0)
+        expected.append((key(event), event.jobspec, event.R))
+    assert got == expected
+    # the sentinel's marker, ties and irregular entries take a Batch
+    assert len(batches) < len(live) // 10
+
+
+def test_live_callbacks_one_response_per_reactor_turn(fake, handle, fixtures_dir, monkeypatch):
+    """Callback mode on a live stream, a response per turn of the reactor:
+    each event goes from the C continuation straight to the callback, the
+    same events as the text path; a callback that raises ends that run
+    and the next run goes on from the next event."""
+    payloads = capture(fixtures_dir)
+    sentinel = payloads.index(b'{"id":-1,"events":[]}')
+    live = [p for p in payloads[sentinel + 1 :] if len(json.loads(p)["events"]) == 1]
+    got = []
+
+    def cb(event):
+        got.append(key(event))
+        if len(got) == 5:
+            raise Boom()
+
+    consumer = JournalConsumer(handle, full=False).set_callback(cb).start()
+    script(fake, [payloads[sentinel]], arrive=False)
+    handle.reactor_run()
+    batches = _count_batches(monkeypatch)
+    raised = 0
+    for payload in live:
+        script(fake, [payload], arrive=False)
+        try:
+            handle.reactor_run()
+        except Boom:
+            raised += 1
+    assert raised == 1
+    assert got == text_path([payloads[sentinel]] + live, full=False)[:-1]  # without its end
+    assert len(batches) < len(live) // 10
+
+
 def test_live_poll_with_a_time_limit(fake, handle, fixtures_dir):
     """poll(timeout) on a live stream: the time limit is the whole call's,
     and a batch of several events still comes one per poll()."""
@@ -277,7 +353,7 @@ def test_live_poll_with_a_time_limit(fake, handle, fixtures_dir):
 SIGINT_CHILD = """
 import ctypes, signal, sys, types
 from flux_journal import JournalConsumer, libflux
-from flux_journal.core import ffi
+from flux_journal.core import CoreStream, ffi
 libflux.bind(sys.argv[1])
 fake = ctypes.CDLL(sys.argv[1])
 fake.fake_future.restype = ctypes.c_void_p

@@ -40,7 +40,7 @@ class CallbackDispatch:
         """Take responses from the reactor, if a callback and a request
         exist."""
         if self._rpc is not None and self.consumer.cb is not None and not self._then_set:
-            self._intake.set_then(self._rpc, self._react)
+            self._intake.set_then(self._rpc, self._react, self)
             self._then_set = True
 
     def resume_soon(self):
@@ -59,6 +59,27 @@ class CallbackDispatch:
         self._resume = None
         if self.consumer.cb is not None:
             self._react(None)
+
+    def takes_one(self):
+        """Whether an event may go straight to the callback
+        (:meth:`deliver_one`): nothing waits for delivery before it."""
+        return self._resume is None and not self.queue.ready and not self._pipeline.gathering
+
+    def deliver_one(self, event):
+        """Call the callback with *event*, from the reactor, as
+        :meth:`_react` would: an exception ends the reactor run (False is
+        returned, and what follows waits for the next run)."""
+        consumer = self.consumer
+        try:
+            if consumer.cb_args or consumer.cb_kwargs:
+                consumer.cb(event, *consumer.cb_args, **consumer.cb_kwargs)
+            else:
+                consumer.cb(event)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.resume_soon()
+            self._raise_in_reactor(exc)
+            return False
+        return True
 
     def _react(self, take):
         """From the reactor: call *take()* (taking arrived responses; None
@@ -81,13 +102,18 @@ class CallbackDispatch:
                     return  # ordered history still coming in: nothing to deliver
             self._dispatch()
         except Exception as exc:  # pylint: disable=broad-except
-            handle = self.consumer.handle
-            set_exception = getattr(type(handle), "set_exception", None)
-            stop_error = getattr(handle, "reactor_stop_error", None)
-            if set_exception is None or stop_error is None:
-                raise
-            set_exception(exc)
-            stop_error()
+            self._raise_in_reactor(exc)
+
+    def _raise_in_reactor(self, exc):
+        """End the reactor run with *exc* (see _react()); raise it to the
+        caller on a handle without the means."""
+        handle = self.consumer.handle
+        set_exception = getattr(type(handle), "set_exception", None)
+        stop_error = getattr(handle, "reactor_stop_error", None)
+        if set_exception is None or stop_error is None:
+            raise exc
+        set_exception(exc)
+        stop_error()
 
     def _dispatch(self):
         """Call the callback for everything deliverable.  If it (or a

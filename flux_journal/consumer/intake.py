@@ -19,10 +19,9 @@ does: a response that made a hook raise is not read again.
 
 import errno
 import json
-import signal
-import threading
 
 from flux_journal import core, libflux
+from flux_journal.consumer.live import GENERAL, live_steps, sigint_default
 from flux_journal.errors import PayloadError
 
 
@@ -53,9 +52,12 @@ class Intake:
         if more:
             self.take_arrived(future, more)
 
-    def set_then(self, future, react):
+    def set_then(self, future, react, dispatch=None):
         """Take responses from the reactor: at each, *react(take)* is called
-        with a function taking what arrived (it runs it, then delivers)."""
+        with a function taking what arrived (it runs it, then delivers).
+        *dispatch*: the CallbackDispatch, for an intake that can hand it
+        one event past *react*."""
+        del dispatch
         pipeline = self.pipeline
 
         def on_response(fut):
@@ -140,9 +142,10 @@ class DrainIntake(Intake):
     call drains every response that has arrived (see
     :meth:`flux_journal.core.CoreStream.drain_future`)."""
 
-    def __init__(self, pipeline, limit_backlog, pointer):
+    def __init__(self, pipeline, limit_backlog, pointer, future):
         super().__init__(pipeline, limit_backlog)
         self._pointer = pointer
+        self._future = future
         self._errnum = libflux.new_errnum()
         self._reactor_running = getattr(
             type(pipeline.consumer.handle), "reactor_running", lambda: False
@@ -156,18 +159,10 @@ class DrainIntake(Intake):
         pipeline = self.pipeline
         if pipeline.over:
             return
-        # flux-core's own waits let Ctrl-C end the process (in the main
-        # thread, outside a reactor): so does this one, unless the program
-        # handles SIGINT itself (flux-journal's commands stop cleanly at
-        # it): its handler then runs when the wait returns.
-        sigint_default = (
-            threading.get_ident() == threading.main_thread().ident
-            and not self._reactor_running()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        )
         try:
             batch, error = pipeline.core.next_from_future(
-                self._pointer, timeout, sigint_default, pipeline.fail, self._errnum
+                self._pointer, timeout, sigint_default(self._reactor_running),
+                pipeline.fail, self._errnum,
             )
         except OSError:
             _raise_handle_exception(future)
@@ -178,6 +173,31 @@ class DrainIntake(Intake):
             self._end(future, error)
         if self.limit_backlog:
             pipeline.check_backlog()
+
+    def live_step(self, consumer):
+        """poll()'s live step on this request (see live.live_steps()), or
+        None if the consumer cannot take it: its builder cannot build one
+        event alone, or a cursor window records what is delivered.  The
+        C continuation (set_then()) then takes the same shortcut."""
+        build = consumer._build_events  # pylint: disable=protected-access
+        if not hasattr(build, "one") or self.pipeline.resume.window is not None:
+            return None
+        step, self._live_pop = live_steps(
+            consumer, self, self._pointer, self._errnum, self._reactor_running
+        )
+        return step
+
+    def settle_not_popped(self, rc):
+        """The live step's C call returned *rc*, not FJ_NEXT_POPPED: as
+        wait_and_take() would, end the stream at an error response or
+        raise what waiting raised."""
+        try:
+            error = self.pipeline.core.not_popped(rc, self.pipeline.fail, self._errnum)
+        except OSError:
+            _raise_handle_exception(self._future)
+            raise
+        if error is not None:
+            self._end(self._future, error)
 
     def take(self, future):
         self.take_arrived(future, core.BATCH_SIZE)
@@ -194,12 +214,21 @@ class DrainIntake(Intake):
             pipeline.check_backlog()
         return taken
 
-    def set_then(self, future, react):
+    def set_then(self, future, react, dispatch=None):
         pipeline = self.pipeline
+        live_pop = self._live_pop if dispatch is not None else None
+        idle = core.lib.FJ_DRAIN_IDLE
 
         def on_drained(rc):
-            if not pipeline.over:
-                react(lambda: self._after_continuation(future, rc, cell.d))
+            if pipeline.over:
+                return
+            if live_pop is not None and rc == idle and dispatch.takes_one():
+                # a live response: its one event straight to the callback
+                event = live_pop()
+                if event is not GENERAL:
+                    if not dispatch.deliver_one(event) or not pipeline.core.maybe_ready:
+                        return  # it raised (the rest waits for the next run), or all done
+            react(lambda: self._after_continuation(future, rc, cell.d))
 
         cell = pipeline.core.then_future(self._pointer, on_drained)
         # the cell (and on_drained) must live exactly as long as the
@@ -310,7 +339,7 @@ def choose_intake(future, pipeline, limit_backlog):
         if not limit_backlog and libflux.bind_flux_bindings():
             pointer = libflux.future_pointer(future)
         if pointer is not None:
-            return DrainIntake(pipeline, limit_backlog, pointer)
+            return DrainIntake(pipeline, limit_backlog, pointer, future)
         return RawIntake(pipeline, limit_backlog, future)
     if hasattr(future, "get_str"):
         return TextIntake(pipeline, limit_backlog)
