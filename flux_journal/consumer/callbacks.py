@@ -17,10 +17,12 @@ class CallbackDispatch:
         self.queue = queue
         #: call the callback with None at the end of the stream
         self.sees_end = True
+        #: True once the then-callback takes the request's responses
+        #: (an attribute, read per live event)
+        self.active = False
         self._rpc = None
         self._pipeline = None
         self._intake = None
-        self._then_set = False
         self._resume = None  # 0 s timer re-entering delivery
 
     def attach(self, rpc, pipeline, intake):
@@ -29,19 +31,14 @@ class CallbackDispatch:
         self._rpc = rpc
         self._pipeline = pipeline
         self._intake = intake
-        self._then_set = False
-
-    @property
-    def active(self):
-        """True once the then-callback takes the request's responses."""
-        return self._then_set
+        self.active = False
 
     def set_then(self):
         """Take responses from the reactor, if a callback and a request
         exist."""
-        if self._rpc is not None and self.consumer.cb is not None and not self._then_set:
+        if self._rpc is not None and self.consumer.cb is not None and not self.active:
             self._intake.set_then(self._rpc, self._react, self)
-            self._then_set = True
+            self.active = True
 
     def resume_soon(self):
         """Deliver what waits from the reactor's next turn (a 0 s timer),
@@ -63,7 +60,7 @@ class CallbackDispatch:
     def takes_one(self):
         """Whether an event may go straight to the callback
         (:meth:`deliver_one`): nothing waits for delivery before it."""
-        return self._resume is None and not self.queue.ready and not self._pipeline.gathering
+        return self._resume is None and not self.queue.ready
 
     def deliver_one(self, event):
         """Call the callback with *event*, from the reactor, as

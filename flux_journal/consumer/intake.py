@@ -223,7 +223,8 @@ class DrainIntake(Intake):
             if pipeline.over:
                 return
             if live_pop is not None and rc == idle and dispatch.takes_one():
-                # a live response: its one event straight to the callback
+                # a live response (C reports IDLE once ordered history is
+                # over): its one event straight to the callback
                 event = live_pop()
                 if event is not GENERAL:
                     if not dispatch.deliver_one(event) or not pipeline.core.maybe_ready:
