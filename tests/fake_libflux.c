@@ -19,6 +19,7 @@ struct response {
 static struct response script[MAX_RESPONSES];
 static int head, arrived, queued;
 static int resets, gets;
+static int one_at_a_time; /* a wait or a reactor turn releases one response */
 static char future_cell;
 static const char *current_payload; /* handed out, freed on reset */
 
@@ -53,6 +54,7 @@ void fake_arrive (int n)
 }
 
 int fake_ready (void) { return arrived - head; }
+void fake_one_at_a_time (int on) { one_at_a_time = on; }
 int fake_resets (void) { return resets; }
 int fake_gets (void) { return gets; }
 
@@ -114,7 +116,7 @@ int flux_future_wait_for (void *f, double timeout)
     if (head < arrived)
         return 0;
     if (arrived < queued) {
-        arrived = queued;
+        arrived = one_at_a_time ? arrived + 1 : queued;
         return 0;
     }
     if (timeout < 0) {
@@ -145,11 +147,13 @@ int flux_future_then (void *f, double timeout, void (*cb) (void *, void *), void
     return 0;
 }
 
-/* What a reactor does: what is queued arrives, and the continuation (if
- * any) runs, once per call while a response is ready. */
+/* What a reactor does: what is queued arrives (one response, one at a
+ * time), and the continuation (if any) runs, once per call while a
+ * response is ready. */
 void fake_fulfill (void)
 {
-    arrived = queued;
+    if (arrived < queued)
+        arrived = one_at_a_time ? arrived + 1 : queued;
     if (then_cb && head < arrived)
         then_cb (&future_cell, then_arg);
 }
