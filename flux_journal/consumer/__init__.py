@@ -12,6 +12,9 @@ Where a response enters, and where an event leaves:
   subclasses that override one;
 * :mod:`.queue`: what waits for delivery, in stream order, taken by
   ``poll()``, :mod:`.batches` or :mod:`.callbacks`;
+* :mod:`.live`: the shortcut of a live stream on a flux-core RPC, a
+  response of one event taken from C to its event object past the batch
+  and the queue, for ``poll()`` and the C continuation;
 * :mod:`.resume`: where the request resumes (*since*, a cursor).
 """
 
