@@ -174,11 +174,12 @@ class JobEventBuilder:
         resume.last_event = event
 
     def one(
-        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: Optional[bytes],
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes,
         resume: Any,
     ) -> JournalEvent:
         """The event of the live step (flux_journal.consumer.live): one
-        plain event, with the jobspec or R text it *carried*, built as
+        plain event, with the jobspec or R text it *carried* (empty when
+        its flags say it carries none), built as
         __call__()'s common path builds each: its twin for one event
         without a batch."""
         jobids = self.jobids

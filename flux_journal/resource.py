@@ -85,12 +85,13 @@ class ResourceEventBuilder:
         resume.last_event = event
 
     def one(
-        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: Optional[bytes],
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes,
         resume: Any,
     ) -> ResourceJournalEvent:
         """The event of the live step (flux_journal.consumer.live): one
-        plain event, with the R text it *carried*, built as __call__()'s
-        common path builds each."""
+        plain event, with the R text it *carried* (empty when its flags
+        say it carries none), built as __call__()'s common path builds
+        each."""
         del ident  # resource events have no job
         event = _new_dict(ResourceJournalEvent)
         event["timestamp"] = ts

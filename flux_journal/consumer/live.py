@@ -111,7 +111,7 @@ def live_steps(consumer, intake, pointer, errnum, reactor_running):
                     pass  # decode_json()'s fallbacks, on the general path
                 else:
                     carried = (
-                        unpack(b.attach + attach_off[0], attach_size[0]) if flag & _CARRIER else None
+                        unpack(b.attach + attach_off[0], attach_size[0]) if flag & _CARRIER else b""
                     )
                     return build_one(
                         timestamps[0], ids[0], names_known[names[0]], flag, item, carried, resume
