@@ -1,16 +1,19 @@
 """The live step: on a flux-core RPC, poll() takes the next response from
 libflux in one call into C and, when it brings one plain event (as a live
 stream's responses do), builds and returns it in a few Python operations,
-past the batch, the builder's generator and the delivery queue.
+past the batch, the builder's generator and the delivery queue; in
+callback mode the C continuation's Python does the same and hands the
+event to the callback.
 
 Why a path of its own: a live reader sleeps between responses, and while
 it sleeps the broker and other processes run; whatever the interpreter
 touches per event is cold in the caches when the next response wakes it.
 A live event's cost is then set by how much code and data its delivery
 touches, far more than by its operations' warm cost (bench/broker.py
-measures it on a real broker).  Anything else this step meets (several
-events, a marker, an event of the builder's slow path or carrying
-jobspec or R, an error) goes to the general path, in stream order.
+measures it on a real broker, bench/live_offline.py without one).
+Anything else this step meets (several events, a marker, an irregular
+entry or a tie, a context only json decodes exactly, an error) goes to
+the general path, in stream order.
 """
 
 import os
