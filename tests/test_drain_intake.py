@@ -21,7 +21,7 @@ import types
 
 import pytest
 
-from flux_journal import BacklogFullError, JournalConsumer, libflux
+from flux_journal import BacklogFullError, JournalConsumer, ResourceJournalConsumer, libflux
 from flux_journal.consumer.intake import DrainIntake
 from flux_journal.core import CoreStream, ffi
 from flux_journal.errors import PayloadError
@@ -290,6 +290,7 @@ def test_live_events_are_built_past_the_batch_and_queue(fake, handle, fixtures_d
         script(fake, [payload], arrive=False)  # arrives at the next wait
         event = consumer.poll(-1.0)
         got.append((key(event), event.jobspec, event.R))
+    made = len(batches)
     expected_consumer = JournalConsumer(
         SimFlux.replay([p.decode() for p in [payloads[sentinel]] + live], end=errno.ENODATA),
         full=False,
@@ -300,7 +301,37 @@ def test_live_events_are_built_past_the_batch_and_queue(fake, handle, fixtures_d
         expected.append((key(event), event.jobspec, event.R))
     assert got == expected
     # the sentinel's marker, ties and irregular entries take a Batch
-    assert len(batches) < len(live) // 10
+    assert made < len(live) // 10
+
+
+def test_live_resource_events_one_at_a_time(fake, handle, fixtures_dir, monkeypatch):
+    """The resource journal's live responses, one per wait, take the live
+    step too (ResourceEventBuilder.one) and deliver what the text path
+    does, the R a response carries included."""
+    payloads = (fixtures_dir / "resource.jsonl").read_bytes().splitlines()
+    sentinel = next(i for i, p in enumerate(payloads) if json.loads(p)["events"] == [])
+    consumer = ResourceJournalConsumer(handle).start()
+    script(fake, payloads[: sentinel + 1])
+    history = sum(len(json.loads(p)["events"]) for p in payloads[:sentinel])
+    got = [key(consumer.poll(1.0)) for _ in range(history)]
+    batches = _count_batches(monkeypatch)
+    made = []
+    for payload in payloads[sentinel + 1 :]:
+        script(fake, [payload], arrive=False)  # arrives at the next wait
+        event = consumer.poll(-1.0)
+        got.append((key(event), event.R))
+        made.append(len(batches))
+    # the poll that meets the sentinel's marker goes the general way
+    # (its event too); every later one-event response takes the step
+    assert len(payloads) - sentinel - 1 >= 3 and made[-1] == made[0]
+    replayed = ResourceJournalConsumer(
+        SimFlux.replay([p.decode() for p in payloads], topic="resource.journal", end=errno.ENODATA)
+    ).start()
+    expected = [key(replayed.poll(1.0)) for _ in range(history)]
+    for _ in payloads[sentinel + 1 :]:
+        event = replayed.poll(1.0)
+        expected.append((key(event), event.R))
+    assert got == expected
 
 
 def test_live_callbacks_one_response_per_reactor_turn(fake, handle, fixtures_dir, monkeypatch):
@@ -330,8 +361,8 @@ def test_live_callbacks_one_response_per_reactor_turn(fake, handle, fixtures_dir
         except Boom:
             raised += 1
     assert raised == 1
-    assert got == text_path([payloads[sentinel]] + live, full=False)[:-1]  # without its end
     assert len(batches) < len(live) // 10
+    assert got == text_path([payloads[sentinel]] + live, full=False)[:-1]  # without its end
 
 
 def test_live_poll_with_a_time_limit(fake, handle, fixtures_dir):
