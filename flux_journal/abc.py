@@ -291,15 +291,11 @@ class JournalConsumerBase(StreamIteration, ABC):
         live = self._live_step
         if live is not None:
             # a live stream: its next event, built as it is taken
-            if timeout < 0:
-                event = live(timeout)
-                if event is not GENERAL:
-                    return event
-            else:
-                start = time.monotonic()
-                event = live(timeout)
-                if event is not GENERAL:
-                    return event
+            start = time.monotonic() if timeout >= 0 else 0.0
+            event = live(timeout)
+            if event is not GENERAL:
+                return event
+            if timeout >= 0:  # the general path has what is left of it
                 timeout = max(0.0, timeout - (time.monotonic() - start))
         return self._poll_wait(timeout)
 
