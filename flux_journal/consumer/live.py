@@ -16,7 +16,6 @@ entry or a tie, a context only json decodes exactly, an error) goes to
 the general path, in stream order.
 """
 
-import os
 import signal
 import threading
 
@@ -40,15 +39,7 @@ GENERAL = object()
 _SIGINT = int(signal.SIGINT)
 _DEFAULT_INT_HANDLER = signal.default_int_handler
 _get_ident = threading.get_ident
-_main_thread_ident = [threading.main_thread().ident]
-
-
-def _after_fork_in_child():
-    # threading makes the forking thread the child's main thread
-    _main_thread_ident[0] = _get_ident()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_main_thread = threading.main_thread
 
 
 def sigint_default(reactor_running):
@@ -59,7 +50,7 @@ def sigint_default(reactor_running):
     when the wait returns."""
     return (
         _installed_handler(_SIGINT) is _DEFAULT_INT_HANDLER
-        and _get_ident() == _main_thread_ident[0]
+        and _get_ident() == _main_thread().ident
         and not reactor_running()
     )
 
