@@ -151,11 +151,14 @@ def read_python_floor(h, tally, with_events):
                 event["name"] = entry["name"]
                 event["context"] = entry.get("context", {})
                 event.jobid = response["id"]
+                # the consumer rows' look at each event
+                if live and event.name == "clean":
+                    cleans += 1
+        elif live and b'"clean"' in s:
+            cleans += 1
         if live:
-            if b'"clean"' in s:
-                cleans += 1
-                if cleans == jobs:
-                    break
+            if cleans >= jobs:
+                break
         elif s.startswith(b'{"id":-1,'):
             break
         reset(future)
@@ -164,38 +167,54 @@ def read_python_floor(h, tally, with_events):
 
 
 def read_consumer(h, tally, cls, callback):
-    """A JournalConsumer class, by poll() or by callback, until done."""
-    live = tally.live
+    """A JournalConsumer class, by poll() or by callback, until done.  Per
+    event the loop does what the floor rows' loops do per response, in
+    locals: a count, and (live) a look at the name for "clean"."""
+    live, jobs = tally.live, tally.jobs
     consumer = cls(h, full=not live, include_sentinel=not live)
     sentinel = consumer.SENTINEL_EVENT
+    count = cleans = 0
+    first = None
 
     def take(event):
         """Count an event; True when done."""
-        if tally.first is None:
-            tally.first = time.perf_counter()
+        nonlocal count, cleans, first
+        if first is None:
+            first = time.perf_counter()
         if event is None or event is sentinel:
             return True
-        tally.count += 1
+        count += 1
         if live and event.name == "clean":
-            tally.cleans += 1
-            return tally.cleans == tally.jobs
+            cleans += 1
+            return cleans == jobs
         return False
 
+    tally.begin()
     if callback:
 
         def on_event(event):
             if take(event):
                 h.reactor_stop()
 
-        consumer.set_callback(on_event)
-    tally.begin()
-    consumer.start()
-    print("ready", flush=True)
-    if callback:
+        consumer.set_callback(on_event).start()
+        print("ready", flush=True)
         h.reactor_run()
     else:
-        while not take(consumer.poll()):
-            pass
+        consumer.start()
+        print("ready", flush=True)
+        poll = consumer.poll
+        while True:  # take(), inline: the floor rows' loops call nothing
+            event = poll()
+            if first is None:
+                first = time.perf_counter()
+            if event is None or event is sentinel:
+                break
+            count += 1
+            if live and event.name == "clean":
+                cleans += 1
+                if cleans == jobs:
+                    break
+    tally.count, tally.cleans, tally.first = count, cleans, first
 
 
 def _start_c_stream(h, tally):

@@ -54,6 +54,7 @@ typedef struct {
     int32_t marker;
     int32_t names;
     int more;
+    int one;
     double *timestamp;
     int64_t *id;
     int32_t *name;

@@ -625,6 +625,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
 {
     b->count = 0;
     b->marker = 0;
+    b->one = 0;
     b->text_len = 0;
     b->text_wide_int = 0;
     b->attach_len = 0;
@@ -666,5 +667,7 @@ int fj_stream_pop (fj_stream_t *s, fj_batch_t *b, size_t max)
     b->names = (int32_t)s->names.count;
     b->more = !fj_stream_in_history (s)
               && (fj_heap_top (&s->history) || s->ready.head);
+    b->one = b->count == 1 && !b->more && !b->text_wide_int
+             && !(b->flags[0] & (FJ_EV_IRREGULAR | FJ_EV_TIE));
     return (int)b->count;
 }

@@ -68,6 +68,11 @@ typedef struct {
     int32_t marker;         /* a marker popped alone (count 0), else 0 */
     int32_t names;          /* size of the stream's name table */
     int more;               /* more is deliverable right now */
+    int one;                /* count is 1, that event is neither
+                               FJ_EV_IRREGULAR nor FJ_EV_TIE, its text
+                               has no wide integer, and nothing more is
+                               deliverable: a live step's usual batch,
+                               which Python builds from a few fields */
     double *timestamp;
     int64_t *id;
     int32_t *name;          /* name table index, -1 if irregular */

@@ -16,6 +16,7 @@ entry or a tie, a context only json decodes exactly, an error) goes to
 the general path, in stream order.
 """
 
+import os
 import signal
 import threading
 
@@ -28,8 +29,6 @@ try:  # the handler as installed: signal.getsignal() converts it, at a cost
 except ImportError:  # pragma: no cover (not CPython)
     from signal import getsignal as _installed_handler
 
-# What the live step leaves to the general path: the builder's slow path.
-_NOT_PLAIN = core.IRREGULAR | core.TIE
 _CARRIER = core.WITH_JOBSPEC | core.WITH_R
 
 #: What a live step returns when it built no event.
@@ -39,7 +38,19 @@ GENERAL = object()
 _SIGINT = int(signal.SIGINT)
 _DEFAULT_INT_HANDLER = signal.default_int_handler
 _get_ident = threading.get_ident
-_main_thread = threading.main_thread
+
+# The main thread's id, renewed in a child after fork (the forking thread
+# is then its main thread): threading.main_thread().ident costs two
+# Python calls per wait, a few µs with the caches cold (bench/live_offline.py).
+_main_ident = threading.main_thread().ident
+
+
+def _renew_main_ident():
+    global _main_ident  # pylint: disable=global-statement
+    _main_ident = _get_ident()
+
+
+os.register_at_fork(after_in_child=_renew_main_ident)
 
 
 def sigint_default(reactor_running):
@@ -50,7 +61,7 @@ def sigint_default(reactor_running):
     when the wait returns."""
     return (
         _installed_handler(_SIGINT) is _DEFAULT_INT_HANDLER
-        and _get_ident() == _main_thread().ident
+        and _get_ident() == _main_ident
         and not reactor_running()
     )
 
@@ -90,27 +101,30 @@ def live_steps(consumer, intake, pointer, errnum, reactor_running):
     popped, size = core.lib.FJ_NEXT_POPPED, core.BATCH_SIZE
     unpack, loads, decode_error = core.ffi.unpack, orjson.loads, orjson.JSONDecodeError
 
-    def built_or_queued(count):
+    def built_or_queued():
         # what C popped into the batch buffer: its one plain event, built,
-        # or (GENERAL) the Batch of it all queued
-        stream.maybe_ready = b.more
-        if count == 1:
-            flag = flags[0]
-            if not flag & _NOT_PLAIN and not b.text_wide_int:
-                if b.names != len(names_known):
-                    stream.learn_names(b.names)
+        # or (GENERAL) the Batch of it all queued; b.one spares reading
+        # the count, flags, and more (each field read costs, cold)
+        if b.one:
+            stream.maybe_ready = False
+            try:
+                item = loads(unpack(b.text, b.text_len))[0]
+            except decode_error:
+                pass  # decode_json()'s fallbacks, on the general path
+            else:
+                flag = flags[0]
                 try:
-                    item = loads(unpack(b.text, b.text_len))[0]
-                except decode_error:
-                    pass  # decode_json()'s fallbacks, on the general path
-                else:
-                    carried = (
-                        unpack(b.attach + attach_off[0], attach_size[0]) if flag & _CARRIER else b""
-                    )
-                    return build_one(
-                        timestamps[0], ids[0], names_known[names[0]], flag, item, carried, resume
-                    )
-        pipeline.fill(batch=stream.pop(popped=count))
+                    name = names_known[names[0]]
+                except IndexError:  # a name C met since the last batch
+                    stream.learn_names(b.names)
+                    name = names_known[names[0]]
+                carried = (
+                    unpack(b.attach + attach_off[0], attach_size[0]) if flag & _CARRIER else b""
+                )
+                return build_one(timestamps[0], ids[0], name, flag, item, carried, resume)
+        else:
+            stream.maybe_ready = b.more
+        pipeline.fill(batch=stream.pop(popped=b.count))
         return GENERAL
 
     def step(timeout):
@@ -123,13 +137,13 @@ def live_steps(consumer, intake, pointer, errnum, reactor_running):
         if rc != popped:
             settle(rc)
             return GENERAL
-        return built_or_queued(b.count)
+        return built_or_queued()
 
     def pop():
         count = core.check(c_pop(c_stream, b, size), "popping events")
         if count == 0 and not b.marker:
             stream.maybe_ready = b.more
             return GENERAL
-        return built_or_queued(count)
+        return built_or_queued()
 
     return step, pop
