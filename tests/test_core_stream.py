@@ -73,3 +73,61 @@ def test_name_filter_past_its_limit_is_refused_by_name(option):
     at_limit = consumer(names).start()
     delivered = [event.name for event in iter(lambda: at_limit.poll(5.0), None)]
     assert delivered == (["event7"] if option == "allow" else [])
+
+
+def _past_the_sentinel():
+    """A live job stream with the sentinel fed and popped."""
+    stream = CoreStream(core.JOB, 0.0)
+    stream.feed(SENTINEL)
+    while stream.pop() is not None:
+        pass
+    return stream
+
+
+def _popped_alone(payloads, max_events=core.BATCH_SIZE):
+    """Feed a live stream *payloads* (after the sentinel); pop once in C:
+    (count, b.one)."""
+    stream = _past_the_sentinel()
+    for payload in payloads:
+        stream.feed(payload)
+    c_stream, b, _ = stream.c_parts()
+    count = core.lib.fj_stream_pop(c_stream, b, max_events)
+    return count, b.one
+
+
+@pytest.mark.parametrize(
+    "payloads, expected",
+    [
+        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"clean","context":{}}]}'], (1, 1)),
+        # two events in one batch
+        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a"},{"timestamp":1.6,"name":"b"}]}'],
+         (2, 0)),
+        # one popped, another deliverable right after it
+        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a"},{"timestamp":1.6,"name":"b"}]}'],
+         (1, 0)),
+        # an irregular entry (its members out of order), decoded whole by Python
+        ([b'{"id":5,"events":[{"name":"a","timestamp":1.5,"context":{}}]}'], (1, 0)),
+        # an integer too wide for a C double's exactness, for Python's json
+        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a","context":{"n":'
+          + b"9" * 40 + b"}}]}"], (1, 0)),
+    ],
+    ids=["one-plain", "two", "one-of-two", "irregular", "wide-int"],
+)
+def test_batch_one_marks_a_lone_plain_event(payloads, expected, request):
+    """fj_batch_t.one, what the live step reads instead of the count, the
+    flags and more: set only for exactly one plain event with nothing
+    more deliverable."""
+    max_events = 1 if request.node.callspec.id.startswith("one-of-two") else core.BATCH_SIZE
+    assert _popped_alone(payloads, max_events) == expected
+
+
+def test_batch_one_is_not_set_for_a_tie():
+    """An event with the timestamp of the one before it is a tie
+    (FJ_EV_TIE): Python's slow path orders it, so it is not "one"."""
+    stream = _past_the_sentinel()
+    stream.feed(b'{"id":5,"events":[{"timestamp":1.5,"name":"a"}]}')
+    c_stream, b, _ = stream.c_parts()
+    assert core.lib.fj_stream_pop(c_stream, b, 1) == 1 and b.one == 1
+    stream.feed(b'{"id":6,"events":[{"timestamp":1.5,"name":"a"}]}')
+    assert core.lib.fj_stream_pop(c_stream, b, 1) == 1 and b.one == 0
+    assert b.flags[0] & core.TIE
