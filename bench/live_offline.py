@@ -22,7 +22,9 @@ the caches as a sleep on a busy machine does, and times each delivery;
 - ``poll`` / ``cb``: flux-journal's JournalConsumer, by ``poll()`` and by
   callback (the stand-in's reactor turn runs the C continuation)
 
-Medians of ``--reps`` runs, each in a process of its own.  A row's figure
+Medians of ``--reps`` runs, each in a process of its own, taken round-robin
+(every row once, then again), so that the load of a shared machine
+drifting during the run weighs on all rows alike.  A row's figure
 moves by 5-15% between runs; compare rows of one run.
 """
 
@@ -210,15 +212,12 @@ def build_stand_in(workdir):
     return out
 
 
-def measure(args, lib, reader, tree, cold):
-    """Median µs per response of --reps children."""
-    runs = []
-    for _ in range(args.reps):
-        cmd = [sys.executable, os.path.abspath(__file__), "--reader", reader, "--lib", lib,
-               "--tree", tree, "--events", str(args.events)] + (["--cold"] if cold else [])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        runs.append(json.loads(out.splitlines()[-1])["us"])
-    return statistics.median(runs), min(runs), max(runs)
+def run_once(args, lib, reader, tree, cold):
+    """µs per response of one child."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--reader", reader, "--lib", lib,
+           "--tree", tree, "--events", str(args.events)] + (["--cold"] if cold else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.splitlines()[-1])["us"]
 
 
 def main():
@@ -239,11 +238,18 @@ def main():
     rows += [(f"{r}@{label}", r, path) for label, path in args.variant for r in ("poll", "cb")]
     with tempfile.TemporaryDirectory() as workdir:
         lib = build_stand_in(workdir)
-        results = {}
-        for name, reader, tree in rows:
-            results[name] = (measure(args, lib, reader, tree, False),
-                             measure(args, lib, reader, tree, True))
-            print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
+        # round-robin: every row once per round, so that the machine's
+        # load drifting over the run falls on all rows alike
+        runs = {name: ([], []) for name, _, _ in rows}
+        for _ in range(args.reps):
+            for name, reader, tree in rows:
+                for cold, kept in zip((False, True), runs[name]):
+                    kept.append(run_once(args, lib, reader, tree, cold))
+                print(f"  {name}: {runs[name]}", file=sys.stderr, flush=True)
+        results = {
+            name: tuple((statistics.median(r), min(r), max(r)) for r in pair)
+            for name, pair in runs.items()
+        }
     floor_warm, floor_cold = results["pyfloor"][0][0], results["pyfloor"][1][0]
     print(f"\n{args.events} one-event responses per run, median (min-max) of {args.reps}; "
           f"{time.strftime('%Y-%m-%d')}\n")
