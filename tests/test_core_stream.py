@@ -95,30 +95,32 @@ def _popped_alone(payloads, max_events=core.BATCH_SIZE):
     return count, b.one
 
 
+_ONE = b'{"id":5,"events":[{"timestamp":1.5,"name":"clean","context":{}}]}'
+_TWO = b'{"id":5,"events":[{"timestamp":1.5,"name":"a"},{"timestamp":1.6,"name":"b"}]}'
+
+
 @pytest.mark.parametrize(
-    "payloads, expected",
+    "payload, max_events, expected",
     [
-        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"clean","context":{}}]}'], (1, 1)),
+        (_ONE, core.BATCH_SIZE, (1, 1)),
         # two events in one batch
-        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a"},{"timestamp":1.6,"name":"b"}]}'],
-         (2, 0)),
+        (_TWO, core.BATCH_SIZE, (2, 0)),
         # one popped, another deliverable right after it
-        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a"},{"timestamp":1.6,"name":"b"}]}'],
-         (1, 0)),
+        (_TWO, 1, (1, 0)),
         # an irregular entry (its members out of order), decoded whole by Python
-        ([b'{"id":5,"events":[{"name":"a","timestamp":1.5,"context":{}}]}'], (1, 0)),
+        (b'{"id":5,"events":[{"name":"a","timestamp":1.5,"context":{}}]}', core.BATCH_SIZE,
+         (1, 0)),
         # an integer too wide for a C double's exactness, for Python's json
-        ([b'{"id":5,"events":[{"timestamp":1.5,"name":"a","context":{"n":'
-          + b"9" * 40 + b"}}]}"], (1, 0)),
+        (b'{"id":5,"events":[{"timestamp":1.5,"name":"a","context":{"n":' + b"9" * 40 + b"}}]}",
+         core.BATCH_SIZE, (1, 0)),
     ],
     ids=["one-plain", "two", "one-of-two", "irregular", "wide-int"],
 )
-def test_batch_one_marks_a_lone_plain_event(payloads, expected, request):
+def test_batch_one_marks_a_lone_plain_event(payload, max_events, expected):
     """fj_batch_t.one, what the live step reads instead of the count, the
     flags and more: set only for exactly one plain event with nothing
     more deliverable."""
-    max_events = 1 if request.node.callspec.id.startswith("one-of-two") else core.BATCH_SIZE
-    assert _popped_alone(payloads, max_events) == expected
+    assert _popped_alone([payload], max_events) == expected
 
 
 def test_batch_one_is_not_set_for_a_tie():
