@@ -35,6 +35,10 @@ reader in a child process of its own, on the same workload:
 - ``flux-journal step``: that one call into C alone (wait, take, parse,
   order, pop into its C batch), with no Python Batch made: what
   flux-journal's C costs a live reader, to set beside the Python floor
+- ``flux-journal step+event``: the same, plus each event built from the
+  C batch in pyfloor+event's plain operations: the least any Python
+  around flux-journal's C step pays to deliver events, to set beside
+  ``poll`` and ``cb`` (what the consumer's own layers add)
 
 Live: each reader follows ``full=False`` while a fresh batch of N jobs is
 submitted at once (about 11 single-event responses per job), until N
@@ -263,12 +267,17 @@ def read_drain_loop(h, tally):
         tally.count = stream.stats()["responses"]
 
 
-def read_c_step(h, tally):
+def read_c_step(h, tally, with_events):
     """flux-journal's one call into C (fj_flux_next()) in a loop, the
     popped events left in its C batch: only their name indexes are read,
-    to count the "clean" events; no Batch, no event."""
+    to count the "clean" events; no Batch, no event.  *with_events*:
+    each popped event is built too, from the C batch, in the plain
+    operations of pyfloor+event."""
+    import orjson  # pylint: disable=import-outside-toplevel
+
     from flux_journal import core  # pylint: disable=import-outside-toplevel
     from flux_journal._core import ffi, lib  # pylint: disable=import-outside-toplevel
+    from flux_journal.job import JournalEvent  # pylint: disable=import-outside-toplevel
 
     live, jobs = tally.live, tally.jobs
     stream, future, pointer, errnum = _start_c_stream(h, tally)  # future: kept while C reads it
@@ -278,6 +287,8 @@ def read_c_step(h, tally):
     d = ffi.new("fj_drain_t *")
     step, popped, size = lib.fj_flux_next, lib.FJ_NEXT_POPPED, core.BATCH_SIZE
     failed = (lib.FJ_DRAIN_REFUSED, lib.FJ_DRAIN_NO_PAYLOAD, lib.FJ_DRAIN_ERROR)
+    timestamps, ids, name_ids, _ = stream.c_parts()[2]
+    loads, unpack, new_event, names = orjson.loads, ffi.unpack, dict.__new__, stream.names
     clean = -1
     try:
         while True:
@@ -290,6 +301,24 @@ def read_c_step(h, tally):
                 if b.marker == core.SENTINEL and not live:
                     tally.first = time.perf_counter()
                     return
+                continue
+            if with_events:
+                for i, item in enumerate(loads(unpack(b.text, b.text_len))):
+                    try:
+                        name = names[name_ids[i]]
+                    except IndexError:  # a name C met since
+                        stream.learn_names(b.names)
+                        name = names[name_ids[i]]
+                    event = new_event(JournalEvent)
+                    event["timestamp"] = timestamps[i]
+                    event["name"] = name
+                    event["context"] = item
+                    event.jobid = ids[i]
+                    # the consumer rows' look at each event
+                    if live and event.name == "clean":
+                        tally.cleans += 1
+                        if tally.cleans >= jobs:
+                            return
                 continue
             if clean < 0:
                 stream.learn_names(b.names)
@@ -326,8 +355,8 @@ def run_reader(args):
         origin = flux_journal.__file__
         if how == "drain":
             read_drain_loop(h, tally)
-        elif how == "step":
-            read_c_step(h, tally)
+        elif how in ("step", "step+event"):
+            read_c_step(h, tally, how == "step+event")
         else:
             read_consumer(h, tally, flux_journal.JournalConsumer, how == "cb")
     result = tally.report()
@@ -434,7 +463,7 @@ class Bench:
 def readers(args, floor_why):
     names = ([] if floor_why else ["floor"]) + ["pyfloor", "pyfloor+event"] + [f"raw:{r}" for r in RAW_READERS]
     names += [f"flux-core:{c}" for c in CONSUMERS]
-    names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain", "step"]]
+    names += [f"flux-journal:{c}" for c in CONSUMERS + ["drain", "step", "step+event"]]
     for label, _ in args.variant:
         names += [f"flux-journal:{c}@{label}" for c in CONSUMERS]
     if args.readers:

@@ -19,6 +19,10 @@ the caches as a sleep on a busy machine does, and times each delivery;
   event built (a flux-journal JournalEvent), as bench/broker.py's row
 - ``step``: flux-journal's one call into C per live step (wait, take,
   parse, order, pop into its C batch), no Python event
+- ``step+event``: the same, plus the event built from the C batch in a
+  few plain operations, as ``pyfloor+event`` builds it: the least any
+  Python around flux-journal's C step pays to deliver events; ``poll``
+  above it is what the consumer's own layers cost
 - ``poll`` / ``cb``: flux-journal's JournalConsumer, by ``poll()`` and by
   callback (the stand-in's reactor turn runs the C continuation)
 
@@ -36,11 +40,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-READERS = ["pyfloor", "pyfloor+event", "step", "poll", "cb"]
+READERS = ["pyfloor", "pyfloor+event", "step", "step+event", "poll", "cb"]
 SENTINEL = b'{"id":-1,"events":[]}'
 EVICT_BYTES = 16 << 20
 
@@ -91,10 +96,20 @@ class Future:
 
 
 class Handle:
-    """The least of a flux-core handle a consumer needs here."""
+    """The least of a flux-core handle a consumer needs here, with the
+    reactor check flux-core's Flux has (a classmethod reading a
+    thread-local), which poll() makes at every wait."""
+
+    tls = threading.local()
+    tls.reactor_depth = 0
 
     def __init__(self, future):
         self.future = future
+
+    @classmethod
+    def reactor_running(cls):
+        """Whether this thread runs the reactor (never, here)."""
+        return cls.tls.reactor_depth > 0
 
     def rpc(self, topic, payload, nodeid, flags):
         del topic, payload, nodeid, flags
@@ -151,11 +166,13 @@ def run_child(args):
                     event.jobid = response["id"]
             reset(future)
             total += clock() - start
-    elif args.reader == "step":
+    elif args.reader in ("step", "step+event"):
         stream = core.CoreStream(core.JOB | core.HISTORY, 0.0)
-        c_stream, batch, _ = stream.c_parts()
+        c_stream, batch, (timestamps, ids, names, _) = stream.c_parts()
         drained, errnum = stream.drain_result, libflux.new_errnum()
         step, popped, size = core.lib.fj_flux_next, core.lib.FJ_NEXT_POPPED, core.BATCH_SIZE
+        with_events = args.reader == "step+event"
+        loads, unpack, new_event, names_known = orjson.loads, ffi.unpack, dict.__new__, stream.names
         stand_in.queue(payloads)
         for _ in payloads:
             if cold:
@@ -163,6 +180,18 @@ def run_child(args):
             start = clock()
             while step(c_stream, pointer, -1.0, 1, batch, size, size, drained, errnum) != popped:
                 pass
+            if with_events:  # as pyfloor+event builds it, from the C batch
+                item = loads(unpack(batch.text, batch.text_len))[0]
+                try:
+                    name = names_known[names[0]]
+                except IndexError:  # a name C met since
+                    stream.learn_names(batch.names)
+                    name = names_known[names[0]]
+                event = new_event(JournalEvent)
+                event["timestamp"] = timestamps[0]
+                event["name"] = name
+                event["context"] = item
+                event.jobid = ids[0]
             total += clock() - start
     elif args.reader == "poll":
         consumer = JournalConsumer(Handle(Future(ffi, pointer)), full=False).start()
