@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Union
 
 from flux_journal import core, cursor
 from flux_journal._flux import jobid_class
@@ -173,44 +173,35 @@ class JobEventBuilder:
             yield event
         resume.last_event = event
 
-    def one_builder(self, resume: Any) -> Callable[..., JournalEvent]:
-        """The builder of the live step's events (flux_journal.consumer.live):
-        ``build(ts, ident, name, flags, item, carried)`` makes one plain
-        event, with the jobspec or R text it *carried* (empty when its
-        flags say it carries none), as __call__()'s common path makes
-        each: its twin for one event without a batch.
-
-        A closure, so that what it reads is in its cells: a live event
-        is built with the caches cold, where each global or attribute
-        looked up costs (bench/live_offline.py)."""
+    def one(
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes,
+        resume: Any,
+    ) -> JournalEvent:
+        """The event of the live step (flux_journal.consumer.live): one
+        plain event, with the jobspec or R text it *carried* (empty when
+        its flags say it carries none), built as
+        __call__()'s common path builds each: its twin for one event
+        without a batch."""
         jobids = self.jobids
-        jobid_of_int, new_event, cls = _jobid_of_int, _new_dict, JournalEvent
-        final, with_jobspec = core.FINAL, core.WITH_JOBSPEC
-
-        def build(
-            ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes
-        ) -> JournalEvent:
-            jobid = jobids.get(ident)
-            if jobid is None:
-                if len(jobids) >= _JOBID_CACHE_SIZE:
-                    jobids.clear()
-                jobid = jobids[ident] = jobid_of_int(ident)
-            event = new_event(cls)
-            event["timestamp"] = ts
-            event["name"] = name
-            event["context"] = item
-            event.jobid = jobid
-            if flags:  # as in __call__()
-                if flags & final:
-                    jobids.pop(ident, None)
-                elif flags & with_jobspec:
-                    event._jobspec_json = carried
-                else:
-                    event._R_json = carried
-            resume.last_event = event
-            return event
-
-        return build
+        jobid = jobids.get(ident)
+        if jobid is None:
+            if len(jobids) >= _JOBID_CACHE_SIZE:
+                jobids.clear()
+            jobid = jobids[ident] = _jobid_of_int(ident)
+        event = _new_dict(JournalEvent)
+        event["timestamp"] = ts
+        event["name"] = name
+        event["context"] = item
+        event.jobid = jobid
+        if flags:  # as in __call__()
+            if flags & core.FINAL:
+                jobids.pop(ident, None)
+            elif flags & core.WITH_JOBSPEC:
+                event._jobspec_json = carried
+            else:
+                event._R_json = carried
+        resume.last_event = event
+        return event
 
 
 def _complete(event: JournalEvent, jobid: JobID, flags: int, attached: Iterator[bytes]) -> None:

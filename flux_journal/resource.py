@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Union
 
 from flux_journal import core
 from flux_journal.abc import JournalConsumerBase
@@ -84,27 +84,23 @@ class ResourceEventBuilder:
             yield event
         resume.last_event = event
 
-    def one_builder(self, resume: Any) -> Callable[..., ResourceJournalEvent]:
-        """The builder of the live step's events (see
-        job.JobEventBuilder.one_builder): ``build(ts, ident, name, flags,
-        item, carried)`` makes one plain event, with the R text it
-        *carried* (empty when its flags say it carries none)."""
-        new_event, cls = _new_dict, ResourceJournalEvent
-
-        def build(
-            ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes
-        ) -> ResourceJournalEvent:
-            del ident  # resource events have no job
-            event = new_event(cls)
-            event["timestamp"] = ts
-            event["name"] = name
-            event["context"] = item
-            if flags:
-                event._R_json = carried
-            resume.last_event = event
-            return event
-
-        return build
+    def one(
+        self, ts: float, ident: int, name: str, flags: int, item: Any, carried: bytes,
+        resume: Any,
+    ) -> ResourceJournalEvent:
+        """The event of the live step (flux_journal.consumer.live): one
+        plain event, with the R text it *carried* (empty when its flags
+        say it carries none), built as __call__()'s common path builds
+        each."""
+        del ident  # resource events have no job
+        event = _new_dict(ResourceJournalEvent)
+        event["timestamp"] = ts
+        event["name"] = name
+        event["context"] = item
+        if flags:
+            event._R_json = carried
+        resume.last_event = event
+        return event
 
 
 class ResourceJournalConsumer(JournalConsumerBase):

@@ -306,7 +306,7 @@ def test_live_events_are_built_past_the_batch_and_queue(fake, handle, fixtures_d
 
 def test_live_resource_events_one_at_a_time(fake, handle, fixtures_dir, monkeypatch):
     """The resource journal's live responses, one per wait, take the live
-    step too (ResourceEventBuilder.one_builder) and deliver what the text path
+    step too (ResourceEventBuilder.one) and deliver what the text path
     does, the R a response carries included."""
     payloads = (fixtures_dir / "resource.jsonl").read_bytes().splitlines()
     sentinel = next(i for i, p in enumerate(payloads) if json.loads(p)["events"] == [])

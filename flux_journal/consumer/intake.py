@@ -180,7 +180,7 @@ class DrainIntake(Intake):
         event alone, or a cursor window records what is delivered.  The
         C continuation (set_then()) then takes the same shortcut."""
         build = consumer._build_events  # pylint: disable=protected-access
-        if not hasattr(build, "one_builder") or self.pipeline.resume.window is not None:
+        if not hasattr(build, "one") or self.pipeline.resume.window is not None:
             return None
         step, self._live_pop = live_steps(
             consumer, self, self._pointer, self._errnum, self._reactor_running

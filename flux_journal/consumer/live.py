@@ -68,7 +68,7 @@ def sigint_default(reactor_running):
 
 def live_steps(consumer, intake, pointer, errnum, reactor_running):
     """The live steps of *consumer* on *intake* (a DrainIntake), whose
-    event builder can build one event alone (``one_builder()``) and which keeps no
+    event builder can build one event alone (``one()``) and which keeps no
     cursor window: (step, pop).
 
     step(timeout), for poll(): waits up to *timeout* seconds (-1.0: no
@@ -91,8 +91,8 @@ def live_steps(consumer, intake, pointer, errnum, reactor_running):
     names_known = stream.names
     ready = consumer._queue.ready  # pylint: disable=protected-access
     callbacks = consumer._callbacks  # pylint: disable=protected-access
+    build_one = consumer._build_events.one  # pylint: disable=protected-access
     resume = pipeline.resume
-    build_one = consumer._build_events.one_builder(resume)  # pylint: disable=protected-access
     c_stream, b, (timestamps, ids, names, flags) = stream.c_parts()
     attach_off, attach_size = stream.attach_columns
     drained = stream.drain_result
@@ -121,7 +121,7 @@ def live_steps(consumer, intake, pointer, errnum, reactor_running):
                 carried = (
                     unpack(b.attach + attach_off[0], attach_size[0]) if flag & _CARRIER else b""
                 )
-                return build_one(timestamps[0], ids[0], name, flag, item, carried)
+                return build_one(timestamps[0], ids[0], name, flag, item, carried, resume)
         else:
             stream.maybe_ready = b.more
         pipeline.fill(batch=stream.pop(popped=b.count))
