@@ -2,6 +2,7 @@
 
     python bench/live_offline.py                      # 2,000 responses, 3 runs a row (~1 min)
     python bench/live_offline.py --variant before=PATH   # also time another checkout
+    python bench/live_offline.py --footprint          # cache misses under callgrind (~5 min)
 
 What bench/broker.py measures on a real broker, without one: a live
 reader wakes once per response, and while it slept the broker and other
@@ -26,6 +27,16 @@ the caches as a sleep on a busy machine does, and times each delivery;
 - ``poll`` / ``cb``: flux-journal's JournalConsumer, by ``poll()`` and by
   callback (the stand-in's reactor turn runs the C continuation)
 
+``--footprint`` runs each row once, cold, under valgrind's callgrind with
+its cache simulation (32 KB first level, 8 MB last level) and counts, per
+response, the instructions and cache misses of the timed part alone
+(bench/callgrind_toggle.c starts and stops the counting where the clock
+would be read).  The counts do not move between runs, so they can tell
+apart changes of 1-2% that the times cannot; last-level misses are what
+a cold response waits on.  Under valgrind the C core's x87 conversion of
+timestamps falls back to strtod (valgrind emulates the x87 with doubles),
+which adds about 50 misses to the rows that parse in C.
+
 Medians of ``--reps`` runs, each in a process of its own, taken round-robin
 (every row once, then again), so that the load of a shared machine
 drifting during the run weighs on all rows alike.  A row's figure
@@ -48,6 +59,9 @@ REPO = os.path.dirname(HERE)
 READERS = ["pyfloor", "pyfloor+event", "step", "step+event", "poll", "cb"]
 SENTINEL = b'{"id":-1,"events":[]}'
 EVICT_BYTES = 16 << 20
+# --footprint's caches: 32 KB first-level, an 8 MB last level, which the
+# 16 MB written between responses evicts
+SIMULATED_CACHES = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64")
 
 
 def live_payloads(count):
@@ -131,7 +145,19 @@ def run_child(args):
     libflux.bind(args.lib)
     payloads = live_payloads(args.events)
     evict, filler = bytearray(EVICT_BYTES), bytes(EVICT_BYTES)
-    cold, clock = args.cold, time.perf_counter
+    cold = args.cold
+    if args.toggle:
+        # --footprint: the "clock" starts and stops callgrind's counting
+        import ctypes
+
+        toggle = ctypes.CDLL(args.toggle).fj_bench_toggle_collect
+
+        def clock():
+            toggle()
+            return 0.0
+
+    else:
+        clock = time.perf_counter
     pointer = ffi.cast("void *", stand_in.lib.fake_future())
     total = 0.0
 
@@ -241,6 +267,61 @@ def build_stand_in(workdir):
     return out
 
 
+def build_toggle(workdir):
+    """bench/callgrind_toggle.c as a shared library, or exit saying why."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None or shutil.which("valgrind") is None:
+        raise SystemExit("bench/live_offline.py --footprint: needs valgrind and a C compiler")
+    out = os.path.join(workdir, "libtoggle.so")
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O2", "-o", out, os.path.join(HERE, "callgrind_toggle.c")],
+        check=True,
+    )
+    return out
+
+
+def footprint_once(args, lib, toggle, reader, tree, workdir):
+    """{callgrind event: count per response} of one cold child under
+    callgrind's cache simulation, counting the timed part alone."""
+    out = os.path.join(workdir, "callgrind.out")
+    cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--cache-sim=yes",
+           *SIMULATED_CACHES, f"--callgrind-out-file={out}",
+           sys.executable, os.path.abspath(__file__), "--reader", reader, "--lib", lib,
+           "--tree", tree, "--events", str(args.events), "--cold", "--toggle", toggle]
+    # the same dict layouts in every run
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    with open(out, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    names = next(line.split()[1:] for line in lines if line.startswith("events:"))
+    totals = next(line.split()[1:] for line in lines if line.startswith(("summary:", "totals:")))
+    return {name: int(value) / args.events for name, value in zip(names, totals)}
+
+
+def print_footprints(args, rows):
+    """--footprint: each row once under callgrind; print its table."""
+    with tempfile.TemporaryDirectory() as workdir:
+        lib, toggle = build_stand_in(workdir), build_toggle(workdir)
+        counts = {}
+        for name, reader, tree in rows:
+            counts[name] = footprint_once(args, lib, toggle, reader, tree, workdir)
+            print(f"  {name}: {counts[name]}", file=sys.stderr, flush=True)
+
+    def misses(c):
+        return c["ILmr"] + c["DLmr"] + c["DLmw"]
+
+    floor = misses(counts["pyfloor"])
+    print(f"\n{args.events} one-event responses, caches cold, simulated by callgrind "
+          f"({' '.join(SIMULATED_CACHES)}); {time.strftime('%Y-%m-%d')}\n")
+    print("| reader | instructions/response | L1 misses | last-level misses (code + data) "
+          "| × Python floor |")
+    print("|---|---|---|---|---|")
+    for name, c in counts.items():
+        l1 = c["I1mr"] + c["D1mr"] + c["D1mw"]
+        print(f"| {name} | {c['Ir']:.0f} | {l1:.0f} | {misses(c):.0f} ({c['ILmr']:.0f} + "
+              f"{c['DLmr'] + c['DLmw']:.0f}) | {misses(c) / floor:.2f} |")
+
+
 def run_once(args, lib, reader, tree, cold):
     """µs per response of one child."""
     cmd = [sys.executable, os.path.abspath(__file__), "--reader", reader, "--lib", lib,
@@ -251,7 +332,10 @@ def run_once(args, lib, reader, tree, cold):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--events", type=int, default=2000, help="responses per run (<= 4000)")
+    p.add_argument("--events", type=int, help="responses per run (<= 4000; default 2000, "
+                   "300 with --footprint)")
+    p.add_argument("--footprint", action="store_true",
+                   help="count instructions and cache misses under callgrind instead of timing")
     p.add_argument("--reps", type=int, default=3, help="runs per row")
     p.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH",
                    type=lambda v: tuple(v.split("=", 1)), help="another checkout: its poll and cb rows")
@@ -259,12 +343,18 @@ def main():
     p.add_argument("--lib", help=argparse.SUPPRESS)
     p.add_argument("--tree", default=REPO, help=argparse.SUPPRESS)
     p.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--toggle", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.events is None:
+        args.events = 300 if args.footprint else 2000
     if args.reader:
         run_child(args)
         return 0
     rows = [(r, r, REPO) for r in READERS]
     rows += [(f"{r}@{label}", r, path) for label, path in args.variant for r in ("poll", "cb")]
+    if args.footprint:
+        print_footprints(args, rows)
+        return 0
     with tempfile.TemporaryDirectory() as workdir:
         lib = build_stand_in(workdir)
         # round-robin: every row once per round, so that the machine's
