@@ -254,30 +254,28 @@ def run_child(args):
 # The parent: every reader, warm and cold, in children
 
 
-def build_stand_in(workdir):
-    """tests/fake_libflux.c as a shared library."""
+def build_library(workdir, source, what):
+    """The C file *source* built as a shared library in *workdir*, or exit
+    saying that *what* needs a C compiler."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
-        raise SystemExit("bench/live_offline.py: no C compiler for the stand-in libflux")
-    out = os.path.join(workdir, "libfakeflux.so")
-    subprocess.run(
-        [cc, "-shared", "-fPIC", "-O2", "-o", out, os.path.join(REPO, "tests", "fake_libflux.c")],
-        check=True,
-    )
+        raise SystemExit(f"bench/live_offline.py: no C compiler for {what}")
+    out = os.path.join(workdir, "lib" + os.path.splitext(os.path.basename(source))[0] + ".so")
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", out, source], check=True)
     return out
+
+
+def build_stand_in(workdir):
+    """tests/fake_libflux.c as a shared library."""
+    return build_library(workdir, os.path.join(REPO, "tests", "fake_libflux.c"),
+                         "the stand-in libflux")
 
 
 def build_toggle(workdir):
     """bench/callgrind_toggle.c as a shared library, or exit saying why."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None or shutil.which("valgrind") is None:
-        raise SystemExit("bench/live_offline.py --footprint: needs valgrind and a C compiler")
-    out = os.path.join(workdir, "libtoggle.so")
-    subprocess.run(
-        [cc, "-shared", "-fPIC", "-O2", "-o", out, os.path.join(HERE, "callgrind_toggle.c")],
-        check=True,
-    )
-    return out
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench/live_offline.py --footprint: needs valgrind")
+    return build_library(workdir, os.path.join(HERE, "callgrind_toggle.c"), "--footprint")
 
 
 def footprint_once(args, lib, toggle, reader, tree, workdir):
