@@ -202,6 +202,27 @@ class Backend:
                 found[jobid] = (found.get(jobid, (0,))[0], True, jobspec, R)
         return found
 
+    def holds_events(self, instance):
+        """Whether the archive holds any job event of *instance*."""
+        self.cursor.execute(self._sql["holds_events"], (instance,))
+        return self.cursor.fetchone() is not None
+
+    def archived_tails(self, instance, jobids):
+        """Where the archived events of *jobids* of *instance* end:
+        {jobid: (the newest timestamp, how many events are at it)} for
+        the jobs it holds events of."""
+        tails = {}
+        jobids = list(jobids)
+        for start in range(0, len(jobids), _LOOKUP_CHUNK):
+            chunk = jobids[start:start + _LOOKUP_CHUNK]
+            self.cursor.execute(self.placeholders(schema.tail_statement(len(chunk))),
+                                (instance, *chunk))
+            for jobid, timestamp, count in self.cursor.fetchall():
+                tail = tails.get(jobid)
+                if tail is None or timestamp > tail[0]:
+                    tails[jobid] = (timestamp, count)
+        return tails
+
     def counts(self):
         """Row counts of the archive's tables (all instances)."""
         result = {}

@@ -41,7 +41,7 @@ renders the tables from :data:`TABLES` with its own column types.
 __all__ = [
     "SCHEMA_VERSION", "TABLES", "INDEXES", "RECORD_COLUMNS", "JOB_COLUMNS",
     "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
-    "create_statements", "statements", "lookup_statements",
+    "create_statements", "statements", "lookup_statements", "tail_statement",
 ]
 
 #: Version of the tables this flux-journal writes (kept in ``meta``).
@@ -165,6 +165,7 @@ def statements():
         "load_position": "SELECT cursor, events FROM resume WHERE instance = ? AND journal = ?",
         "archived_events": "SELECT timestamp, name, context FROM events"
         " WHERE instance = ? AND jobid = ? ORDER BY seq",
+        "holds_events": "SELECT 1 FROM events WHERE instance = ? LIMIT 1",
         "schema_version": "SELECT value FROM meta WHERE key = 'schema_version'",
         "set_schema_version": "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
         " ON CONFLICT (key) DO NOTHING",
@@ -180,4 +181,15 @@ def lookup_statements(count):
         f"SELECT jobid, count(*) FROM events WHERE instance = ? AND jobid IN ({ids})"
         " GROUP BY jobid",
         f"SELECT jobid, jobspec, R FROM jobs WHERE instance = ? AND jobid IN ({ids})",
+    )
+
+
+def tail_statement(count):
+    """A query about *count* jobs of one instance (parameters: the
+    instance, then the jobids): how many archived events each has at
+    each of its timestamps."""
+    ids = ", ".join("?" * count)
+    return (
+        f"SELECT jobid, timestamp, count(*) FROM events WHERE instance = ? AND jobid IN ({ids})"
+        " GROUP BY jobid, timestamp"
     )
