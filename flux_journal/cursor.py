@@ -159,8 +159,15 @@ class DeliveredWindow:
         is recorded.  One loop for every event a consumer with a window
         delivers, so it stays in one frame."""
         groups = self.groups
+        window = self.window
         for event in events:
             ts = event["timestamp"]
+            newest = self.newest
+            if newest is not None and ts < newest - window:
+                # below the watermark: the cursor covers it without a
+                # record (an unordered history is full of these)
+                yield event
+                continue
             group = groups.get(ts)
             if group is None:
                 # Most events are the first at their timestamp: kept as
@@ -173,7 +180,6 @@ class DeliveredWindow:
                 base = event._cursor_ident()
                 repeats = sum(1 for i in group if i == base or i.startswith(base + "#"))
                 group.append(occurrence(base, repeats))
-            newest = self.newest
             if newest is None or ts > newest:
                 self.newest = ts
                 # trim when the groups have doubled: amortized O(1) per event
