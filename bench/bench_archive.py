@@ -121,6 +121,7 @@ class _Discard:
     (so the consumer keeps its cursor window): reading alone."""
 
     records_position = True
+    unordered_history = True
     written = 0
 
     def start(self, position):
@@ -130,9 +131,14 @@ class _Discard:
         """Block briefly, as the archive's sink does."""
         return 0.2
 
-    def write(self, events):
-        """Count and drop."""
+    def write(self, events, history=False):
+        """Count and drop (none was written before)."""
+        del history
         self.written += len(events)
+        return 0
+
+    def new_stream(self):
+        """Nothing to skip."""
 
     def flushed(self, position):
         """Nothing to commit."""
@@ -153,7 +159,7 @@ def _run_reader(handle, sink, position=None):
     position = Position() if position is None else position
     since = position.cursor if position.cursor is not None else 0.0
     consumer = open_consumer("jobs", handle, since=since, cursor_window=DEFAULT_REORDER_WINDOW,
-                             include_sentinel=True)
+                             include_sentinel=True, ordered=not sink.unordered_history)
     stop = StopRequest()
     follower = Follower(consumer, label="bench", service="job-manager.events-journal",
                         stop=stop.event)

@@ -22,6 +22,8 @@ from flux_journal import JournalConsumer, ResourceJournalConsumer
 from flux_journal.cli import sources
 from flux_journal.cli import follow as follow_module
 from flux_journal.sim import SimFlux
+from flux_journal.sim.errors import SimError
+from flux_journal.sim.services import JobJournalService
 from journal_helpers import run_driven, wait_until
 from metrics_helpers import free_port, scrape, values
 
@@ -157,8 +159,11 @@ def test_shutdown_ends_a_follower_with_status_3(tmp_path, monkeypatch, command, 
     lines = run.stderr()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"flux-journal: lost the {service} of {label}: {what}"), lines
-    # everything received was written (committed) first
-    if command.startswith("archive"):
+    # everything received was written (committed) first; an archive
+    # stores a job history in the order it arrives
+    if command == "archive":
+        assert sorted(archived(db, journal)) == sorted(seen)
+    elif command.startswith("archive"):
         assert archived(db, journal) == seen
     else:
         assert [record_key(r) for r in run.records()] == seen
@@ -262,6 +267,49 @@ def test_archive_reconnect_stores_every_event_once(tmp_path, monkeypatch):
     _check_once(archived(db), run.handles[0])
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (30 + 7,)
+
+
+@pytest.mark.parametrize("batch_time", ["0.01", "2"])
+def test_archive_reconnect_in_the_middle_of_history(tmp_path, monkeypatch, batch_time):
+    """The first stream is lost halfway through its history, which an
+    archive reads unordered (no cursor can say where it stopped): the next
+    stream's history repeats it, and what was archived, committed (short
+    batches) or still in the open transaction, is stored once."""
+    serve = JobJournalService.handle_request
+    cut_short = []
+
+    def lose_the_first(service, request):
+        if cut_short or request.topic.endswith("-cancel"):
+            serve(service, request)
+            return
+        backlog = service.backlog(True)
+        cut_short.append(len(backlog) // 2)
+        request.respond_many(backlog[:cut_short[0]] + [SimError(errno.EPROTO, "lost")])
+
+    monkeypatch.setattr(JobJournalService, "handle_request", lose_the_first)
+    db = tmp_path / "journal.sqlite"
+    run = Run(tmp_path, monkeypatch)
+
+    def driver(run):
+        handle = run.handle()
+        wait_until(lambda: any("reconnected" in line for line in run.stderr()), "the return")
+        keys = set(history_keys(handle))
+        wait_until(lambda: keys <= set(archive_rows(db, "jobs")), "the history")
+        run.stop()
+
+    # A window shorter than the history's span: the lost stream's cursor
+    # would pass jobs that never came.
+    argv = ["archive", "--db", str(db), "--sim", "30", "--follow", "--sim-rate", "0.001",
+            "--batch-time", batch_time, "--reconnect", "--reorder-window", "0.001"]
+    status = run(argv, driver)
+    assert status == 128 + signal.SIGINT
+    assert cut_short[0] >= 10  # job histories: half of them came before the loss
+    _stderr_says_once(run)
+    _check_once(archived(db), run.handles[0])
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (30,)
+        total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        assert conn.execute("SELECT events FROM resume").fetchone() == (total,)
 
 
 def test_reconnect_retries_the_first_connection(tmp_path, monkeypatch):

@@ -180,6 +180,10 @@ class Archive:
                     self.backend.open_schema(instance, _rebuilt_row)
                 self.backend.claim(instance, journal)
                 self._saved = self._load_position()
+                # Nothing of this instance's jobs is archived yet: an
+                # unordered history (add(history=True)) then repeats
+                # nothing, until a new stream starts.
+                self._all_new = journal == "jobs" and not self.backend.holds_events(instance)
             except self.backend.errors as exc:
                 raise self.backend.error(one_line(exc)) from exc
         except BaseException:
@@ -191,6 +195,9 @@ class Archive:
         self._dirty = {}  # jobid -> record changed in the open transaction
         self._gone = set()  # jobids whose row goes (invalidated) at commit
         self._orphans = {}  # jobid -> next seq, for events of jobs without a record
+        # [jobid, newest archived timestamp or None once past it, events
+        # at it still to skip] of the job whose unordered history is being read
+        self._reading = None
         self.pending = 0  # events added since the last commit
         self.added = 0  # events added by this process, committed or not
         self.committed = 0  # events committed by this process
@@ -250,12 +257,27 @@ class Archive:
 
     # ------------------------------------------------------------------
 
-    def add(self, events):
-        """Add journal events (in delivery order) to the open transaction."""
+    def add(self, events, *, history=False):
+        """Add journal events (in delivery order) to the open transaction.
+
+        *history*: the events are job history read unordered (each job's
+        eventlog whole and in order, one job after another), which may
+        repeat events archived before (a resumed run, a new stream): each
+        job's are skipped up to the last the archive holds (see
+        :meth:`_unarchived`).
+
+        Returns:
+            int: how many of *events* were skipped as archived before
+        """
         if not events:
-            return
+            return 0
         self._begin()
+        delivered = len(events)
         try:
+            if history and not self._all_new:
+                events = self._unarchived(events)
+                if not events:
+                    return delivered
             if self.journal == "jobs":
                 self._add_job_events(events)
             else:
@@ -273,6 +295,50 @@ class Archive:
             raise self._failed(exc) from exc
         self.pending += len(events)
         self.added += len(events)
+        return delivered - len(events)
+
+    def new_stream(self):
+        """A new stream of the journal follows (a reconnection): its
+        history may repeat anything archived, committed or not."""
+        self._all_new = False
+        self._reading = None
+
+    def _unarchived(self, events):
+        """The history *events* (see :meth:`add`) the archive does not
+        hold.  A job's archived events are the first of its eventlog, so
+        its history's events are skipped up to its newest archived
+        timestamp, and at that timestamp as many as are archived there
+        (an eventlog's times never decrease; events the job manager does
+        not commit to the eventlog, which a history leaves out, are never
+        after the newest archived).  The transaction's own rows count: a
+        new stream may repeat them."""
+        reading = self._reading
+        current = None if reading is None else reading[0]
+        starting = []  # jobs whose history begins in this batch
+        for event in events:
+            jobid = int(event.jobid)
+            if jobid != current:
+                starting.append(jobid)
+                current = jobid
+        tails = self.backend.archived_tails(self.instance, starting)
+        kept = []
+        for event in events:
+            jobid = int(event.jobid)
+            if reading is None or reading[0] != jobid:
+                newest, count = tails.get(jobid, (None, 0))
+                reading = [jobid, newest, count]
+            newest = reading[1]
+            if newest is not None:
+                timestamp = event["timestamp"]
+                if timestamp < newest:
+                    continue
+                if timestamp == newest and reading[2]:
+                    reading[2] -= 1
+                    continue
+                reading[1] = None  # past what the archive holds
+            kept.append(event)
+        self._reading = reading
+        return kept
 
     def _add_job_events(self, events):
         model = self._model
@@ -442,6 +508,7 @@ class Archive:
         self._dirty = {}
         self._gone = set()
         self._orphans = {}
+        self._reading = None
         self.added -= self.pending
         self.pending = 0
 

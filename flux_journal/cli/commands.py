@@ -126,6 +126,7 @@ def _start_reader(args, journal, source, sink, position, progress, stop, report,
             args.reorder_window if sink.records_position or args.reconnect else None
         ),
         "include_sentinel": True,
+        "ordered": not sink.unordered_history,
     }
 
     resumed = report is not None and is_resumed(start)

@@ -104,15 +104,18 @@ def open_consumer(
     deny=None,
     cursor_window=None,
     include_sentinel=False,
+    ordered=True,
 ):
     """Create and start the consumer of *journal* (``"jobs"`` or
     ``"resource"``) on *handle*: from *since* (a timestamp or a cursor),
-    with *full* history (job journal), name filters *allow*/*deny* (sets,
-    sent to the job manager, applied in C for the resource journal) and
-    *cursor_window* (None: no resume cursor is kept)."""
+    with *full* history (job journal) sorted by time unless not *ordered*,
+    name filters *allow*/*deny* (sets, sent to the job manager, applied in
+    C for the resource journal) and *cursor_window* (None: no resume
+    cursor is kept)."""
     kwargs = {"include_sentinel": include_sentinel}
     if journal == "jobs":
         kwargs["full"] = full
+        kwargs["ordered"] = ordered
     return _consumer_class(journal)(
         handle,
         since=since,
@@ -309,10 +312,17 @@ class Follower:
 
     def _lose(self, reason):
         self._lost = reason
-        if self.consumer is not None and self.consumer.cursor_window is not None:
-            cursor = self.consumer.cursor
-            if cursor is not None:
-                self._cursor = cursor
+        consumer = self.consumer
+        if consumer is None or consumer.cursor_window is None:
+            return
+        if consumer.full and not consumer.ordered and not consumer.history_complete:
+            # Its history came unordered and not all of it: its cursor
+            # would pass events never delivered.  The next stream starts
+            # where this one did (its reader skips what it has).
+            return
+        cursor = consumer.cursor
+        if cursor is not None:
+            self._cursor = cursor
 
     def _recover(self):
         """Handle a lost stream: raise StreamLost, or reconnect.  Returns

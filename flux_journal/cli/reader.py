@@ -22,7 +22,11 @@ class Reader:
     Every delivered event goes through the filters to the sink.  Once a
     batch is written, and if the sink records positions, the position
     moves to the consumer's cursor (which covers the events filters
-    dropped too); then the sink may checkpoint or commit.  A stop is
+    dropped too); then the sink may checkpoint or commit.  A history read
+    unordered (an archive's) is no place to resume from until it is all
+    in: the position keeps its cursor meanwhile (the archive skips what it
+    holds of each job, see :meth:`~flux_journal.cli.archive.Archive.add`).
+    A stop is
     requested through *stop* (a
     :class:`~flux_journal.cli.follow.StopRequest`).
     """
@@ -42,6 +46,8 @@ class Reader:
         self.drop_history = drop_history
         self.progress = progress
         self.in_history = True
+        self._stream = None  # the consumer whose events come
+        self._gathering = False  # its history comes unordered, not all in yet
         self.filtered = 0  # dropped here: --jobid, --no-history (resource)
         self.warnings = 0
         self.ended = False  # the stream ended (asked, or a capture's end)
@@ -102,25 +108,49 @@ class Reader:
         """Write the wanted events of *items*, move the position and let
         the sink checkpoint; return whether the run stops at the
         sentinel."""
-        batch, consumed, left_out, sentinel = self._sort(items, stop_at_sentinel)
+        self._note_stream()
+        gathered = self._gathering
+        batch, consumed, left_out, sentinel, history = self._sort(items, stop_at_sentinel)
         if batch:
             # stdout may be the terminal the indicator is drawn on
             self.progress.erase()
-            self.sink.write(batch)
-        if consumed and not left_out and self.sink.records_position:
-            # Everything delivered is written or filtered out: that is
-            # where the consumer's cursor stands.  Taken now, before
-            # the consumer delivers more (even while draining).
-            self.position.advance(self.consumer.cursor, consumed)
+            if history:
+                # what the sink had already is not counted twice
+                consumed -= self.sink.write(batch[:history], history=True)
+            if history < len(batch):
+                self.sink.write(batch[history:])
+        if consumed and self.sink.records_position:
+            if gathered and (self._gathering or left_out):
+                # Unordered history: the cursor may not pass it yet.
+                self.position.advance(self.position.cursor, consumed)
+            elif not left_out:
+                # Everything delivered is written or filtered out: that
+                # is where the consumer's cursor stands.  Taken now,
+                # before the consumer delivers more (even while draining).
+                self.position.advance(self.consumer.cursor, consumed)
         self.sink.flushed(self.position)
         return sentinel
 
+    def _note_stream(self):
+        """Before the items of a new stream (the first, or a
+        reconnection's): whether its history comes unordered, and tell a
+        sink that reads it so that the history may repeat."""
+        consumer = self.consumer
+        if consumer is self._stream or not self.sink.unordered_history:
+            return
+        if self._stream is not None:
+            self.sink.new_stream()
+        self._stream = consumer
+        self._gathering = consumer.full and not consumer.ordered
+
     def _sort(self, items, stop_at_sentinel):
         """Split *items* into (events to write, events consumed, whether
-        delivered events were left unwritten, whether to stop here)."""
+        delivered events were left unwritten, whether to stop here, how
+        many of the events to write are of an unordered history)."""
         batch = []
         consumed = 0
         unwrap = self.unwrap
+        history = None
         for item in items:
             if item is None:
                 self.ended = True
@@ -128,6 +158,9 @@ class Reader:
             event = item if unwrap is None else unwrap(item)
             if event.is_empty():
                 self._history_done()
+                if self._gathering:
+                    self._gathering = False
+                    history = len(batch)
                 if stop_at_sentinel:
                     # Live events are left for the next run.  A batch
                     # opening with the sentinel can carry some:
@@ -135,7 +168,7 @@ class Reader:
                     # history events precede it.  The consumer's cursor
                     # covers them, so the position must not move to it.
                     self.follower.stop()
-                    return batch, consumed, item is not items[-1], True
+                    return batch, consumed, item is not items[-1], True, history or 0
                 continue
             if unwrap is None or item.instance == "/":
                 # the position is the root instance's (a tree's children
@@ -147,7 +180,9 @@ class Reader:
                 self.filtered += 1
                 continue
             batch.append(item)
-        return batch, consumed, False, False
+        if history is None:
+            history = len(batch) if self._gathering else 0
+        return batch, consumed, False, False, history
 
     def _history_done(self):
         self.in_history = False
@@ -185,6 +220,7 @@ def print_stats(source, reader, consumer, elapsed, stream=None):
         f"events delivered: {delivered}",
         f"events filtered: {filtered}",
         f"bytes parsed: {stats['bytes']}",
+        f"peak backlog: {stats['peak_backlog']}",
         f"elapsed: {elapsed:.3f} s",
         f"events/s: {rate:.0f}",
     ]

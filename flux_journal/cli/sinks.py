@@ -2,8 +2,11 @@
 optional checkpoint), or into an archive (SQLite or PostgreSQL).
 
 A sink has ``records_position`` (whether the reader must track the
-position for it), ``written`` (events written so far) and ``start(position)``,
-``timeout()``, ``write(events)``, ``flushed(position)``, ``close(position)``.
+position for it), ``unordered_history`` (whether it reads full history
+unordered), ``written`` (events written so far) and ``start(position)``,
+``timeout()``, ``write(events)``, ``flushed(position)``, ``close(position)``;
+one that reads history unordered also ``write(events, history=True)``
+(which returns how many of them it had already) and ``new_stream()``.
 """
 
 import os
@@ -46,6 +49,8 @@ class OutputSink:
         self.checkpoint = checkpoint
         #: Whether this sink stores positions (the reader tracks them only then).
         self.records_position = checkpoint is not None
+        #: Output keeps flux-core's order: history sorted by time.
+        self.unordered_history = False
         self.interval = interval
         self.written = 0
         self._stream = stream if stream is not None else sys.stdout
@@ -127,6 +132,10 @@ class ArchiveSink:
 
     def __init__(self, archive, batch_size, batch_time):
         self.archive = archive
+        #: A job history is read as it comes, not gathered and sorted
+        #: (memory stays flat in its size): the archive knows each job's
+        #: archived events and skips them (:meth:`Archive.add`).
+        self.unordered_history = archive.journal == "jobs"
         self.batch_size = batch_size
         self.batch_time = batch_time
         self.written = 0
@@ -143,12 +152,20 @@ class ArchiveSink:
         left = self._first_pending + self.batch_time - time.monotonic()
         return max(0.0, min(POLL_WAIT, left))
 
-    def write(self, events):
-        """Add *events* to the open transaction."""
+    def write(self, events, history=False):
+        """Add *events* to the open transaction (*history*: of a history
+        read unordered, see :meth:`Archive.add`); return how many were
+        archived before."""
         if self._first_pending is None:
             self._first_pending = time.monotonic()
-        self.archive.add(events)
-        self.written += len(events)
+        repeated = self.archive.add(events, history=history)
+        self.written += len(events) - repeated
+        return repeated
+
+    def new_stream(self):
+        """A new stream follows (a reconnection): its history may repeat
+        what was archived."""
+        self.archive.new_stream()
 
     @property
     def pending(self):
@@ -183,6 +200,9 @@ class TreeArchiveSink(ArchiveSink):
 
     def __init__(self, group, batch_size, batch_time):
         super().__init__(group.root, batch_size, batch_time)
+        # A tree's streams keep their history in time order: a child's
+        # resume point is its consumer's cursor.
+        self.unordered_history = False
         self.group = group
         #: The tree whose cursors say where each child stands.
         self.tree = None
