@@ -17,6 +17,7 @@ import collections
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -183,3 +184,76 @@ def test_two_instances_one_postgres(second_instance, pg_cluster):
     assert killed == archived(second_instance)
     assert at_kill < killed  # it was killed mid-stream
     db.close()
+
+
+def test_history_read_again_after_a_kill_in_it(tmp_path, flux_handle):
+    """A run killed in the middle of a history leaves some jobs' first
+    events committed and the resume position where that run began: the
+    next run reads the whole history again and stores what each job
+    misses, once, by the broker's own timestamps, past the annotations
+    the job manager sends live only (which no history repeats)."""
+    del flux_handle
+    uri = os.environ["FLUX_URI"]
+    db = tmp_path / "archive.sqlite"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "flux_journal", "archive", "--db", str(db), "--uri", uri]
+    follower = subprocess.Popen(command + ["--follow", "--batch-time", "0.05"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        jobids = [int(flux_at(uri, "job", "id", "--to=dec", jobid))
+                  for jobid in flux_at(uri, "submit", f"--cc=1-{NJOBS}", "true").split()]
+        assert len(jobids) == NJOBS
+        flux_at(uri, "queue", "drain")
+
+        def inactive():
+            with sqlite3.connect(db) as conn:
+                return conn.execute(
+                    f"SELECT count(*) FROM jobs WHERE state = 'INACTIVE' AND jobid IN "
+                    f"({', '.join('?' * len(jobids))})", jobids).fetchone()[0] == NJOBS
+
+        wait_until(lambda: db.exists() and inactive(), "the jobs archived inactive")
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=60)
+    assert b"Traceback" not in err, err
+
+    def job_events(conn):
+        events = collections.defaultdict(list)
+        for jobid, seq, timestamp, name in conn.execute(
+                "SELECT jobid, seq, timestamp, name FROM events ORDER BY jobid, seq"):
+            events[jobid].append((seq, timestamp, name))
+        return events
+
+    with sqlite3.connect(db) as conn:
+        before = job_events(conn)
+        # as a kill in the middle of a history leaves it: of every other
+        # job only its first three events, the position where it began
+        cut = sorted(before)[::2]
+        conn.executemany("DELETE FROM events WHERE jobid = ? AND seq >= 3",
+                         [(jobid,) for jobid in cut])
+        conn.execute("UPDATE resume SET cursor = NULL, "
+                     "events = (SELECT count(*) FROM events) WHERE journal = 'jobs'")
+    assert any(name == "annotations" for jobid in cut for _, _, name in before[jobid][3:])
+    proc = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+
+    with sqlite3.connect(db) as conn:
+        after = job_events(conn)
+        (counted,) = conn.execute("SELECT events FROM resume WHERE journal = 'jobs'").fetchone()
+        records = {jobid: json.loads(record)
+                   for jobid, record in conn.execute("SELECT jobid, record FROM jobs")}
+    assert counted == sum(map(len, after.values()))
+    assert set(after) == set(before)
+    for jobid, events in after.items():
+        assert [seq for seq, _, _ in events] == list(range(len(events)))  # none twice
+        lost = set(before[jobid][3:]) if jobid in cut else set()
+        # what came back: all but the annotations no history repeats
+        assert [event[1:] for event in events] == [
+            event[1:] for event in before[jobid]
+            if event not in lost or event[2] != "annotations"], jobid
+    listed = json.loads(flux_at(uri, "jobs", "-a", "-A", "--json"))["jobs"]
+    problems = [(job["id"], *diff) for job in listed if job["id"] in jobids
+                for diff in differences({**records[job["id"]], "annotations": {}},
+                                        {**job, "annotations": {}})]
+    assert problems == []
