@@ -32,6 +32,13 @@ _V1_INDEXES = ("jobs_by_submit", "events_by_time", "resource_events_by_time")
 # Seconds to wait for another connection's lock before failing.
 _BUSY_TIMEOUT = 30.0
 
+# A writer's page cache (KiB) and the WAL pages between checkpoints.  A
+# history comes job by job, not in time order, so its rows land all over
+# the indexes: SQLite's default 2 MB cache re-reads their pages and each
+# checkpoint rewrites them.  Bounded, so memory stays flat.
+_WRITE_CACHE_KIB = 65536
+_WAL_CHECKPOINT_PAGES = 10000
+
 
 class SQLiteBackend(Backend):
     """An SQLite archive file (see :class:`~flux_journal.store.backend.Backend`)."""
@@ -152,6 +159,8 @@ def open_sqlite(path, *, readonly=False, synchronous="NORMAL"):
         if mode.lower() != "wal":
             raise ArchiveError(f"{path}: cannot use WAL mode (got {mode})")
         db.execute(f"PRAGMA synchronous = {synchronous}")
+        db.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KIB}")
+        db.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
     except sqlite3.Error as exc:
         raise ArchiveError(f"{path}: {exc}") from exc
     return SQLiteBackend(db, path)
