@@ -7,7 +7,15 @@ by a bare ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) into the
 archive's own ``events`` table (same schema and indexes), committed in
 the archive's batches (10,000 events), with no reading or parsing.
 
-Beside them, ``read``: the command's reading alone (the consumer, with
+Beside them, ``+jobs``: the floor's rows in the order the archive gets
+them (job by job, as the job manager sends its history) and, as the
+archive must also write them, each job's ``jobs`` row once (its final
+record, taken from an archive made beforehand), bare, in the same
+batches: what the archive writes, in its order, with nothing read, parsed
+or modelled.  ``+jobs-t``: the same rows in time order, as the floor's:
+what the order of a history costs the database.
+
+And ``read``: the command's reading alone (the consumer, with
 the cursor window an archive needs, and the ``Reader``), into a sink that
 keeps nothing: the part of the archive's time and memory that is not
 storing.  The archive run is the command's own path: ``Archive``, ``ArchiveSink``
@@ -50,6 +58,7 @@ from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
 from flux_journal.cli.sinks import ArchiveSink
 from flux_journal.store import open_backend
+from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
 BATCH = 10000
@@ -82,11 +91,12 @@ def _rss(field):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _event_rows(stream):
+def _event_rows(stream, ordered=True):
     """The events rows the archive writes for *stream* (what the floor
-    writes), built by reading it (not timed)."""
+    writes), in time order or (not *ordered*) as the archive gets them,
+    built by reading it (not timed)."""
     rows, seqs = [], {}
-    consumer = JournalConsumer(stream.handle(), full=True).start()
+    consumer = JournalConsumer(stream.handle(), full=True, ordered=ordered).start()
     ended = False
     while not ended:
         batch = consumer.poll_batch(1000)
@@ -101,19 +111,37 @@ def _event_rows(stream):
     return rows
 
 
-def _floor(url, rows):
-    """Write *rows* bare, in the archive's batches; return the event count."""
+def _floor(url, rows, job_rows=()):
+    """Write *rows* bare, in the archive's batches, and *job_rows* spread
+    over the same batches; return the event count and the seconds."""
     backend = open_backend(url)
     backend.open_schema(INSTANCE, _rebuilt_row)
+    batches = max(1, -(-len(rows) // BATCH))
+    per_batch = -(-len(job_rows) // batches)
     _reset_peak()
     start = time.perf_counter()
-    for first in range(0, len(rows), BATCH):
+    for batch in range(batches):
         backend.begin()
-        backend.insert_events(rows[first:first + BATCH])  # executemany / COPY
+        backend.insert_events(rows[batch * BATCH:(batch + 1) * BATCH])  # executemany / COPY
+        if job_rows:
+            backend.upsert_jobs(job_rows[batch * per_batch:(batch + 1) * per_batch])
         backend.commit()
     seconds = time.perf_counter() - start
     backend.close()
     return len(rows), seconds
+
+
+def _job_rows(stream):
+    """Each job's final ``jobs`` row, as the archive leaves it (from an
+    archive of *stream* made in a scratch file; not timed)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        url = os.path.join(scratch, "jobs.sqlite")
+        _archive(url, stream)
+        backend = open_backend(url)
+        backend.cursor.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs ORDER BY rowid")
+        job_rows = backend.cursor.fetchall()
+        backend.close()
+    return job_rows
 
 
 class _Discard:
@@ -187,10 +215,14 @@ def _archive(url, stream):
 def child(mode, url, njobs):
     """One measurement; prints its result as a JSON line."""
     stream = bench_streams.jobs(njobs)
-    rows = _event_rows(stream) if mode == "floor" else None
+    bare = ("floor", "+jobs", "+jobs-t")
+    rows = _event_rows(stream, ordered=mode != "+jobs") if mode in bare else None
+    job_rows = _job_rows(stream) if mode in ("+jobs", "+jobs-t") else ()
+    if mode == "+jobs-t":
+        job_rows.sort(key=lambda row: row[1])  # jobids (FLUIDs) go by submit time
     baseline = _rss("VmRSS")
-    if mode == "floor":
-        events, seconds = _floor(url, rows)
+    if mode in bare:
+        events, seconds = _floor(url, rows, job_rows)
     elif mode == "read":
         _reset_peak()
         start = time.perf_counter()
@@ -251,14 +283,14 @@ def main(argv=None):
                 if size not in reads:
                     reads[size] = measure("read", "-", size)
                 results = {"read": reads[size]}
-                for mode in ("floor", "archive"):
+                for mode in ("floor", "+jobs", "+jobs-t", "archive"):
                     if backend == "sqlite":
                         url = os.path.join(work, f"{mode}-{size}.sqlite")
                     else:
                         url = cluster.url(cluster.new_database())
                     results[mode] = measure(mode, url, size)
                 floor = results["floor"]
-                for mode in ("floor", "read", "archive"):
+                for mode in ("floor", "+jobs", "+jobs-t", "read", "archive"):
                     r = results[mode]
                     ratio = r["seconds"] / floor["seconds"]
                     print(f"{backend:<9} {mode:<8} {size:>7} {r['events']:>9} "
@@ -269,14 +301,15 @@ def main(argv=None):
                         if r["events"] != floor["events"]:
                             raise SystemExit(f"{backend}: archived {r['events']} events, "
                                              f"floor wrote {floor['events']}")
-                        verdicts.append((backend, size, ratio, r["peak"] - r["baseline"]))
+                        verdicts.append((backend, size, ratio, r["peak"] - r["baseline"],
+                                         r["seconds"] / results["+jobs"]["seconds"]))
         print(f"target: archive <= {TARGET}x floor; peak RSS growth (over the process's "
               "RSS with the stream in memory) flat in the history's size")
         for backend in backends:
             mine = [v for v in verdicts if v[0] == backend]
             big, small = mine[0], mine[1]
             print(f"  {backend}: {big[2]:.2f}x floor at {big[1]} jobs "
-                  f"({'met' if big[2] <= TARGET else 'NOT met'}); growth "
+                  f"({'met' if big[2] <= TARGET else 'NOT met'}; {big[4]:.2f}x +jobs); growth "
                   f"{big[3] / 2**20:.0f} MB at {big[1]} jobs, {small[3] / 2**20:.0f} MB at "
                   f"{small[1]}")
     finally:
