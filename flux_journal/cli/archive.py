@@ -313,17 +313,16 @@ class Archive:
         after the newest archived).  The transaction's own rows count: a
         new stream may repeat them."""
         reading = self._reading
+        jobids = [int(event.jobid) for event in events]
         current = None if reading is None else reading[0]
         starting = []  # jobs whose history begins in this batch
-        for event in events:
-            jobid = int(event.jobid)
+        for jobid in jobids:
             if jobid != current:
                 starting.append(jobid)
                 current = jobid
         tails = self.backend.archived_tails(self.instance, starting)
         kept = []
-        for event in events:
-            jobid = int(event.jobid)
+        for jobid, event in zip(jobids, events):
             if reading is None or reading[0] != jobid:
                 newest, count = tails.get(jobid, (None, 0))
                 reading = [jobid, newest, count]

@@ -126,6 +126,12 @@ def open_consumer(
     ).start()
 
 
+def gathers_unordered(consumer):
+    """Whether *consumer*'s full history comes unordered: no cursor of it
+    is a resume point until all of it was delivered."""
+    return consumer.full and not consumer.ordered
+
+
 class StopRequest:
     """SIGINT and SIGTERM as a request to stop cleanly.
 
@@ -315,7 +321,7 @@ class Follower:
         consumer = self.consumer
         if consumer is None or consumer.cursor_window is None:
             return
-        if consumer.full and not consumer.ordered and not consumer.history_complete:
+        if gathers_unordered(consumer) and not consumer.history_complete:
             # Its history came unordered and not all of it: its cursor
             # would pass events never delivered.  The next stream starts
             # where this one did (its reader skips what it has).

@@ -8,6 +8,7 @@ streams; :func:`print_stats` reports on a run (``--stats``).
 import sys
 
 from flux_journal.cli.errors import PROG
+from flux_journal.cli.follow import gathers_unordered
 from flux_journal.errors import PayloadError
 
 __all__ = ["Reader", "print_stats"]
@@ -26,8 +27,7 @@ class Reader:
     unordered (an archive's) is no place to resume from until it is all
     in: the position keeps its cursor meanwhile (the archive skips what it
     holds of each job, see :meth:`~flux_journal.cli.archive.Archive.add`).
-    A stop is
-    requested through *stop* (a
+    A stop is requested through *stop* (a
     :class:`~flux_journal.cli.follow.StopRequest`).
     """
 
@@ -141,7 +141,7 @@ class Reader:
         if self._stream is not None:
             self.sink.new_stream()
         self._stream = consumer
-        self._gathering = consumer.full and not consumer.ordered
+        self._gathering = gathers_unordered(consumer)
 
     def _sort(self, items, stop_at_sentinel):
         """Split *items* into (events to write, events consumed, whether

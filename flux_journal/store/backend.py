@@ -12,6 +12,13 @@ __all__ = ["Backend"]
 _LOOKUP_CHUNK = 500
 
 
+def _chunks(jobids):
+    """*jobids* in lists of at most _LOOKUP_CHUNK, one per query."""
+    jobids = list(jobids)
+    for start in range(0, len(jobids), _LOOKUP_CHUNK):
+        yield jobids[start:start + _LOOKUP_CHUNK]
+
+
 class Backend:
     """One open archive database.
 
@@ -190,9 +197,7 @@ class Backend:
         (archived events, whether it has a jobs row, jobspec, R)} for the
         jobs it holds anything of."""
         found = {}
-        jobids = list(jobids)
-        for start in range(0, len(jobids), _LOOKUP_CHUNK):
-            chunk = jobids[start:start + _LOOKUP_CHUNK]
+        for chunk in _chunks(jobids):
             counts, specs = (self.placeholders(s) for s in schema.lookup_statements(len(chunk)))
             self.cursor.execute(counts, (instance, *chunk))
             for jobid, count in self.cursor.fetchall():
@@ -212,9 +217,7 @@ class Backend:
         {jobid: (the newest timestamp, how many events are at it)} for
         the jobs it holds events of."""
         tails = {}
-        jobids = list(jobids)
-        for start in range(0, len(jobids), _LOOKUP_CHUNK):
-            chunk = jobids[start:start + _LOOKUP_CHUNK]
+        for chunk in _chunks(jobids):
             self.cursor.execute(self.placeholders(schema.tail_statement(len(chunk))),
                                 (instance, *chunk))
             for jobid, timestamp, count in self.cursor.fetchall():
