@@ -53,8 +53,9 @@ def wait_event(jobid, name):
 
 
 def run_workload():
-    """Jobs with every outcome; returns {jobid: what it is}, once every job
-    that ends has ended and the others are where they stay."""
+    """Jobs with every outcome, once every job that ends has ended and the
+    others are where they stay; returns ({jobid: what it is}, the running
+    job, the pending job)."""
     jobs = {}
     jobs[submit("--job-name=ok", "true")] = "completed"
     jobs[submit("false")] = "failed exit"
@@ -87,7 +88,7 @@ def run_workload():
             wait_event(jobid, "clean")
     wait_event(held, "priority")
     wait_event(still, "start")
-    return jobs, still
+    return jobs, still, held
 
 
 def archived_records(db):
@@ -109,13 +110,20 @@ def test_archive_and_exporter_agree_with_job_list(flux_handle, tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        jobs, running = run_workload()
-        # everything the journal sent is archived once the archiver has
-        # seen the running job start (its last event)
+        jobs, running, held = run_workload()
+        # Everything the journal sent is archived once every job's archived
+        # record is in the state the workload left it in.  (The running
+        # job may start before the others end: its start alone does not
+        # tell that their last events are archived.)
+        settled = {jobid: "INACTIVE" for jobid in jobs}
+        settled.update({running: "RUN", held: "SCHED"})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if db.exists() and archived_records(db).get(running, {}).get("state") == "RUN":
-                break
+            if db.exists():
+                archived = archived_records(db)
+                if all(archived.get(jobid, {}).get("state") == state
+                       for jobid, state in settled.items()):
+                    break
             time.sleep(0.1)
     finally:
         archiver.send_signal(signal.SIGINT)
