@@ -648,10 +648,10 @@ def test_other_schema_is_refused(target):
     assert len(lines) == 1 and "table jobs has columns (jobid, owner)" in lines[0], lines
     assert not target.exists()  # no events table: the schema's transaction rolled back
     target.execute(["DROP TABLE jobs", "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
-                      "INSERT INTO meta VALUES ('schema_version', '3')"])
+                      "INSERT INTO meta VALUES ('schema_version', '4')"])
     proc = archive("--db", target, "--sim", "20", check_rc=1)
     lines = proc.stderr.decode().splitlines()
-    assert len(lines) == 1 and "archive schema version 3" in lines[0], lines
+    assert len(lines) == 1 and "archive schema version 4" in lines[0], lines
     assert not target.exists()
 
 
@@ -722,7 +722,8 @@ def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
             fresh, "SELECT t_cleanup FROM jobs WHERE jobid = 70548193280")
         # opening upgrades it
         archive("--db", old, "--replay", path, *(("--instance", given) if given else ()))
-        assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+            (str(schema.SCHEMA_VERSION),)]
         for table in ("jobs", "events", "resource_events", "resume"):
             columns = "*" if table != "resume" else "instance, journal, cursor, timestamp, events"
             want = rows(fresh, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3")
@@ -743,12 +744,74 @@ def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
         assert rows(old, everything) == rows(fresh, everything)
 
 
+# The indexes of schema version 2 (flux-journal up to a73e952), which
+# version 3 replaced with indexes in history's order.
+V2_INDEXES = """
+CREATE INDEX jobs_by_instance_submit ON jobs (instance, t_submit);
+CREATE INDEX jobs_by_user_submit ON jobs (userid, t_submit);
+CREATE INDEX jobs_by_state ON jobs (state);
+CREATE INDEX jobs_by_result ON jobs (result);
+CREATE INDEX jobs_by_name ON jobs (name);
+CREATE INDEX jobs_by_queue ON jobs (queue);
+CREATE INDEX events_by_time ON events (timestamp);
+CREATE INDEX resource_events_by_time ON resource_events (instance, timestamp)
+"""
+
+
+def index_names(target):
+    """The names of the indexes made on the archive's tables (not its keys)."""
+    if target.kind == "sqlite":
+        return {name for (name,) in target.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    return {name for (name,) in target.rows(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        " AND indexname NOT IN (SELECT conname FROM pg_constraint)")}
+
+
+def test_version_2_archive_is_read_and_upgraded_in_place(target):
+    """A version 2 archive (its tables are version 3's; its indexes were
+    not in history's order): history reads it as it is, and the next
+    archiver replaces its indexes, keeping every row."""
+    archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")
+    everything = {table: target.rows(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+                  for table in ("jobs", "events", "resume")}
+    target.execute([f"DROP INDEX {name}" for name, _, _ in schema.INDEXES]
+                   + V2_INDEXES.split(";")
+                   + ["UPDATE meta SET value = '2' WHERE key = 'schema_version'"])
+    assert index_names(target) == {
+        "jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_state", "jobs_by_result",
+        "jobs_by_name", "jobs_by_queue", "events_by_time", "resource_events_by_time"}
+    listing = history_json(target)
+    assert len(listing) == 60
+    archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")  # nothing new
+    assert target.rows("SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(schema.SCHEMA_VERSION),)]
+    assert index_names(target) == {name for name, _, _ in schema.INDEXES}
+    for table, want in everything.items():
+        got = target.rows(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+        if table == "resume":  # the second run moved its "updated" time only
+            got, want = ([row[:-1] for row in rows_] for rows_ in (got, want))
+        assert got == want, table
+    assert history_json(target) == listing
+
+
+def history_json(target):
+    """``flux-journal history --json`` of every job of *target*, parsed,
+    without what it computes at the time of the query."""
+    proc = run_cli("history", "--db", target, "-A", "--json", "-c", "0", env=archive_env())
+    listing = [json.loads(line) for line in proc.stdout.splitlines()]
+    for record in listing:
+        record.pop("runtime", None)
+        record.pop("t_remaining", None)
+    return listing
+
+
 def test_unknown_schema_version_is_refused(target):
     Archive(target.url).close()
-    target.execute(["UPDATE meta SET value = '3' WHERE key = 'schema_version'"])
-    with pytest.raises(ArchiveError, match="schema version 3"):
+    target.execute(["UPDATE meta SET value = '4' WHERE key = 'schema_version'"])
+    with pytest.raises(ArchiveError, match="schema version 4"):
         Archive(target.url)
-    with pytest.raises(ArchiveError, match="schema version 3"):
+    with pytest.raises(ArchiveError, match="schema version 4"):
         connect(target.url)
 
 

@@ -220,6 +220,8 @@ TWIN_QUERIES = [
     ("-A", "-f", "pending,running", "-o", "{id} {state} {priority} {queue}"),
     ("-A", "--since", "1795800000", "--until", "1795900000", "-o", "{id} {t_inactive}"),
     ("-A", "--name", "sleep", "--instance", "site", "-o", "{id.dec} {name}"),
+    ("-A", "-c", "30", "-o", "{id} {state} {result}"),
+    ("-A", "-f", "run,failed", "-c", "25", "-o", "{id} {state} {result}"),
     ("-A", "-c", "5", "--events", "--json"),
     ("-A", "-c", "3", "--events"),
 ]

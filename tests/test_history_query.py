@@ -1,6 +1,7 @@
 """flux-journal history's filters: option parsing, and the SQL they render
 (both placeholder styles) run against SQLite archives of real job records."""
 
+import json
 import pwd
 import re
 import sqlite3
@@ -9,7 +10,6 @@ import pytest
 
 from history_helpers import load_jobs, write_archive
 from flux_journal.history.query import (
-    INDEXES,
     JobQuery,
     QueryError,
     parse_duration,
@@ -42,17 +42,20 @@ def archive(tmp_path_factory):
 
 
 def select(path, query, placeholder="?"):
-    """[(instance, id)] of the jobs *query* selects, rendered with
-    *placeholder* (a %s rendering is run with sqlite3's ? marks)."""
-    sql, params = query.jobs_sql(placeholder)
-    if placeholder == "%s":
-        assert "?" not in sql
-        sql = sql.replace("%s", "?")
+    """[(instance, id)] of the jobs *query* selects, read as the history
+    reader reads them (its statements one after the other, at most one
+    more row than the count), rendered with *placeholder* (a %s
+    rendering is run with sqlite3's ? marks)."""
     db = sqlite3.connect(path)
-    rows = db.execute(sql, params).fetchall()
+    rows = []
+    for sql, params in query.jobs_statements(placeholder):
+        if placeholder == "%s":
+            assert "?" not in sql
+            sql = sql.replace("%s", "?")
+        rows.extend(db.execute(sql, params).fetchall())
     db.close()
-    import json
-
+    if query.count is not None:
+        rows = rows[:query.count + 1]
     return [(instance, json.loads(record)["id"]) for instance, record in rows]
 
 
@@ -96,6 +99,23 @@ def test_filters(archive, placeholder):
     assert run(count=3) == [r["id"] for r in JOBS[:4]]  # one more: truncation
 
 
+@pytest.mark.parametrize("placeholder", ["?", "%s"])
+def test_a_count_lists_the_first_jobs_of_the_whole_listing(archive, placeholder):
+    """With a count the active and the inactive jobs are asked for apart
+    (so an index can serve the inactive ones' order): the listing is
+    still the whole listing's first jobs, whatever the count and filters."""
+    pending_or_running = sum(r["state"] != "INACTIVE" for r in JOBS)
+    assert 0 < pending_or_running < len(JOBS)  # both parts hold jobs
+    states, results = parse_filter("sched,failed,canceled")
+    for filters in ({}, {"userid": 1000}, {"states": states, "results": results},
+                    {"results": results}, {"since": NOW - 10 ** 6}):
+        whole = select(archive, JobQuery(instances=("a",), **filters), placeholder)
+        for count in range(1, len(whole) + 2):
+            listed = select(archive, JobQuery(instances=("a",), count=count, **filters),
+                            placeholder)
+            assert listed == whole[:count + 1], (filters, count)
+
+
 def test_time_window(archive):
     inactive = sorted(r["t_inactive"] for r in JOBS if "t_inactive" in r)
     middle = inactive[len(inactive) // 2]
@@ -134,9 +154,11 @@ def test_nested_instances_match_by_exact_prefix(tmp_path):
 def test_user_input_is_never_sql(archive):
     hostile = "x' OR '1'='1"
     query = JobQuery(names=(hostile,), queues=(hostile,), username=hostile, instances=(hostile,))
-    for placeholder in ("?", "%s"):
-        sql, params = query.jobs_sql(placeholder)
-        assert hostile not in sql and params.count(hostile) == 4
+    for count in (None, 5):
+        for placeholder in ("?", "%s"):
+            rendered = JobQuery(**{**query.__dict__, "count": count}).jobs_statements(placeholder)
+            for sql, params in rendered:
+                assert hostile not in sql and params.count(hostile) == 4
     assert select(archive, query) == []
 
 
@@ -144,12 +166,12 @@ def test_placeholder_styles_render_the_same_statement():
     query = JobQuery(userid=5, states=frozenset({"RUN"}), results=frozenset({"FAILED"}),
                      since=1.0, until=2.0, names=("n",), queues=("q",), instances=("i",),
                      jobids=(1, 2), count=10)
-    for render in (query.jobs_sql, query.events_sql,
-                   JobQuery(instances=("i", "j/ƒ2"), nested=True).jobs_sql):
-        sql_q, params_q = render("?")
-        sql_s, params_s = render("%s")
-        assert sql_s.replace("%s", "?") == sql_q and params_s == params_q
-        assert sql_q.count("?") == len(params_q)
+    for render in (query.jobs_statements, lambda mark: [query.events_sql(mark)],
+                   lambda mark: query.events_statements([("i", 1), ("j", 2)], mark),
+                   JobQuery(instances=("i", "j/ƒ2"), nested=True).jobs_statements):
+        for (sql_q, params_q), (sql_s, params_s) in zip(render("?"), render("%s")):
+            assert sql_s.replace("%s", "?") == sql_q and params_s == params_q
+            assert sql_q.count("?") == len(params_q)
     assert JobQuery().where() == ("", [])
 
 
@@ -178,21 +200,40 @@ def test_events_of_selected_jobs(tmp_path):
 
 
 def test_indexes_serve_the_queries(tmp_path):
+    """On the archive's own indexes, a listing with a count finds the
+    active jobs by state and reads the inactive ones from an index in
+    their order (no sort of them all), whatever it filters on."""
     path = str(tmp_path / "a.sqlite")
     write_archive(path, JOBS, instance="a")
     db = sqlite3.connect(path)
-    for statement in INDEXES:
-        db.execute(statement)
+    failed = frozenset({"FAILED"})
     for query, index in (
-        (JobQuery(userid=1000, until=5.0), "jobs_userid_t_submit"),
-        (JobQuery(instances=("a",), until=5.0), "jobs_instance_t_submit"),
-        (JobQuery(names=("sh",)), "jobs_name"),
-        (JobQuery(queues=("debug",)), "jobs_queue"),
+        (JobQuery(userid=1000), "jobs_by_user_inactive"),
+        (JobQuery(), "jobs_by_inactive"),
+        (JobQuery(instances=("a",)), "jobs_by_instance_inactive"),
+        (JobQuery(instances=("a",), userid=1000), "_inactive"),
+        (JobQuery(results=failed, userid=1000), "_inactive"),
+        (JobQuery(results=failed), "jobs_by_result_inactive"),
+        (JobQuery(names=("sh",)), "jobs_by_name_inactive"),
+        (JobQuery(queues=("debug",)), "jobs_by_queue_inactive"),
+        (JobQuery(since=5.0), "jobs_by_inactive"),
     ):
-        sql, params = query.jobs_sql()
-        plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + sql, params))
-        assert index in plan, (query, plan)
+        *active, inactive = JobQuery(**{**query.__dict__, "count": 1000}).jobs_statements()
+        # a result selects no active job: then there is no active part
+        assert len(active) == (0 if query.results else 1)
+        for statement in active:
+            assert "jobs_by_state" in plan_of(db, statement), query
+        plan = plan_of(db, inactive)
+        assert index in plan and "RIGHT PART OF ORDER BY" in plan, (query, plan)
+    for statement in JobQuery(jobids=(1, 2), count=10).jobs_statements():
+        assert "jobs_by_jobid" in plan_of(db, statement)
     db.close()
+
+
+def plan_of(db, statement):
+    """SQLite's query plan of *statement* ((sql, params)), as one line."""
+    sql, params = statement
+    return " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + sql, params))
 
 
 def test_parse_user():

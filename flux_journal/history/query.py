@@ -6,7 +6,13 @@ renders them as SQL for any DB-API backend: values are always parameters,
 in the placeholder style the driver wants (``?`` for sqlite3, ``%s`` for
 psycopg), never text spliced into the statement.  The SQL is portable
 between SQLite and PostgreSQL and filters on the typed columns of the
-archive's ``jobs`` table, which :data:`INDEXES` index.
+archive's ``jobs`` table, which the archive's indexes
+(:data:`flux_journal.store.schema.INDEXES`) serve.
+
+A listing with a count (``history``'s default: 1000) is two statements,
+the active jobs and then the inactive ones, so that the second reads the
+most recently ended jobs from an index in order and stops at the count,
+instead of sorting a year of jobs to show the first thousand.
 
 Semantics, where ``flux jobs`` has none to copy:
 
@@ -42,7 +48,6 @@ from typing import Optional, Tuple
 from flux_journal.timestamps import parse_timestamp
 
 __all__ = [
-    "INDEXES",
     "STATES",
     "RESULTS",
     "JobQuery",
@@ -55,23 +60,6 @@ __all__ = [
     "parse_list",
     "default_user",
 ]
-
-#: Indexes the history queries need on the archive's tables (portable
-#: SQLite/PostgreSQL DDL), for the storage layer to create: per instance
-#: or user over time, by state/result, by job name and queue, the
-#: --since window, and each job's events in order.
-INDEXES = (
-    "CREATE INDEX IF NOT EXISTS jobs_instance_t_submit ON jobs (instance, t_submit)",
-    "CREATE INDEX IF NOT EXISTS jobs_userid_t_submit ON jobs (userid, t_submit)",
-    "CREATE INDEX IF NOT EXISTS jobs_username ON jobs (username)",
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
-    "CREATE INDEX IF NOT EXISTS jobs_result ON jobs (result)",
-    "CREATE INDEX IF NOT EXISTS jobs_t_inactive ON jobs (t_inactive)",
-    "CREATE INDEX IF NOT EXISTS jobs_name ON jobs (name)",
-    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue)",
-    "CREATE INDEX IF NOT EXISTS events_instance_jobid_seq ON events (instance, jobid, seq)",
-    "CREATE INDEX IF NOT EXISTS events_timestamp ON events (timestamp)",
-)
 
 _PENDING = ("NEW", "DEPEND", "PRIORITY", "SCHED")
 _RUNNING = ("RUN", "CLEANUP")
@@ -102,6 +90,7 @@ _FSD = re.compile(r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?P<unit>ms|s|
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Where each kind of job sits in the order, as SQL over the state column.
+_ACTIVE = "state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEANUP')"
 _CATEGORY = (
     "CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED') THEN 0 "
     "WHEN state IN ('RUN', 'CLEANUP') THEN 1 ELSE 2 END"
@@ -116,6 +105,19 @@ _ORDER = (
     " CASE WHEN state = 'INACTIVE' THEN jobid END DESC,"
     " instance"
 )
+# Indexed columns as expressions of the same value that no index serves
+# (portable: SQLite's unary + is not defined on PostgreSQL's text).
+_UNINDEXED = {
+    "instance": "instance || ''", "userid": "userid + 0", "result": "result || ''",
+    "name": "name || ''", "queue": "queue || ''",
+}
+
+
+# The inactive jobs' part of _ORDER, which the t_inactive indexes serve.
+_INACTIVE_ORDER = " ORDER BY t_inactive DESC, jobid DESC, instance"
+
+# Jobs per events query when the events of listed jobs are read.
+_EVENTS_CHUNK = 500
 
 
 class QueryError(ValueError):
@@ -256,18 +258,28 @@ class JobQuery:
     count: Optional[int] = None
     nested: bool = False
 
-    def where(self, placeholder="?"):
+    def where(self, placeholder="?", part=None):
         """The WHERE clause (``""`` when nothing is filtered) and its
-        parameters, with *placeholder* (``?`` or ``%s``) for each."""
+        parameters, with *placeholder* (``?`` or ``%s``) for each;
+        *part* ``"active"`` or ``"inactive"`` keeps only those jobs (None
+        when the filters select none of them)."""
         clauses, params = [], []
+        # The active jobs are few, and the state index finds them: in
+        # their part, the other filters' columns are written as
+        # expressions no index serves, or SQLite would take the index of
+        # an equality (userid = ?) and read all of that user's jobs.
+        unindexed = _UNINDEXED if part == "active" else {}
+
+        def column(name):
+            return unindexed.get(name, name)
 
         def add(sql, *values):
             clauses.append(sql.replace("{}", placeholder))
             params.extend(values)
 
-        def one_of(column, values):
+        def one_of(name, values):
             marks = ", ".join([placeholder] * len(values))
-            clauses.append(f"{column} IN ({marks})")
+            clauses.append(f"{column(name)} IN ({marks})")
             params.extend(values)
 
         if self.instances and self.nested:
@@ -285,20 +297,39 @@ class JobQuery:
         if self.jobids:
             one_of("jobid", list(self.jobids))
         if self.userid is not None:
-            add("userid = {}", self.userid)
+            add(f"{column('userid')} = {{}}", self.userid)
         if self.username is not None:
             add("username = {}", self.username)
         states, results = sorted(self.states), sorted(self.results)
+        if (states or results) and part == "active":
+            # an active job has no result yet
+            states, results = [state for state in states if state != "INACTIVE"], []
+            if not states:
+                return None
+        elif (states or results) and part == "inactive":
+            if "INACTIVE" in states:
+                states, results = [], []  # every inactive job
+            elif results:
+                states = []  # active states select none of them
+            else:
+                return None
         if states and results:
             marks_s = ", ".join([placeholder] * len(states))
             marks_r = ", ".join([placeholder] * len(results))
-            clauses.append(f"(state IN ({marks_s}) OR result IN ({marks_r}))")
+            clauses.append(f"(state IN ({marks_s}) OR {column('result')} IN ({marks_r}))")
             params.extend(states + results)
         elif states:
             one_of("state", states)
         elif results:
             one_of("result", results)
-        if self.since is not None:
+        if part == "active":
+            clauses.append(_ACTIVE)  # an active job has no t_inactive: --since keeps it
+        elif part == "inactive":
+            # NOT IN, which no index serves: the planner takes a t_inactive one
+            clauses.append(f"NOT {_ACTIVE}")
+            if self.since is not None:
+                add("t_inactive > {}", self.since)
+        elif self.since is not None:
             add("(t_inactive IS NULL OR t_inactive > {})", self.since)
         if self.until is not None:
             add("t_submit <= {}", self.until)
@@ -310,36 +341,66 @@ class JobQuery:
             return "", []
         return " WHERE " + " AND ".join(clauses), params
 
-    def _limited(self, columns, placeholder, extra):
-        where, params = self.where(placeholder)
-        sql = f"SELECT {columns} FROM jobs{where}{_ORDER}"
-        if self.count is not None:
-            sql += f" LIMIT {placeholder}"
-            params.append(self.count + extra)
-        return sql, params
+    def jobs_statements(self, placeholder="?", columns="instance, record"):
+        """The SELECTs of *columns* of the selected jobs: their rows, one
+        statement after the other, are the listing in order.  With a
+        count, each asks for one row more than it, so that the caller,
+        reading at most that many, can tell the listing was cut short."""
+        if self.count is None:
+            where, params = self.where(placeholder)
+            return [(f"SELECT {columns} FROM jobs{where}{_ORDER}", params)]
+        statements = []
+        for part, order in (("active", _ORDER), ("inactive", _INACTIVE_ORDER)):
+            selected = self.where(placeholder, part)
+            if selected is None:
+                continue
+            where, params = selected
+            statements.append((f"SELECT {columns} FROM jobs{where}{order} LIMIT {placeholder}",
+                               params + [self.count + 1]))
+        return statements
 
-    def jobs_sql(self, placeholder="?"):
-        """SELECT (instance, record) of the selected jobs in order.  With a
-        count, one row more is asked for, so that the caller can tell the
-        listing was cut short."""
-        return self._limited("instance, record", placeholder, 1)
-
-    def events_sql(self, placeholder="?"):
-        """SELECT (instance, jobid, timestamp, name, context) of the events
-        of the selected jobs (the first *count* of them), within the
-        --since/--until window, in time order."""
-        jobs, params = self._limited("instance, jobid", placeholder, 0)
-        sql = (
-            "SELECT instance, jobid, timestamp, name, context FROM events"
-            f" WHERE (instance, jobid) IN ({jobs})"
-        )
+    def _event_window(self, placeholder):
+        sql, params = "", []
         if self.since is not None:
             sql += f" AND timestamp > {placeholder}"
             params.append(self.since)
         if self.until is not None:
             sql += f" AND timestamp <= {placeholder}"
             params.append(self.until)
-        return sql + " ORDER BY timestamp, instance, jobid, seq", params
+        return sql, params
+
+    def events_sql(self, placeholder="?"):
+        """SELECT (instance, jobid, timestamp, name, context) of the events
+        of every selected job (the query's count is not applied: see
+        :meth:`events_statements`), within the --since/--until window, in
+        time order."""
+        where, params = self.where(placeholder)
+        window, more = self._event_window(placeholder)
+        sql = (
+            "SELECT instance, jobid, timestamp, name, context FROM events"
+            f" WHERE (instance, jobid) IN (SELECT instance, jobid FROM jobs{where}){window}"
+        )
+        return sql + " ORDER BY timestamp, instance, jobid, seq", params + more
+
+    def events_statements(self, jobs, placeholder="?"):
+        """The SELECTs of (instance, jobid, timestamp, name, context, seq)
+        of the events of *jobs* ((instance, jobid) pairs: the listing's
+        first jobs) within the --since/--until window, unordered."""
+        by_instance = {}
+        for instance, jobid in jobs:
+            by_instance.setdefault(instance, []).append(jobid)
+        window, more = self._event_window(placeholder)
+        statements = []
+        for instance, jobids in by_instance.items():
+            for start in range(0, len(jobids), _EVENTS_CHUNK):
+                chunk = jobids[start:start + _EVENTS_CHUNK]
+                marks = ", ".join([placeholder] * len(chunk))
+                statements.append((
+                    "SELECT instance, jobid, timestamp, name, context, seq FROM events"
+                    f" WHERE instance = {placeholder} AND jobid IN ({marks}){window}",
+                    [instance, *chunk, *more],
+                ))
+        return statements
 
 
 def default_user():

@@ -4,6 +4,7 @@ opens the database a ``--db`` URL names, and :class:`ArchiveReader` runs
 connection, given its driver's placeholder style."""
 
 import json
+from itertools import islice
 
 from flux_journal import store
 from flux_journal.history.fields import runtime_of, t_remaining_of
@@ -62,11 +63,23 @@ class ArchiveReader:
         except self.errors as exc:
             raise ReaderError(f"{self.name}: {exc}") from exc
 
+    def _listing(self, query, columns):
+        """The rows of *columns* of the jobs *query* selects, in order;
+        with a count, one more than it when more matched."""
+        limit = None if query.count is None else query.count + 1
+        listed = 0
+        for sql, params in query.jobs_statements(self.placeholder, columns):
+            for row in self._rows(sql, params):
+                yield row
+                listed += 1
+                if listed == limit:
+                    return
+
     def jobs(self, query, now):
         """Yield the records (dicts, see :func:`job_record`) of the jobs
         *query* selects, in order; with a count, one more than it when
-        more matched (see :meth:`JobQuery.jobs_sql`)."""
-        for instance, record_json in self._rows(*query.jobs_sql(self.placeholder)):
+        more matched."""
+        for instance, record_json in self._listing(query, "instance, record"):
             try:
                 yield job_record(instance, record_json, now)
             except (TypeError, ValueError) as exc:
@@ -74,10 +87,19 @@ class ArchiveReader:
 
     def events(self, query):
         """Yield (instance, jobid, timestamp, name, context dict) for the
-        events of the jobs *query* selects, in time order."""
-        for instance, jobid, timestamp, name, context in self._rows(
-            *query.events_sql(self.placeholder)
-        ):
+        events of the jobs *query* selects (with a count, of its first
+        jobs), in time order."""
+        if query.count is None:
+            rows = self._rows(*query.events_sql(self.placeholder))
+        else:
+            # the listing's first jobs, then their events, sorted here
+            # (a count bounds them; without one they stream in SQL's order)
+            jobs = list(islice(self._listing(query, "instance, jobid"), query.count))
+            rows = []
+            for sql, params in query.events_statements(jobs, self.placeholder):
+                rows.extend(self._rows(sql, params))
+            rows.sort(key=lambda row: (row[2], row[0], row[1], row[5]))
+        for instance, jobid, timestamp, name, context, *_ in rows:
             try:
                 context = json.loads(context) if context else {}
             except ValueError as exc:

@@ -124,7 +124,7 @@ class Backend:
         in one transaction."""
         if not create:
             version = self.schema_version()
-            if version != str(schema.SCHEMA_VERSION):
+            if version not in map(str, schema.READABLE_VERSIONS):
                 raise self._version_error(version)
             self.check_tables()
             return
@@ -141,7 +141,9 @@ class Backend:
                 return
             if version == "1":
                 self.upgrade_v1(instance, rebuild_job)
-            elif version not in (None, str(schema.SCHEMA_VERSION)):
+            elif version == "2":
+                self.upgrade_v2()
+            elif version is not None:
                 raise self._version_error(version)
             tables, indexes = schema.create_statements(self.types, self.serial)
             created = []
@@ -159,10 +161,18 @@ class Backend:
             self.rollback()
             raise
 
+    def upgrade_v2(self):
+        """Upgrade a version 2 archive (within the transaction): its
+        tables stay, the indexes version 3 replaced go (the new ones are
+        made next)."""
+        for index in schema.V2_INDEXES:
+            self.cursor.execute(f"DROP INDEX IF EXISTS {index}")
+        self.cursor.execute(self._sql["update_schema_version"], (str(schema.SCHEMA_VERSION),))
+
     def _version_error(self, version):
         if version is None:
             return self.error("not a flux-journal archive (no schema version)")
-        upgrade = " (flux-journal archive upgrades it)" if version == "1" else ""
+        upgrade = " (flux-journal archive upgrades it)" if version in ("1", "2") else ""
         return self.error(
             f"archive schema version {version}, this flux-journal "
             f"writes version {schema.SCHEMA_VERSION}{upgrade}"

@@ -39,15 +39,20 @@ renders the tables from :data:`TABLES` with its own column types.
 """
 
 __all__ = [
-    "SCHEMA_VERSION", "TABLES", "INDEXES", "RECORD_COLUMNS", "JOB_COLUMNS",
-    "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
+    "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "INDEXES", "V2_INDEXES",
+    "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "lookup_statements", "tail_statement",
 ]
 
 #: Version of the tables this flux-journal writes (kept in ``meta``).
 #: Version 1 (SQLite only) had no ``instance`` columns and a smaller
-#: ``jobs`` table.
-SCHEMA_VERSION = 2
+#: ``jobs`` table; version 2 had these tables with the indexes of
+#: :data:`V2_INDEXES`, which did not serve history's order.
+SCHEMA_VERSION = 3
+
+#: Versions whose tables are this version's: readable as they are (a
+#: writer upgrades them).
+READABLE_VERSIONS = (2, 3)
 
 #: The typed columns of ``jobs`` that repeat a field of the record, by name.
 RECORD_COLUMNS = (
@@ -99,16 +104,26 @@ TABLES = {
 
 #: Indexes for history queries: (name, table, columns).  The unique
 #: (instance, jobid, seq) of ``events`` and the keys are indexes already.
+#: A listing shows inactive jobs most recently ended first (flux jobs'
+#: order), so each filter's index goes on in ``t_inactive`` order: a
+#: ``--count`` listing reads its first jobs from the index and stops
+#: (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`).
 INDEXES = (
-    ("jobs_by_instance_submit", "jobs", "instance, t_submit"),
-    ("jobs_by_user_submit", "jobs", "userid, t_submit"),
+    ("jobs_by_inactive", "jobs", "t_inactive"),
+    ("jobs_by_instance_inactive", "jobs", "instance, t_inactive"),
+    ("jobs_by_user_inactive", "jobs", "userid, t_inactive"),
+    ("jobs_by_result_inactive", "jobs", "result, t_inactive"),
+    ("jobs_by_name_inactive", "jobs", "name, t_inactive"),
+    ("jobs_by_queue_inactive", "jobs", "queue, t_inactive"),
     ("jobs_by_state", "jobs", "state"),
-    ("jobs_by_result", "jobs", "result"),
-    ("jobs_by_name", "jobs", "name"),
-    ("jobs_by_queue", "jobs", "queue"),
+    ("jobs_by_jobid", "jobs", "jobid"),
     ("events_by_time", "events", "timestamp"),
     ("resource_events_by_time", "resource_events", "instance, timestamp"),
 )
+
+#: Version 2's indexes that version 3 replaced (dropped by the upgrade).
+V2_INDEXES = ("jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_result",
+              "jobs_by_name", "jobs_by_queue")
 
 
 def _names(table, skip_serial=True):
@@ -169,6 +184,7 @@ def statements():
         "schema_version": "SELECT value FROM meta WHERE key = 'schema_version'",
         "set_schema_version": "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
         " ON CONFLICT (key) DO NOTHING",
+        "update_schema_version": "UPDATE meta SET value = ? WHERE key = 'schema_version'",
     }
 
 

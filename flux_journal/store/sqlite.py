@@ -66,7 +66,7 @@ class SQLiteBackend(Backend):
         return [row[1].lower() for row in self.connection.execute(f"PRAGMA table_info({table})")]
 
     def upgrade_v1(self, instance, rebuild_job):
-        """Move a version 1 archive's rows into version 2's tables, with
+        """Move a version 1 archive's rows into this version's tables, with
         *instance* as their instance, and rebuild its jobs rows from its
         events, jobspecs and R; nothing is lost."""
         execute = self.connection.execute
@@ -96,8 +96,7 @@ class SQLiteBackend(Backend):
         self.upsert_jobs(rows)
         for table in _V1_TABLES:
             execute(f"DROP TABLE {table}_v1")
-        execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                (str(schema.SCHEMA_VERSION),))
+        execute(self._sql["update_schema_version"], (str(schema.SCHEMA_VERSION),))
 
 
 def _enter_wal(db):
