@@ -4,9 +4,10 @@ indexes of schema version 3 against those of version 2.
 Builds an SQLite archive of a generated instance (``bench_streams.jobs``:
 10,000 jobs, by the archive itself), then copies its ``jobs`` rows until
 the table holds ``--jobs`` of them (default 1,000,000, a busy site's
-year): each copy earlier in time by the base's span, with its own job
-ids, and spread over 50 users.  The events stay the base's (the newest
-jobs'), which are the ones a ``--count`` listing shows.
+year): each copy (of the inactive jobs) earlier in time by the base's
+span, with its own job ids, all spread over 50 users.  The events stay
+the base's (the newest jobs'), which are the ones a ``--count`` listing
+shows.
 
 Each query runs through the history reader (:class:`ArchiveReader`,
 records decoded as ``history --json`` prints them) on two copies of that
@@ -76,8 +77,9 @@ def build(path, njobs):
     db = sqlite3.connect(path)
     span, newest, largest = db.execute(
         "SELECT max(t_submit) - min(t_submit), max(t_inactive), max(jobid) FROM jobs").fetchone()
-    base = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
-    copies = -(-njobs // base)
+    base, inactive = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE state = 'INACTIVE') FROM jobs").fetchone()
+    copies = 1 + -(-(njobs - base) // inactive)
     # job ids go by submit time, as Flux's do: the earlier a copy, the smaller
     step = 1 << largest.bit_length()  # above any of the base's ids
     db.execute(f"UPDATE jobs SET userid = 1000 + rowid % {USERS}, jobid = jobid + ?",
@@ -89,11 +91,13 @@ def build(path, njobs):
             shifted[column] = f"{column} - :copy * :span"
     select = ", ".join(shifted.get(column, column) for column in schema.JOB_COLUMNS)
     columns = ", ".join(schema.JOB_COLUMNS)
+    total = base
     for copy in range(1, copies):
-        limit = min(base, njobs - copy * base)
+        # an earlier period: its jobs have all ended
         db.execute(f"INSERT INTO jobs ({columns}) SELECT {select} FROM jobs "
-                   f"WHERE rowid <= {base} LIMIT {limit}",
+                   f"WHERE rowid <= {base} AND state = 'INACTIVE' LIMIT {njobs - total}",
                    {"copy": copy, "span": span, "step": step})
+        total += min(inactive, njobs - total)
         db.commit()
     db.commit()
     db.close()
