@@ -5,7 +5,8 @@ about 1M events, by default) into SQLite and into PostgreSQL, and beside
 it, in the same run, the *floor*: the very same ``events`` rows written
 by a bare ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) into the
 archive's own ``events`` table (same schema and indexes), committed in
-the archive's batches (10,000 events), with no reading or parsing.
+the archive's batches (``--batch-size``'s default), with no reading or
+parsing.
 
 Beside them, ``+jobs``: the floor's rows in the order the archive gets
 them (job by job, as the job manager sends its history) and, as the
@@ -56,12 +57,12 @@ from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.progress import Progress
 from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
-from flux_journal.cli.sinks import ArchiveSink
+from flux_journal.cli.sinks import DEFAULT_BATCH_SIZE, ArchiveSink
 from flux_journal.store import open_backend
 from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
-BATCH = 10000
+BATCH = DEFAULT_BATCH_SIZE  # the archive's commits, which the floor's follow
 INSTANCE = "bench"
 
 

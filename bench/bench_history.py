@@ -47,10 +47,11 @@ from flux_journal.store import schema
 BASE_JOBS = 10000
 USERS = 50
 
-# Version 2's indexes, which version 3 replaced.
+# Version 2's indexes of the jobs table, which version 3 replaced.
 V2_INDEXES = (
     "CREATE INDEX jobs_by_instance_submit ON jobs (instance, t_submit)",
     "CREATE INDEX jobs_by_user_submit ON jobs (userid, t_submit)",
+    "CREATE INDEX jobs_by_state ON jobs (state)",
     "CREATE INDEX jobs_by_result ON jobs (result)",
     "CREATE INDEX jobs_by_name ON jobs (name)",
     "CREATE INDEX jobs_by_queue ON jobs (queue)",
@@ -108,8 +109,8 @@ def as_version_2(source, path):
     """A copy of the archive at *source* with version 2's indexes."""
     shutil.copy(source, path)
     db = sqlite3.connect(path)
-    for name, table, _ in schema.INDEXES:
-        if table == "jobs" and name != "jobs_by_state":
+    for name, table, *_ in schema.INDEXES:
+        if table == "jobs":
             db.execute(f"DROP INDEX {name}")
     for statement in V2_INDEXES:
         db.execute(statement)

@@ -733,7 +733,7 @@ def test_version_1_archive_is_upgraded_in_place(tmp_path, fixtures_dir):
             assert rows(old, f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3") == want, table
         assert {name for (name,) in rows(old, "SELECT name FROM sqlite_master WHERE type = "
                                               "'index' AND sql IS NOT NULL")} == {
-            name for name, _, _ in schema.INDEXES}
+            name for name, *_ in schema.INDEXES}
         assert rows(old, "PRAGMA integrity_check") == [("ok",)]
     # and it goes on from where version 1 stopped
     old = tmp_path / "default.sqlite"
@@ -775,7 +775,7 @@ def test_version_2_archive_is_read_and_upgraded_in_place(target):
     archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")
     everything = {table: target.rows(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
                   for table in ("jobs", "events", "resume")}
-    target.execute([f"DROP INDEX {name}" for name, _, _ in schema.INDEXES]
+    target.execute([f"DROP INDEX {name}" for name, *_ in schema.INDEXES]
                    + V2_INDEXES.split(";")
                    + ["UPDATE meta SET value = '2' WHERE key = 'schema_version'"])
     assert index_names(target) == {
@@ -786,7 +786,7 @@ def test_version_2_archive_is_read_and_upgraded_in_place(target):
     archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")  # nothing new
     assert target.rows("SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(schema.SCHEMA_VERSION),)]
-    assert index_names(target) == {name for name, _, _ in schema.INDEXES}
+    assert index_names(target) == {name for name, *_ in schema.INDEXES}
     for table, want in everything.items():
         got = target.rows(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
         if table == "resume":  # the second run moved its "updated" time only

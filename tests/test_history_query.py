@@ -156,8 +156,8 @@ def test_user_input_is_never_sql(archive):
     query = JobQuery(names=(hostile,), queues=(hostile,), username=hostile, instances=(hostile,))
     for count in (None, 5):
         for placeholder in ("?", "%s"):
-            rendered = JobQuery(**{**query.__dict__, "count": count}).jobs_statements(placeholder)
-            for sql, params in rendered:
+            counted = JobQuery(**{**query.__dict__, "count": count})
+            for sql, params in counted.jobs_statements(placeholder):
                 assert hostile not in sql and params.count(hostile) == 4
     assert select(archive, query) == []
 
@@ -222,7 +222,7 @@ def test_indexes_serve_the_queries(tmp_path):
         # a result selects no active job: then there is no active part
         assert len(active) == (0 if query.results else 1)
         for statement in active:
-            assert "jobs_by_state" in plan_of(db, statement), query
+            assert "jobs_active_by_state" in plan_of(db, statement), query
         plan = plan_of(db, inactive)
         assert index in plan and "RIGHT PART OF ORDER BY" in plan, (query, plan)
     for statement in JobQuery(jobids=(1, 2), count=10).jobs_statements():

@@ -11,6 +11,7 @@ from flux_journal.cli.argtypes import jobid, names, parse_time, positive_int, se
 from flux_journal.cli.errors import PROG
 from flux_journal.cli.follow import DEFAULT_REORDER_WINDOW
 from flux_journal.cli.format import COLOR_CHOICES, TIME_FORMATS
+from flux_journal.cli.sinks import DEFAULT_BATCH_SIZE
 from flux_journal.cli.sources import (
     DEFAULT_SIM_JOBS,
     DEFAULT_SIM_RESOURCE_EVENTS,
@@ -274,9 +275,9 @@ def build_parser():
     group.add_argument(
         "--batch-size",
         type=positive_int,
-        default=10000,
+        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help="commit after N events (default 10000)",
+        help=f"commit after N events (default {DEFAULT_BATCH_SIZE})",
     )
     group.add_argument(
         "--batch-time",

@@ -18,11 +18,20 @@ import time
 from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.errors import BrokenPipe, CliError
 
-__all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT"]
+__all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT", "DEFAULT_BATCH_SIZE"]
 
 #: Longest a poll blocks, so that Ctrl-C, progress and time-based commits
 #: are handled promptly while waiting for events.
 POLL_WAIT = 0.2
+
+#: Events per archive commit (``--batch-size``), unless ``--batch-time``
+#: comes first (live events do).  SQLite writes every index page a commit
+#: touched; a history's rows come job by job and touch pages all over the
+#: indexes, so fewer commits write much less: a 1M-event history took a
+#: fifth less time in 100,000-event commits than in 10,000-event ones
+#: (PostgreSQL the same either way).  The rows wait in the database's
+#: transaction, not here.
+DEFAULT_BATCH_SIZE = 100000
 
 
 def _write_fd(fd, data):

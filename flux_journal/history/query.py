@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from flux_journal.store.schema import ACTIVE_CONDITION
 from flux_journal.timestamps import parse_timestamp
 
 __all__ = [
@@ -90,7 +91,9 @@ _FSD = re.compile(r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?P<unit>ms|s|
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Where each kind of job sits in the order, as SQL over the state column.
-_ACTIVE = "state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEANUP')"
+# (_ACTIVE is the condition of the archive's index of active jobs: written
+# as it is, the planner sees that the index holds them.)
+_ACTIVE = ACTIVE_CONDITION
 _CATEGORY = (
     "CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED') THEN 0 "
     "WHEN state IN ('RUN', 'CLEANUP') THEN 1 ELSE 2 END"

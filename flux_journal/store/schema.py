@@ -39,7 +39,8 @@ renders the tables from :data:`TABLES` with its own column types.
 """
 
 __all__ = [
-    "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "INDEXES", "V2_INDEXES",
+    "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES",
+    "V2_INDEXES",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "lookup_statements", "tail_statement",
 ]
@@ -102,28 +103,34 @@ TABLES = {
     ),
 }
 
-#: Indexes for history queries: (name, table, columns).  The unique
-#: (instance, jobid, seq) of ``events`` and the keys are indexes already.
-#: A listing shows inactive jobs most recently ended first (flux jobs'
-#: order), so each filter's index goes on in ``t_inactive`` order: a
-#: ``--count`` listing reads its first jobs from the index and stops
-#: (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`).
+#: The states of an active job (not yet INACTIVE), as an SQL condition.
+ACTIVE_CONDITION = "state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEANUP')"
+
+#: Indexes for history queries: (name, table, columns, condition of a
+#: partial index or None).  The unique (instance, jobid, seq) of
+#: ``events`` and the keys are indexes already.  A listing shows inactive
+#: jobs most recently ended first (flux jobs' order), so each filter's
+#: index goes on in ``t_inactive`` order: a ``--count`` listing reads its
+#: first jobs from the index and stops
+#: (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`).  The
+#: active jobs, which that listing finds by state, are few: their index
+#: holds them alone (an archive's rows are nearly all inactive).
 INDEXES = (
-    ("jobs_by_inactive", "jobs", "t_inactive"),
-    ("jobs_by_instance_inactive", "jobs", "instance, t_inactive"),
-    ("jobs_by_user_inactive", "jobs", "userid, t_inactive"),
-    ("jobs_by_result_inactive", "jobs", "result, t_inactive"),
-    ("jobs_by_name_inactive", "jobs", "name, t_inactive"),
-    ("jobs_by_queue_inactive", "jobs", "queue, t_inactive"),
-    ("jobs_by_state", "jobs", "state"),
-    ("jobs_by_jobid", "jobs", "jobid"),
-    ("events_by_time", "events", "timestamp"),
-    ("resource_events_by_time", "resource_events", "instance, timestamp"),
+    ("jobs_by_inactive", "jobs", "t_inactive", None),
+    ("jobs_by_instance_inactive", "jobs", "instance, t_inactive", None),
+    ("jobs_by_user_inactive", "jobs", "userid, t_inactive", None),
+    ("jobs_by_result_inactive", "jobs", "result, t_inactive", None),
+    ("jobs_by_name_inactive", "jobs", "name, t_inactive", None),
+    ("jobs_by_queue_inactive", "jobs", "queue, t_inactive", None),
+    ("jobs_active_by_state", "jobs", "state", ACTIVE_CONDITION),
+    ("jobs_by_jobid", "jobs", "jobid", None),
+    ("events_by_time", "events", "timestamp", None),
+    ("resource_events_by_time", "resource_events", "instance, timestamp", None),
 )
 
 #: Version 2's indexes that version 3 replaced (dropped by the upgrade).
-V2_INDEXES = ("jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_result",
-              "jobs_by_name", "jobs_by_queue")
+V2_INDEXES = ("jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_state",
+              "jobs_by_result", "jobs_by_name", "jobs_by_queue")
 
 
 def _names(table, skip_serial=True):
@@ -154,8 +161,9 @@ def create_statements(types, serial):
             lines.append(constraint)
         tables.append((table, f"CREATE TABLE IF NOT EXISTS {table} (\n    "
                               + ",\n    ".join(lines) + "\n)"))
-    indexes = [(name, f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
-               for name, table, columns in INDEXES]
+    indexes = [(name, f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"
+                      + (f" WHERE {condition}" if condition else ""))
+               for name, table, columns, condition in INDEXES]
     return tables, indexes
 
 
