@@ -5,8 +5,8 @@ about 1M events, by default) into SQLite and into PostgreSQL, and beside
 it, in the same run, the *floor*: the very same ``events`` rows written
 by a bare ``executemany`` (SQLite) or ``COPY`` (PostgreSQL) into the
 archive's own ``events`` table (same schema and indexes), committed in
-the archive's batches (``--batch-size``'s default), with no reading or
-parsing.
+the archive's batches (``--batch-size``'s default for the database), with
+no reading or parsing.
 
 Beside them, ``+jobs``: the floor's rows in the order the archive gets
 them (job by job, as the job manager sends its history) and, as the
@@ -57,12 +57,11 @@ from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.progress import Progress
 from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
-from flux_journal.cli.sinks import DEFAULT_BATCH_SIZE, ArchiveSink
+from flux_journal.cli.sinks import ArchiveSink
 from flux_journal.store import open_backend
 from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
-BATCH = DEFAULT_BATCH_SIZE  # the archive's commits, which the floor's follow
 INSTANCE = "bench"
 
 
@@ -117,13 +116,14 @@ def _floor(url, rows, job_rows=()):
     over the same batches; return the event count and the seconds."""
     backend = open_backend(url)
     backend.open_schema(INSTANCE, _rebuilt_row)
-    batches = max(1, -(-len(rows) // BATCH))
+    size = backend.batch_size  # the archive's commits on this database
+    batches = max(1, -(-len(rows) // size))
     per_batch = -(-len(job_rows) // batches)
     _reset_peak()
     start = time.perf_counter()
     for batch in range(batches):
         backend.begin()
-        backend.insert_events(rows[batch * BATCH:(batch + 1) * BATCH])  # executemany / COPY
+        backend.insert_events(rows[batch * size:(batch + 1) * size])  # executemany / COPY
         if job_rows:
             backend.upsert_jobs(job_rows[batch * per_batch:(batch + 1) * per_batch])
         backend.commit()
@@ -207,7 +207,7 @@ def _archive(url, stream):
     archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
     _reset_peak()
     start = time.perf_counter()
-    _run_reader(handle, ArchiveSink(archive, BATCH, 1.0), archive.position.copy())
+    _run_reader(handle, ArchiveSink(archive, None, 1.0), archive.position.copy())
     archive.close()
     seconds = time.perf_counter() - start
     return archive.committed, seconds

@@ -11,7 +11,6 @@ from flux_journal.cli.argtypes import jobid, names, parse_time, positive_int, se
 from flux_journal.cli.errors import PROG
 from flux_journal.cli.follow import DEFAULT_REORDER_WINDOW
 from flux_journal.cli.format import COLOR_CHOICES, TIME_FORMATS
-from flux_journal.cli.sinks import DEFAULT_BATCH_SIZE
 from flux_journal.cli.sources import (
     DEFAULT_SIM_JOBS,
     DEFAULT_SIM_RESOURCE_EVENTS,
@@ -275,9 +274,8 @@ def build_parser():
     group.add_argument(
         "--batch-size",
         type=positive_int,
-        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help=f"commit after N events (default {DEFAULT_BATCH_SIZE})",
+        help="commit after N events (default 100000 on SQLite, 10000 on PostgreSQL)",
     )
     group.add_argument(
         "--batch-time",

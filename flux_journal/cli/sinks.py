@@ -18,20 +18,12 @@ import time
 from flux_journal.cli.checkpoint import Position
 from flux_journal.cli.errors import BrokenPipe, CliError
 
-__all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT", "DEFAULT_BATCH_SIZE"]
+__all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT"]
 
 #: Longest a poll blocks, so that Ctrl-C, progress and time-based commits
 #: are handled promptly while waiting for events.
 POLL_WAIT = 0.2
 
-#: Events per archive commit (``--batch-size``), unless ``--batch-time``
-#: comes first (live events do).  SQLite writes every index page a commit
-#: touched; a history's rows come job by job and touch pages all over the
-#: indexes, so fewer commits write much less: a 1M-event history took a
-#: fifth less time in 100,000-event commits than in 10,000-event ones
-#: (PostgreSQL the same either way).  The rows wait in the database's
-#: transaction, not here.
-DEFAULT_BATCH_SIZE = 100000
 
 
 def _write_fd(fd, data):
@@ -133,7 +125,8 @@ class OutputSink:
 
 class ArchiveSink:
     """Events into an :class:`~flux_journal.cli.archive.Archive`, committed
-    with their resume position every *batch_size* events or
+    with their resume position every *batch_size* events (None: the
+    database's :attr:`~flux_journal.store.backend.Backend.batch_size`) or
     *batch_time* seconds."""
 
     #: An archive always stores its resume position.
@@ -145,7 +138,7 @@ class ArchiveSink:
         #: (memory stays flat in its size): the archive knows each job's
         #: archived events and skips them (:meth:`Archive.add`).
         self.unordered_history = archive.journal == "jobs"
-        self.batch_size = batch_size
+        self.batch_size = batch_size if batch_size is not None else archive.backend.batch_size
         self.batch_time = batch_time
         self.written = 0
         self._first_pending = None

@@ -29,11 +29,14 @@ class Backend:
         kind (str): ``sqlite`` or ``postgresql``
         label (str): the archive as messages name it (no password)
         errors: the driver's base exception class
+        batch_size (int): the events per commit that suit the database
     """
 
     paramstyle = "?"
     kind = ""
     errors = Exception
+    #: Events per commit unless told (``archive --batch-size``).
+    batch_size = 10000
 
     # logical type -> SQL type, and the numbered key column (subclasses)
     types = {}
