@@ -783,6 +783,9 @@ def test_version_2_archive_is_read_and_upgraded_in_place(target):
         "jobs_by_name", "jobs_by_queue", "events_by_time", "resource_events_by_time"}
     listing = history_json(target)
     assert len(listing) == 60
+    first = history_json(target, "-c", "25")  # the active jobs, then the inactive ones
+    assert first == listing[:25] and {job["state"] == "INACTIVE" for job in first} == {
+        True, False}
     archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")  # nothing new
     assert target.rows("SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(schema.SCHEMA_VERSION),)]
@@ -793,12 +796,16 @@ def test_version_2_archive_is_read_and_upgraded_in_place(target):
             got, want = ([row[:-1] for row in rows_] for rows_ in (got, want))
         assert got == want, table
     assert history_json(target) == listing
+    assert history_json(target, "-c", "25") == first
 
 
-def history_json(target):
-    """``flux-journal history --json`` of every job of *target*, parsed,
-    without what it computes at the time of the query."""
-    proc = run_cli("history", "--db", target, "-A", "--json", "-c", "0", env=archive_env())
+def history_json(target, *options):
+    """``flux-journal history --json`` of *target*'s jobs (every one unless
+    *options* say otherwise), parsed, without what it computes at the
+    time of the query."""
+    proc = run_cli("history", "--db", target, "-A", "--json", "-c", "0", *options,
+                   env=archive_env(), check_rc=None)
+    assert proc.returncode == 0, proc.stderr
     listing = [json.loads(line) for line in proc.stdout.splitlines()]
     for record in listing:
         record.pop("runtime", None)

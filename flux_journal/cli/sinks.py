@@ -25,7 +25,6 @@ __all__ = ["OutputSink", "ArchiveSink", "TreeArchiveSink", "POLL_WAIT"]
 POLL_WAIT = 0.2
 
 
-
 def _write_fd(fd, data):
     view = memoryview(data)
     while view:

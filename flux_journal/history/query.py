@@ -91,9 +91,6 @@ _FSD = re.compile(r"(?P<value>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)(?P<unit>ms|s|
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Where each kind of job sits in the order, as SQL over the state column.
-# (_ACTIVE is the condition of the archive's index of active jobs: written
-# as it is, the planner sees that the index holds them.)
-_ACTIVE = ACTIVE_CONDITION
 _CATEGORY = (
     "CASE WHEN state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED') THEN 0 "
     "WHEN state IN ('RUN', 'CLEANUP') THEN 1 ELSE 2 END"
@@ -108,16 +105,15 @@ _ORDER = (
     " CASE WHEN state = 'INACTIVE' THEN jobid END DESC,"
     " instance"
 )
+# The inactive jobs' part of _ORDER, which the t_inactive indexes serve.
+_INACTIVE_ORDER = " ORDER BY t_inactive DESC, jobid DESC, instance"
+
 # Indexed columns as expressions of the same value that no index serves
 # (portable: SQLite's unary + is not defined on PostgreSQL's text).
 _UNINDEXED = {
     "instance": "instance || ''", "userid": "userid + 0", "result": "result || ''",
     "name": "name || ''", "queue": "queue || ''",
 }
-
-
-# The inactive jobs' part of _ORDER, which the t_inactive indexes serve.
-_INACTIVE_ORDER = " ORDER BY t_inactive DESC, jobid DESC, instance"
 
 # Jobs per events query when the events of listed jobs are read.
 _EVENTS_CHUNK = 500
@@ -326,10 +322,13 @@ class JobQuery:
         elif results:
             one_of("result", results)
         if part == "active":
-            clauses.append(_ACTIVE)  # an active job has no t_inactive: --since keeps it
+            # the condition of the archive's index of the active jobs, as
+            # it is written there (so the planner sees the index holds
+            # them); an active job has no t_inactive: --since keeps it
+            clauses.append(ACTIVE_CONDITION)
         elif part == "inactive":
             # NOT IN, which no index serves: the planner takes a t_inactive one
-            clauses.append(f"NOT {_ACTIVE}")
+            clauses.append(f"NOT {ACTIVE_CONDITION}")
             if self.since is not None:
                 add("t_inactive > {}", self.since)
         elif self.since is not None:

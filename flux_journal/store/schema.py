@@ -39,8 +39,7 @@ renders the tables from :data:`TABLES` with its own column types.
 """
 
 __all__ = [
-    "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES",
-    "V2_INDEXES",
+    "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES", "V2_INDEXES",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "lookup_statements", "tail_statement",
 ]
