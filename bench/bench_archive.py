@@ -35,6 +35,7 @@ and peak RSS flat in the history's size.  Usage::
     python bench/bench_archive.py                  # 100,000 jobs (~1M events) and 25,000
     python bench/bench_archive.py --quick          # 2,000 and 500 jobs (CI: checks it runs)
     python bench/bench_archive.py --jobs 20000 --backends sqlite
+    python bench/bench_archive.py --batch-size 10000 --indexes 2   # what each change did
 """
 
 import argparse
@@ -59,10 +60,22 @@ from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
 from flux_journal.cli.sinks import ArchiveSink
 from flux_journal.store import open_backend
+from flux_journal.store import schema
 from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
 INSTANCE = "bench"
+
+#: Schema version 2's indexes of the jobs table, which version 3's
+#: replaced (``--indexes 2``; bench_history.py times listings on them).
+V2_JOB_INDEXES = (
+    ("jobs_by_instance_submit", "jobs", "instance, t_submit", None),
+    ("jobs_by_user_submit", "jobs", "userid, t_submit", None),
+    ("jobs_by_state", "jobs", "state", None),
+    ("jobs_by_result", "jobs", "result", None),
+    ("jobs_by_name", "jobs", "name", None),
+    ("jobs_by_queue", "jobs", "queue", None),
+)
 
 
 # -- in the child -----------------------------------------------------------
@@ -111,12 +124,13 @@ def _event_rows(stream, ordered=True):
     return rows
 
 
-def _floor(url, rows, job_rows=()):
-    """Write *rows* bare, in the archive's batches, and *job_rows* spread
-    over the same batches; return the event count and the seconds."""
+def _floor(url, rows, job_rows=(), batch_size=None):
+    """Write *rows* bare, in the archive's batches (*batch_size* events,
+    or the database's default), and *job_rows* spread over the same
+    batches; return the event count and the seconds."""
     backend = open_backend(url)
     backend.open_schema(INSTANCE, _rebuilt_row)
-    size = backend.batch_size  # the archive's commits on this database
+    size = batch_size or backend.batch_size  # the archive's commits
     batches = max(1, -(-len(rows) // size))
     per_batch = -(-len(job_rows) // batches)
     _reset_peak()
@@ -200,20 +214,20 @@ def _run_reader(handle, sink, position=None):
     return sink.written
 
 
-def _archive(url, stream):
-    """Archive *stream* as ``flux-journal archive`` does; return the
-    events archived and the seconds it took."""
+def _archive(url, stream, batch_size=None):
+    """Archive *stream* as ``flux-journal archive`` does (``--batch-size``
+    *batch_size*); return the events archived and the seconds it took."""
     handle = stream.handle()
     archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
     _reset_peak()
     start = time.perf_counter()
-    _run_reader(handle, ArchiveSink(archive, None, 1.0), archive.position.copy())
+    _run_reader(handle, ArchiveSink(archive, batch_size, 1.0), archive.position.copy())
     archive.close()
     seconds = time.perf_counter() - start
     return archive.committed, seconds
 
 
-def child(mode, url, njobs):
+def child(mode, url, njobs, batch_size=None):
     """One measurement; prints its result as a JSON line."""
     stream = bench_streams.jobs(njobs)
     bare = ("floor", "+jobs", "+jobs-t")
@@ -223,14 +237,14 @@ def child(mode, url, njobs):
         job_rows.sort(key=lambda row: row[1])  # jobids (FLUIDs) go by submit time
     baseline = _rss("VmRSS")
     if mode in bare:
-        events, seconds = _floor(url, rows, job_rows)
+        events, seconds = _floor(url, rows, job_rows, batch_size)
     elif mode == "read":
         _reset_peak()
         start = time.perf_counter()
         events = _read(url, stream)
         seconds = time.perf_counter() - start
     else:
-        events, seconds = _archive(url, stream)
+        events, seconds = _archive(url, stream, batch_size)
     print(json.dumps({"events": events, "seconds": seconds, "peak": _rss("VmHWM"),
                       "baseline": baseline}))
 
@@ -238,10 +252,10 @@ def child(mode, url, njobs):
 # -- in the parent ----------------------------------------------------------
 
 
-def measure(mode, url, njobs):
-    """Run one child; its result dict."""
+def measure(mode, url, njobs, options=()):
+    """Run one child (with the command line's *options*); its result dict."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, url, str(njobs)],
+        [sys.executable, __file__, "--child", mode, url, str(njobs), *options],
         capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"bench_archive: {mode} {url} failed:\n{proc.stderr}")
@@ -254,16 +268,27 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=100000, help="jobs in the history")
     parser.add_argument("--quick", action="store_true", help="2,000 jobs (CI)")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="events per commit (default: the database's, as the archive's)")
+    parser.add_argument("--indexes", choices=("2", "3"), default="3",
+                        help="the jobs table's indexes of schema version 2 or 3 (default)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    options = []
+    if args.batch_size:
+        options += ["--batch-size", str(args.batch_size)]
+    if args.indexes == "2":
+        options += ["--indexes", "2"]
+        schema.INDEXES = V2_JOB_INDEXES + tuple(i for i in schema.INDEXES if i[1] != "jobs")
     if args.child:
         mode, url, njobs = args.child
-        return child(mode, url, int(njobs))
+        return child(mode, url, int(njobs), args.batch_size)
     njobs = 2000 if args.quick else args.jobs
     sizes = (njobs, max(1, njobs // 4))
     backends = args.backends.split(",")
-    print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); "
-          f"{bench_streams.environment_note()}")
+    commits = f"{args.batch_size}-event" if args.batch_size else "the database's default"
+    print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); schema version "
+          f"{args.indexes}'s indexes, {commits} commits; {bench_streams.environment_note()}")
     cluster = None
     work = tempfile.mkdtemp(prefix="fj-bench-archive-")
     try:
@@ -282,14 +307,14 @@ def main(argv=None):
         for backend in backends:
             for size in sizes:
                 if size not in reads:
-                    reads[size] = measure("read", "-", size)
+                    reads[size] = measure("read", "-", size, options)
                 results = {"read": reads[size]}
                 for mode in ("floor", "+jobs", "+jobs-t", "archive"):
                     if backend == "sqlite":
                         url = os.path.join(work, f"{mode}-{size}.sqlite")
                     else:
                         url = cluster.url(cluster.new_database())
-                    results[mode] = measure(mode, url, size)
+                    results[mode] = measure(mode, url, size, options)
                 floor = results["floor"]
                 for mode in ("floor", "+jobs", "+jobs-t", "read", "archive"):
                     r = results[mode]

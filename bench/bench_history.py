@@ -47,15 +47,6 @@ from flux_journal.store import schema
 BASE_JOBS = 10000
 USERS = 50
 
-# Version 2's indexes of the jobs table, which version 3 replaced.
-V2_INDEXES = (
-    "CREATE INDEX jobs_by_instance_submit ON jobs (instance, t_submit)",
-    "CREATE INDEX jobs_by_user_submit ON jobs (userid, t_submit)",
-    "CREATE INDEX jobs_by_state ON jobs (state)",
-    "CREATE INDEX jobs_by_result ON jobs (result)",
-    "CREATE INDEX jobs_by_name ON jobs (name)",
-    "CREATE INDEX jobs_by_queue ON jobs (queue)",
-)
 
 
 class _Version2Query(JobQuery):
@@ -112,8 +103,8 @@ def as_version_2(source, path):
     for name, table, *_ in schema.INDEXES:
         if table == "jobs":
             db.execute(f"DROP INDEX {name}")
-    for statement in V2_INDEXES:
-        db.execute(statement)
+    for name, table, columns, _ in bench_archive.V2_JOB_INDEXES:
+        db.execute(f"CREATE INDEX {name} ON {table} ({columns})")
     db.commit()
     db.close()
 
