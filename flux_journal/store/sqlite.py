@@ -51,7 +51,7 @@ class SQLiteBackend(Backend):
     # SQLite writes every index page a commit touched, and a history's rows
     # (job by job) touch them all over: a 1M-event history took a fifth
     # less time in 100,000-event commits than in 10,000-event ones, for
-    # about 60 MB more held while a commit fills (PostgreSQL: no faster).
+    # about 65 MB more held while a commit fills (PostgreSQL: no faster).
     batch_size = 100000
 
     def begin(self):
