@@ -59,23 +59,11 @@ from flux_journal.cli.progress import Progress
 from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
 from flux_journal.cli.sinks import ArchiveSink
-from flux_journal.store import open_backend
-from flux_journal.store import schema
+from flux_journal.store import open_backend, schema
 from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
 INSTANCE = "bench"
-
-#: Schema version 2's indexes of the jobs table, which version 3's
-#: replaced (``--indexes 2``; bench_history.py times listings on them).
-V2_JOB_INDEXES = (
-    ("jobs_by_instance_submit", "jobs", "instance, t_submit", None),
-    ("jobs_by_user_submit", "jobs", "userid, t_submit", None),
-    ("jobs_by_state", "jobs", "state", None),
-    ("jobs_by_result", "jobs", "result", None),
-    ("jobs_by_name", "jobs", "name", None),
-    ("jobs_by_queue", "jobs", "queue", None),
-)
 
 
 # -- in the child -----------------------------------------------------------
@@ -279,7 +267,7 @@ def main(argv=None):
         options += ["--batch-size", str(args.batch_size)]
     if args.indexes == "2":
         options += ["--indexes", "2"]
-        schema.INDEXES = V2_JOB_INDEXES + tuple(i for i in schema.INDEXES if i[1] != "jobs")
+        schema.INDEXES = schema.V2_INDEXES + tuple(i for i in schema.INDEXES if i[1] != "jobs")
     if args.child:
         mode, url, njobs = args.child
         return child(mode, url, int(njobs), args.batch_size)

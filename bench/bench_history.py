@@ -48,7 +48,6 @@ BASE_JOBS = 10000
 USERS = 50
 
 
-
 class _Version2Query(JobQuery):
     """Version 2's listing: one statement, every selected job sorted."""
 
@@ -90,7 +89,6 @@ def build(path, njobs):
                    f"WHERE rowid <= {base} AND state = 'INACTIVE' LIMIT {njobs - total}",
                    {"copy": copy, "span": span, "step": step})
         total += min(inactive, njobs - total)
-        db.commit()
     db.commit()
     db.close()
     return newest
@@ -103,7 +101,7 @@ def as_version_2(source, path):
     for name, table, *_ in schema.INDEXES:
         if table == "jobs":
             db.execute(f"DROP INDEX {name}")
-    for name, table, columns, _ in bench_archive.V2_JOB_INDEXES:
+    for name, table, columns, _ in schema.V2_INDEXES:
         db.execute(f"CREATE INDEX {name} ON {table} ({columns})")
     db.commit()
     db.close()

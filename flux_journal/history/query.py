@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from flux_journal.store.schema import ACTIVE_CONDITION
+from flux_journal.store.schema import ACTIVE_CONDITION, id_chunks
 from flux_journal.timestamps import parse_timestamp
 
 __all__ = [
@@ -114,9 +114,6 @@ _UNINDEXED = {
     "instance": "instance || ''", "userid": "userid + 0", "result": "result || ''",
     "name": "name || ''", "queue": "queue || ''",
 }
-
-# Jobs per events query when the events of listed jobs are read.
-_EVENTS_CHUNK = 500
 
 
 class QueryError(ValueError):
@@ -394,8 +391,7 @@ class JobQuery:
         window, more = self._event_window(placeholder)
         statements = []
         for instance, jobids in by_instance.items():
-            for start in range(0, len(jobids), _EVENTS_CHUNK):
-                chunk = jobids[start:start + _EVENTS_CHUNK]
+            for chunk in id_chunks(jobids):
                 marks = ", ".join([placeholder] * len(chunk))
                 statements.append((
                     "SELECT instance, jobid, timestamp, name, context, seq FROM events"

@@ -8,16 +8,6 @@ from flux_journal.store.errors import ArchiveError
 
 __all__ = ["Backend"]
 
-# Jobs looked up per query (SQLite allows 32766 parameters, old builds 999).
-_LOOKUP_CHUNK = 500
-
-
-def _chunks(jobids):
-    """*jobids* in lists of at most _LOOKUP_CHUNK, one per query."""
-    jobids = list(jobids)
-    for start in range(0, len(jobids), _LOOKUP_CHUNK):
-        yield jobids[start:start + _LOOKUP_CHUNK]
-
 
 class Backend:
     """One open archive database.
@@ -168,8 +158,8 @@ class Backend:
         """Upgrade a version 2 archive (within the transaction): its
         tables stay, the indexes version 3 replaced go (the new ones are
         made next)."""
-        for index in schema.V2_INDEXES:
-            self.cursor.execute(f"DROP INDEX IF EXISTS {index}")
+        for name, *_ in schema.V2_INDEXES:
+            self.cursor.execute(f"DROP INDEX IF EXISTS {name}")
         self.cursor.execute(self._sql["update_schema_version"], (str(schema.SCHEMA_VERSION),))
 
     def _version_error(self, version):
@@ -210,7 +200,7 @@ class Backend:
         (archived events, whether it has a jobs row, jobspec, R)} for the
         jobs it holds anything of."""
         found = {}
-        for chunk in _chunks(jobids):
+        for chunk in schema.id_chunks(jobids):
             counts, specs = (self.placeholders(s) for s in schema.lookup_statements(len(chunk)))
             self.cursor.execute(counts, (instance, *chunk))
             for jobid, count in self.cursor.fetchall():
@@ -230,7 +220,7 @@ class Backend:
         {jobid: (the newest timestamp, how many events are at it)} for
         the jobs it holds events of."""
         tails = {}
-        for chunk in _chunks(jobids):
+        for chunk in schema.id_chunks(jobids):
             self.cursor.execute(self.placeholders(schema.tail_statement(len(chunk))),
                                 (instance, *chunk))
             for jobid, timestamp, count in self.cursor.fetchall():

@@ -41,7 +41,8 @@ renders the tables from :data:`TABLES` with its own column types.
 __all__ = [
     "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES", "V2_INDEXES",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
-    "create_statements", "statements", "lookup_statements", "tail_statement",
+    "create_statements", "statements", "IDS_PER_STATEMENT", "id_chunks", "lookup_statements",
+    "tail_statement",
 ]
 
 #: Version of the tables this flux-journal writes (kept in ``meta``).
@@ -127,9 +128,16 @@ INDEXES = (
     ("resource_events_by_time", "resource_events", "instance, timestamp", None),
 )
 
-#: Version 2's indexes that version 3 replaced (dropped by the upgrade).
-V2_INDEXES = ("jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_state",
-              "jobs_by_result", "jobs_by_name", "jobs_by_queue")
+#: Version 2's indexes of ``jobs``, which version 3's replaced (the
+#: upgrade drops them), as :data:`INDEXES` lists indexes.
+V2_INDEXES = (
+    ("jobs_by_instance_submit", "jobs", "instance, t_submit", None),
+    ("jobs_by_user_submit", "jobs", "userid, t_submit", None),
+    ("jobs_by_state", "jobs", "state", None),
+    ("jobs_by_result", "jobs", "result", None),
+    ("jobs_by_name", "jobs", "name", None),
+    ("jobs_by_queue", "jobs", "queue", None),
+)
 
 
 def _names(table, skip_serial=True):
@@ -193,6 +201,19 @@ def statements():
         " ON CONFLICT (key) DO NOTHING",
         "update_schema_version": "UPDATE meta SET value = ? WHERE key = 'schema_version'",
     }
+
+
+#: Job ids one statement names at most (SQLite allows 32766 parameters,
+#: old builds 999).
+IDS_PER_STATEMENT = 500
+
+
+def id_chunks(jobids):
+    """*jobids* in lists of at most :data:`IDS_PER_STATEMENT`, one per
+    statement."""
+    jobids = list(jobids)
+    for start in range(0, len(jobids), IDS_PER_STATEMENT):
+        yield jobids[start:start + IDS_PER_STATEMENT]
 
 
 def lookup_statements(count):
