@@ -170,6 +170,35 @@ def _job_name(jobspec: Dict[str, Any], job_dict: Any) -> Optional[str]:
     return tail if head or tail else command[0]
 
 
+def _count_resources(level: Any, factor: int, counts: Dict[str, Any]) -> None:
+    """Add one level of a jobspec's resources (and those below it) to
+    *counts* (see _resource_counts); *factor*: the counts above it
+    multiplied.  A function of its own, not a closure: a recursive closure
+    is a reference cycle, left to the cyclic collector, per jobspec."""
+    if not isinstance(level, list):
+        raise _Shape("resources level is not an array")
+    for vertex in level:
+        if not isinstance(vertex, dict):
+            raise _Shape("resource vertex is not an object")
+        kind, count = vertex.get("type"), vertex.get("count")
+        exclusive = vertex.get("exclusive", False)
+        if not isinstance(kind, str) or not _is_int(count) or not isinstance(exclusive, bool):
+            raise _Shape("bad resource vertex")
+        if count <= 0:
+            raise _Shape("bad resource count")
+        factor_here = factor * count
+        if kind == "node":
+            counts["nnodes"] = factor_here
+            if exclusive:
+                counts["exclusive"] = True
+        elif kind == "slot":
+            counts["nslots"] = count
+        elif kind == "core":
+            counts["slot_size"] = count
+        if "with" in vertex:
+            _count_resources(vertex["with"], factor_here, counts)
+
+
 def _resource_counts(jobspec: Dict[str, Any]) -> Dict[str, Any]:
     """nnodes, nslots, slot_size and exclusivity of a jobspec's resources
     (flux-core's jj counts)."""
@@ -179,32 +208,7 @@ def _resource_counts(jobspec: Dict[str, Any]) -> Dict[str, Any]:
     if not isinstance(system, dict) or not _is_number(system.get("duration")):
         raise _Shape("no duration")
     counts = {"nnodes": 0, "nslots": 0, "slot_size": 0, "exclusive": False}
-
-    def walk(level: Any, factor: int) -> None:
-        if not isinstance(level, list):
-            raise _Shape("resources level is not an array")
-        for vertex in level:
-            if not isinstance(vertex, dict):
-                raise _Shape("resource vertex is not an object")
-            kind, count = vertex.get("type"), vertex.get("count")
-            exclusive = vertex.get("exclusive", False)
-            if not isinstance(kind, str) or not _is_int(count) or not isinstance(exclusive, bool):
-                raise _Shape("bad resource vertex")
-            if count <= 0:
-                raise _Shape("bad resource count")
-            factor_here = factor * count
-            if kind == "node":
-                counts["nnodes"] = factor_here
-                if exclusive:
-                    counts["exclusive"] = True
-            elif kind == "slot":
-                counts["nslots"] = count
-            elif kind == "core":
-                counts["slot_size"] = count
-            if "with" in vertex:
-                walk(vertex["with"], factor_here)
-
-    walk(jobspec["resources"], 1)
+    _count_resources(jobspec["resources"], 1, counts)
     if counts["nslots"] <= 0 or counts["slot_size"] <= 0:
         raise _Shape("no slot count or size")
     if counts["nnodes"]:
