@@ -32,6 +32,7 @@ import time
 import orjson
 
 from flux_journal.cli.checkpoint import Position
+from flux_journal.gcpause import CollectorPaused
 from flux_journal.job import JournalEvent
 from flux_journal.jobstate import INACTIVE, STATE_NAMES, JobModel
 from flux_journal.store import open_backend
@@ -271,6 +272,10 @@ class Archive:
         """
         if not events:
             return 0
+        with CollectorPaused():  # the rows and records of a batch make no cycles
+            return self._add(events, history)
+
+    def _add(self, events, history):
         self._begin()
         delivered = len(events)
         try:
@@ -431,9 +436,10 @@ class Archive:
         their last commit."""
         backend = self.backend
         try:
-            for archive, position in staged:
-                archive.stage(position)
-            backend.commit()
+            with CollectorPaused():  # nor do a commit's rows
+                for archive, position in staged:
+                    archive.stage(position)
+                backend.commit()
         except backend.errors as exc:
             error = self._failed(exc)
             for archive in sharing:
