@@ -1,11 +1,11 @@
 """Batches of events (``poll_batch()``, ``set_batch_callback()``): what is
 deliverable without waiting, added to a list in one go."""
 
-import gc
 from itertools import islice
 
 from flux_journal import core
 from flux_journal.consumer.queue import Raise
+from flux_journal.gcpause import CollectorPaused
 
 
 def extend_batch(batch, max_events, queue, pipeline, take_arrived, sentinel):
@@ -13,28 +13,17 @@ def extend_batch(batch, max_events, queue, pipeline, take_arrived, sentinel):
     *max_events* in all, not past the end (None) or an error.
 
     Python's cyclic garbage collector is paused meanwhile (and resumed, if
-    it was running, before this returns).  A batch keeps hundreds of new
-    event objects alive at once, so the collector, which runs after every
-    700 net allocations, would otherwise examine each of them several
-    times and move them into its oldest generation, whose growth in turn
-    triggers full collections of the whole program.  The events hold no
-    reference cycles, so the pause leaves nothing for the collector to
-    find.
+    it was running, before this returns; see :mod:`flux_journal.gcpause`):
+    a batch keeps hundreds of new event objects alive at once, and they
+    hold no reference cycles.
 
     Args:
         queue, pipeline: the consumer's delivery queue and pipeline
         take_arrived: take_arrived(limit), taking arrived responses
         sentinel: the consumer's SENTINEL_EVENT
     """
-    args = (batch, max_events, queue, pipeline, take_arrived, sentinel)
-    if not gc.isenabled():
-        _extend(*args)
-        return
-    gc.disable()
-    try:
-        _extend(*args)
-    finally:
-        gc.enable()
+    with CollectorPaused():
+        _extend(batch, max_events, queue, pipeline, take_arrived, sentinel)
 
 
 def _extend(batch, max_events, queue, pipeline, take_arrived, sentinel):
