@@ -76,6 +76,15 @@ class Target:
             return rows(self.url, sql, *params)
         return self._conn.execute(sql.replace("?", "%s"), params).fetchall()
 
+    def indexes(self):
+        """The names of the archive's indexes of schema.INDEXES."""
+        if self._conn is None:
+            found = rows(self.url, "SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            found = self._conn.execute("SELECT indexname FROM pg_indexes").fetchall()
+        wanted = {name for name, *_ in schema.INDEXES}
+        return {name for (name,) in found if name in wanted}
+
     def execute(self, statements):
         """Run *statements* and commit (the archive's owner, as an
         operator at a shell would)."""
@@ -364,6 +373,9 @@ def test_archive_survives_sigkill_at_random_points(target):
     archive("--db", db, "--sim", "10000", "--seed", "9")
     assert event_rows(db) == want
     assert rows(db, "SELECT count(*) FROM jobs") == [(10000,)]
+    # the indexes a killed first history left out are made once one is in
+    assert db.indexes() == {name for name, *_ in schema.INDEXES}
+    assert rows(db, "SELECT key FROM meta") == [("schema_version",)]
     if db.kind == "sqlite":
         assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
@@ -531,6 +543,65 @@ def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream):
         again.commit(_position_after(stream))
     again.close()
     assert gc.isenabled()
+
+
+def test_first_history_is_indexed_once_it_is_in(target, full_stream, fixtures_dir):
+    """SQLite: a new archive's first history is written without the
+    jobs and events indexes, which are made in the commit after it is all
+    in; an archiver killed before that leaves them out, noted in meta,
+    and the next one makes them at the end of its history.  Meanwhile
+    `history` gives the same answers, with a warning.  An archive that
+    holds events keeps its indexes, and so does PostgreSQL (a database
+    archivers share)."""
+    history, _ = full_stream
+    deferred = {name for name, *_ in schema.DEFERRED_INDEXES}
+    every = {name for name, *_ in schema.INDEXES}
+    defers = target.kind == "sqlite"
+    half = len(history) // 2
+
+    def listing():
+        proc = run_cli("history", "--db", target, "-u", "all", "--json", env=archive_env(),
+                       check_rc=None)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.decode(), proc.stderr.decode()
+
+    first = Archive(target.url, instance="a")
+    first.add(history[:half], history=True)
+    first.commit(Position())  # an unordered history does not move the cursor
+    if defers:
+        assert target.indexes() == every - deferred
+        assert ("indexes_deferred", "1") in rows(target, "SELECT key, value FROM meta")
+    else:
+        assert target.indexes() == every
+    midway, warning = listing()
+    assert ("first history is still being archived" in warning) == defers
+    first.close()  # killed before its history was in
+
+    second = Archive(target.url, instance="a")
+    second.add(history, history=True)  # repeats the first half: skipped
+    second.commit(Position())
+    assert target.indexes() == (every - deferred if defers else every)
+    second.history_written()
+    second.commit(_position_after(history))
+    assert target.indexes() == every
+    assert rows(target, "SELECT key FROM meta") == [("schema_version",)]
+    assert event_rows(target) == expected_event_rows(history)
+    after, warning = listing()
+    assert warning == ""
+    # the first half's jobs, as listed without the indexes and with them
+    listed = {json.loads(line)["id"]: line for line in after.splitlines()}
+    ended = [line for line in midway.splitlines() if json.loads(line)["state"] == "INACTIVE"]
+    assert ended
+    for line in ended:
+        assert listed[json.loads(line)["id"]] == line
+    second.close()
+
+    # another instance's first history, into an archive that holds events
+    third = Archive(target.url, instance="b")
+    third.add(history[:half], history=True)
+    third.commit(Position())
+    assert target.indexes() == every
+    third.close()
 
 
 def test_two_writers_are_refused(target):

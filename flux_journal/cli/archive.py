@@ -185,6 +185,14 @@ class Archive:
                 # unordered history (add(history=True)) then repeats
                 # nothing, until a new stream starts.
                 self._all_new = journal == "jobs" and not self.backend.holds_events(instance)
+                # Whether the indexes are left out now, and whether this
+                # archiver may leave them out for its history: that of a
+                # new archive, or of one whose first was cut short.
+                self._deferred = self._deferred_committed = (
+                    self.backend.defers_indexes and self.backend.indexes_deferred())
+                self._may_defer = (
+                    share is None and journal == "jobs" and self.backend.defers_indexes
+                    and (self._deferred or not self.backend.holds_any_events()))
             except self.backend.errors as exc:
                 raise self.backend.error(one_line(exc)) from exc
         except BaseException:
@@ -199,6 +207,7 @@ class Archive:
         # [jobid, newest archived timestamp or None once past it, events
         # at it still to skip] of the job whose unordered history is being read
         self._reading = None
+        self._history_in = False  # the history read unordered is all added
         self.pending = 0  # events added since the last commit
         self.added = 0  # events added by this process, committed or not
         self.committed = 0  # events committed by this process
@@ -283,6 +292,9 @@ class Archive:
                 events = self._unarchived(events)
                 if not events:
                     return delivered
+            if history and self._may_defer and not self._deferred:
+                self.backend.defer_indexes()
+                self._deferred = True
             if self.journal == "jobs":
                 self._add_job_events(events)
             else:
@@ -307,6 +319,15 @@ class Archive:
         history may repeat anything archived, committed or not."""
         self._all_new = False
         self._reading = None
+
+    def history_written(self):
+        """The history read unordered (``add(history=True)``) is all
+        added: indexes left out for it are made in the next commit.  Until
+        then, a first history into a new SQLite archive is written without
+        the indexes of :data:`~flux_journal.store.schema.DEFERRED_INDEXES`
+        (``history`` reads it meanwhile, more slowly, and says so)."""
+        self._history_in = True
+        self._may_defer = False
 
     def _unarchived(self, events):
         """The history *events* (see :meth:`add`) the archive does not
@@ -467,6 +488,9 @@ class Archive:
             backend.upsert_jobs(list(map(self._rows.row, self._dirty.values())))
         if self._gone:
             backend.delete_jobs(self.instance, self._gone)
+        if self._deferred and self._history_in:
+            backend.build_indexes()
+            self._deferred = False
         state = position.to_dict()
         backend.save_position((self.instance, self.journal, state["cursor"],
                                state["timestamp"], state["events"], time.time()))
@@ -476,6 +500,7 @@ class Archive:
         *position* was committed."""
         self._saved = position.copy()
         self.position = position.copy()
+        self._deferred_committed = self._deferred
         self.committed += self.pending
         self.pending = 0
         self.commits += 1
@@ -514,6 +539,7 @@ class Archive:
         self._gone = set()
         self._orphans = {}
         self._reading = None
+        self._deferred = self._deferred_committed
         self.added -= self.pending
         self.pending = 0
 

@@ -245,6 +245,9 @@ def run(args, out=None):
         reader = open_reader(args.db)
     except ReaderError as exc:
         raise CliError(str(exc)) from exc
+    if reader.indexes_deferred:
+        print(f"warning: {reader.name}: its first history is still being archived, without "
+              "indexes: queries read whole tables until it is in", file=sys.stderr)
     try:
         if args.events:
             _print_events(reader, query, args, out)

@@ -119,6 +119,8 @@ class Reader:
                 consumed -= self.sink.write(batch[:history], history=True)
             if history < len(batch):
                 self.sink.write(batch[history:])
+        if gathered and not self._gathering:
+            self.sink.history_written()  # the unordered history is all in
         if consumed and self.sink.records_position:
             if gathered and (self._gathering or left_out):
                 # Unordered history: the cursor may not pass it yet.

@@ -168,6 +168,10 @@ class ArchiveSink:
         what was archived."""
         self.archive.new_stream()
 
+    def history_written(self):
+        """The history read unordered is all written."""
+        self.archive.history_written()
+
     @property
     def pending(self):
         """Events written and not yet committed."""
@@ -204,6 +208,10 @@ class TreeArchiveSink(ArchiveSink):
         # A tree's streams keep their history in time order: a child's
         # resume point is its consumer's cursor.
         self.unordered_history = False
+        # None is read unordered, then: indexes a plain archiver of the
+        # root left out for its history (killed before it was in) are
+        # made in the first commit.
+        group.root.history_written()
         self.group = group
         #: The tree whose cursors say where each child stands.
         self.tree = None

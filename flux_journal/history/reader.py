@@ -42,13 +42,17 @@ class ArchiveReader:
             :class:`ReaderError`
         name (str): what messages call the archive (its path or URL)
         close: what closes it (default: the connection's close())
+        indexes_deferred (bool): the archive's first history is being
+            written without its indexes (queries read whole tables)
     """
 
-    def __init__(self, connection, placeholder, errors, name, *, close=None):
+    def __init__(self, connection, placeholder, errors, name, *, close=None,
+                 indexes_deferred=False):
         self.connection = connection
         self.placeholder = placeholder
         self.errors = errors
         self.name = name
+        self.indexes_deferred = indexes_deferred
         self._close = close if close is not None else connection.close
 
     def _rows(self, sql, params):
@@ -120,5 +124,10 @@ def open_reader(url):
         backend = store.connect(url, readonly=True)
     except store.ArchiveError as exc:
         raise ReaderError(str(exc)) from exc
+    try:
+        deferred = backend.indexes_deferred()
+    except backend.errors as exc:
+        backend.close()
+        raise ReaderError(f"{backend.label}: {exc}") from exc
     return ArchiveReader(backend.connection, backend.paramstyle, (backend.errors,),
-                         backend.label, close=backend.close)
+                         backend.label, close=backend.close, indexes_deferred=deferred)

@@ -20,6 +20,13 @@ class Backend:
         label (str): the archive as messages name it (no password)
         errors: the driver's base exception class
         batch_size (int): the events per commit that suit the database
+        defers_indexes (bool): whether an archive's first job history is
+            written without the indexes of
+            :data:`~flux_journal.store.schema.DEFERRED_INDEXES`, made
+            once it is all in (SQLite: its writers take turns, so no
+            other writer waits on the index build; a PostgreSQL database
+            is shared by archivers writing at once, so it keeps its
+            indexes)
     """
 
     paramstyle = "?"
@@ -27,6 +34,7 @@ class Backend:
     errors = Exception
     #: Events per commit unless told (``archive --batch-size``).
     batch_size = 10000
+    defers_indexes = False
 
     # logical type -> SQL type, and the numbered key column (subclasses)
     types = {}
@@ -214,6 +222,32 @@ class Backend:
         """Whether the archive holds any job event of *instance*."""
         self.cursor.execute(self._sql["holds_events"], (instance,))
         return self.cursor.fetchone() is not None
+
+    def holds_any_events(self):
+        """Whether the archive holds any job event, of any instance."""
+        self.cursor.execute(self._sql["holds_any_events"])
+        return self.cursor.fetchone() is not None
+
+    def indexes_deferred(self):
+        """Whether the indexes of DEFERRED_INDEXES are left out for now."""
+        self.cursor.execute(self._sql["indexes_deferred"])
+        return self.cursor.fetchone() is not None
+
+    def defer_indexes(self):
+        """Within the transaction: drop the indexes of DEFERRED_INDEXES,
+        noting it in ``meta`` (a run killed before :meth:`build_indexes`
+        leaves the note for the next)."""
+        for name, *_ in schema.DEFERRED_INDEXES:
+            self.cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        self.cursor.execute(self._sql["set_indexes_deferred"])
+
+    def build_indexes(self):
+        """Within the transaction: make every index that is missing and
+        drop the note of :meth:`defer_indexes`."""
+        _, indexes = schema.create_statements(self.types, self.serial)
+        for _, statement in indexes:
+            self.cursor.execute(statement)
+        self.cursor.execute(self._sql["clear_indexes_deferred"])
 
     def archived_tails(self, instance, jobids):
         """Where the archived events of *jobids* of *instance* end:

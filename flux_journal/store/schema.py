@@ -31,7 +31,10 @@ the Flux instance its rows came from, see ``flux-journal archive
     it was ``updated``.  Written in the same transaction as the rows it
     covers.
 ``meta``
-    ``key``, ``value``: ``schema_version`` (:data:`SCHEMA_VERSION`).
+    ``key``, ``value``: ``schema_version`` (:data:`SCHEMA_VERSION`);
+    ``indexes_deferred`` while the indexes of :data:`DEFERRED_INDEXES`
+    are left out for a first history (see
+    :attr:`~flux_journal.store.backend.Backend.defers_indexes`).
 
 JSON is kept as text on both backends, byte for byte what the archiver
 wrote (PostgreSQL users may cast it: ``context::jsonb``).  Each backend
@@ -40,6 +43,7 @@ renders the tables from :data:`TABLES` with its own column types.
 
 __all__ = [
     "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES", "V2_INDEXES",
+    "DEFERRED_INDEXES",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "IDS_PER_STATEMENT", "id_chunks", "lookup_statements",
     "tail_statement",
@@ -128,6 +132,12 @@ INDEXES = (
     ("resource_events_by_time", "resource_events", "instance, timestamp", None),
 )
 
+#: The indexes an archive's first history is written without, and which
+#: are then made at once (sorting the rows once costs less than placing
+#: each in every index as a history, job by job, brings it): those of
+#: the tables a job history fills.
+DEFERRED_INDEXES = tuple(index for index in INDEXES if index[1] in ("jobs", "events"))
+
 #: Version 2's indexes of ``jobs``, which version 3's replaced (the
 #: upgrade drops them), as :data:`INDEXES` lists indexes.
 V2_INDEXES = (
@@ -196,6 +206,11 @@ def statements():
         "archived_events": "SELECT timestamp, name, context FROM events"
         " WHERE instance = ? AND jobid = ? ORDER BY seq",
         "holds_events": "SELECT 1 FROM events WHERE instance = ? LIMIT 1",
+        "holds_any_events": "SELECT 1 FROM events LIMIT 1",
+        "indexes_deferred": "SELECT value FROM meta WHERE key = 'indexes_deferred'",
+        "set_indexes_deferred": "INSERT INTO meta (key, value) VALUES ('indexes_deferred', '1')"
+        " ON CONFLICT (key) DO NOTHING",
+        "clear_indexes_deferred": "DELETE FROM meta WHERE key = 'indexes_deferred'",
         "schema_version": "SELECT value FROM meta WHERE key = 'schema_version'",
         "set_schema_version": "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
         " ON CONFLICT (key) DO NOTHING",
