@@ -13,8 +13,10 @@ them (job by job, as the job manager sends its history) and, as the
 archive must also write them, each job's ``jobs`` row once (its final
 record, taken from an archive made beforehand), bare, in the same
 batches: what the archive writes, in its order, with nothing read, parsed
-or modelled.  ``+jobs-t``: the same rows in time order, as the floor's:
-what the order of a history costs the database.
+or modelled; written as the archive writes a first history (on SQLite
+without the indexes of ``schema.DEFERRED_INDEXES``, made at the end,
+within the time).  ``+jobs-t``: the same rows in time order, as the
+floor's: what the order of a history costs the database.
 
 And ``read``: the command's reading alone (the consumer, with
 the cursor window an archive needs, and the ``Reader``), into a sink that
@@ -36,6 +38,7 @@ and peak RSS flat in the history's size.  Usage::
     python bench/bench_archive.py --quick          # 2,000 and 500 jobs (CI: checks it runs)
     python bench/bench_archive.py --jobs 20000 --backends sqlite
     python bench/bench_archive.py --batch-size 10000 --indexes 2   # what each change did
+    python bench/bench_archive.py --keep-indexes   # a first history without deferred indexes
 """
 
 import argparse
@@ -60,6 +63,7 @@ from flux_journal.cli.follow import Follower, StopRequest, open_consumer
 from flux_journal.cli.reader import Reader
 from flux_journal.cli.sinks import ArchiveSink
 from flux_journal.store import open_backend, schema
+from flux_journal.store.sqlite import SQLiteBackend
 from flux_journal.store.schema import JOB_COLUMNS
 
 TARGET = 2.0
@@ -121,13 +125,18 @@ def _floor(url, rows, job_rows=(), batch_size=None):
     size = batch_size or backend.batch_size  # the archive's commits
     batches = max(1, -(-len(rows) // size))
     per_batch = -(-len(job_rows) // batches)
+    defer = bool(job_rows) and backend.defers_indexes  # as the archive's first history
     _reset_peak()
     start = time.perf_counter()
     for batch in range(batches):
         backend.begin()
+        if defer and batch == 0:
+            backend.defer_indexes()
         backend.insert_events(rows[batch * size:(batch + 1) * size])  # executemany / COPY
         if job_rows:
             backend.upsert_jobs(job_rows[batch * per_batch:(batch + 1) * per_batch])
+        if defer and batch == batches - 1:
+            backend.build_indexes()
         backend.commit()
     seconds = time.perf_counter() - start
     backend.close()
@@ -170,6 +179,9 @@ class _Discard:
 
     def new_stream(self):
         """Nothing to skip."""
+
+    def history_written(self):
+        """Nothing to index."""
 
     def flushed(self, position):
         """Nothing to commit."""
@@ -260,6 +272,9 @@ def main(argv=None):
                         help="events per commit (default: the database's, as the archive's)")
     parser.add_argument("--indexes", choices=("2", "3"), default="3",
                         help="the jobs table's indexes of schema version 2 or 3 (default)")
+    parser.add_argument("--keep-indexes", action="store_true",
+                        help="write a first history with every index in place (SQLite "
+                             "defers them)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = []
@@ -268,6 +283,10 @@ def main(argv=None):
     if args.indexes == "2":
         options += ["--indexes", "2"]
         schema.INDEXES = schema.V2_INDEXES + tuple(i for i in schema.INDEXES if i[1] != "jobs")
+        schema.DEFERRED_INDEXES = tuple(i for i in schema.INDEXES if i[1] in ("jobs", "events"))
+    if args.keep_indexes:
+        options += ["--keep-indexes"]
+        SQLiteBackend.defers_indexes = False
     if args.child:
         mode, url, njobs = args.child
         return child(mode, url, int(njobs), args.batch_size)
@@ -275,8 +294,10 @@ def main(argv=None):
     sizes = (njobs, max(1, njobs // 4))
     backends = args.backends.split(",")
     commits = f"{args.batch_size}-event" if args.batch_size else "the database's default"
+    kept = ", kept during a first history" if args.keep_indexes else ""
     print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); schema version "
-          f"{args.indexes}'s indexes, {commits} commits; {bench_streams.environment_note()}")
+          f"{args.indexes}'s indexes{kept}, {commits} commits; "
+          f"{bench_streams.environment_note()}")
     cluster = None
     work = tempfile.mkdtemp(prefix="fj-bench-archive-")
     try:
