@@ -6,7 +6,8 @@ position for it), ``unordered_history`` (whether it reads full history
 unordered), ``written`` (events written so far) and ``start(position)``,
 ``timeout()``, ``write(events)``, ``flushed(position)``, ``close(position)``;
 one that reads history unordered also ``write(events, history=True)``
-(which returns how many of them it had already) and ``new_stream()``.
+(which returns how many of them it had already), ``new_stream()`` and
+``history_written()`` (that history is all written).
 """
 
 import os

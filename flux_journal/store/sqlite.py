@@ -59,8 +59,8 @@ class SQLiteBackend(Backend):
     # less time in 100,000-event commits than in 10,000-event ones, for
     # about 65 MB more held while a commit fills (PostgreSQL: no faster).
     batch_size = 100000
-    # A 1M-event first history took 15% less time written without the
-    # jobs and events indexes, made after (bench_archive's --child).
+    # A 1M-event first history took 13% less time written without the
+    # jobs and events indexes, made after (bench_archive --keep-indexes).
     defers_indexes = True
 
     def begin(self):
