@@ -137,6 +137,9 @@ def test_two_instances_one_postgres(second_instance, pg_cluster):
         for proc in procs.values():
             proc.send_signal(signal.SIGINT)
         errors = {name: proc.communicate(timeout=60)[1] for name, proc in procs.items()}
+        # shown with a failure above (a wait that timed out says no more)
+        print("archivers' status and stderr:",
+              {name: (proc.returncode, errors[name]) for name, proc in procs.items()})
     assert all(b"Traceback" not in err for err in errors.values()), errors
 
     for name, uri in uris.items():
