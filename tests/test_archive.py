@@ -24,6 +24,7 @@ from flux_journal import JournalConsumer
 from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli.checkpoint import Position
 from flux_journal.store import connect, schema
+from flux_journal.store.writer import open_writer
 from flux_journal.cli import DEFAULT_REORDER_WINDOW, simulated_instance
 from flux_journal.sim import SimFlux
 from journal_helpers import (
@@ -114,13 +115,46 @@ def target(request, tmp_path):
     db.close()
 
 
+def _process_stat(pid):
+    """(state, parent pid) of process *pid*, None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def children(pid):
+    """The processes whose parent is *pid*."""
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and (_process_stat(entry) or ("", 0))[1] == pid]
+
+
+def ended(pid):
+    """Whether process *pid* has exited (a zombie has)."""
+    stat = _process_stat(pid)
+    return stat is None or stat[0] in ("Z", "X")
+
+
+#: Writer processes found by kill_archiver (the archiver had started one).
+writers_seen = []
+
+
 def kill_archiver(proc):
     """SIGKILL a running archiver; True if the kill (not an exit) ended it.
-    It must not have printed a traceback either way."""
+    It must not have printed a traceback either way, and its writer
+    process (flux_journal.store.writer) must end with it."""
+    writers = children(proc.pid)
     proc.kill()
     proc.wait(30)
     assert b"Traceback" not in proc.stderr.read()
     proc.stderr.close()
+    deadline = time.monotonic() + 30
+    while not all(map(ended, writers)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(map(ended, writers)), "the writer process outlived its archiver"
+    writers_seen.extend(writers)
     return proc.returncode == -signal.SIGKILL
 
 def replay(path, journal="jobs"):
@@ -370,6 +404,7 @@ def test_archive_survives_sigkill_at_random_points(target):
             if have:
                 assert rows(db, "SELECT events FROM resume") == [(len(have),)]
     assert kills >= 8
+    assert writers_seen  # the kills' check of the writer process is not empty
     archive("--db", db, "--sim", "10000", "--seed", "9")
     assert event_rows(db) == want
     assert rows(db, "SELECT count(*) FROM jobs") == [(10000,)]
@@ -440,13 +475,18 @@ def test_archive_survives_sigkill_in_out_of_order_live_part(tmp_path, fixtures_d
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_follow_commits_by_time_and_stops_on_sigint(tmp_path):
+@pytest.mark.parametrize("to", ["process", "group"])
+def test_follow_commits_by_time_and_stops_on_sigint(tmp_path, to):
+    """SIGINT to the archiver, or to its whole process group as a
+    terminal's Ctrl-C sends it (its writer process too, which leaves the
+    last commit to the archiver): it commits what it has and exits 130."""
     history = journal_events("jobs", simulated_instance("jobs", 40, 2)[0])
     db = tmp_path / "f.sqlite"
     proc = subprocess.Popen(
         command("archive", "--db", db, "--sim", "40", "--seed", "2", "--follow", "--sim-rate",
                 "200", "--batch-time", "0.1", "--batch-size", "100000"),
         env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=to == "group",
     )
     # live events reach the database while the archiver runs (WAL lets
     # us read meanwhile), committed by time since the size is never hit
@@ -460,8 +500,14 @@ def test_follow_commits_by_time_and_stops_on_sigint(tmp_path):
             except sqlite3.OperationalError:
                 pass  # tables not created yet
     assert count > len(history) + 20
-    proc.send_signal(signal.SIGINT)
+    writers = children(proc.pid)
+    assert writers
+    if to == "group":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 130
+    assert all(map(ended, writers))
     assert proc.stderr.read() == b"" and proc.stdout.read() == b""
     proc.stderr.close()
     proc.stdout.close()
@@ -510,7 +556,8 @@ def _position_after(events):
     return position
 
 
-def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream):
+@pytest.mark.parametrize("writer_process", [True, False])
+def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream, writer_process):
     """Archive.add() and commits run with Python's cyclic collector
     paused (flux_journal.gcpause), which is right only if they make no
     reference cycle: one left per job (a recursive closure per jobspec
@@ -522,7 +569,8 @@ def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream):
     gc.collect()
     gc.disable()
     try:
-        archive_ = Archive(str(tmp_path / "archive.sqlite"), instance="cycles")
+        archive_ = Archive(str(tmp_path / "archive.sqlite"), instance="cycles",
+                           writer_process=writer_process)
         for start in range(0, len(stream), 50):
             part = stream[start:start + 50]
             archive_.add(part)
@@ -537,12 +585,71 @@ def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream):
 
     # the database refuses a batch (its rows are there already): the
     # error comes and the collector runs again
-    again = Archive(str(tmp_path / "archive.sqlite"), instance="cycles")
+    again = Archive(str(tmp_path / "archive.sqlite"), instance="cycles",
+                    writer_process=writer_process)
     with pytest.raises(ArchiveError):
         again.add(stream)
         again.commit(_position_after(stream))
     again.close()
     assert gc.isenabled()
+
+
+def test_writer_process_reports_a_failed_write_at_the_next_call(target):
+    """The writer process runs bulk writes without a reply: one the
+    database refuses drops the writes after it (its transaction is
+    aborted), and the next call that waits raises the driver's own
+    error; after the rollback the writer goes on.  A second writer
+    process of the same archive, opened meanwhile, leaves it whole."""
+    backend = open_writer(target.url)
+    backend.open_schema("w", None)
+    submit = ("w", 1, 0, 1.0, "submit", "{}")
+    backend.begin()
+    backend.insert_events([submit])
+    backend.insert_events([submit])  # the same (instance, jobid, seq): refused
+    backend.insert_events([("w", 2, 0, 2.0, "submit", "{}")])  # dropped with it
+    with pytest.raises(backend.errors) as refused:
+        backend.commit()
+    assert type(refused.value).__name__ in ("IntegrityError", "UniqueViolation")
+    assert "unique" in str(refused.value).lower()
+    backend.rollback()
+    backend.begin()
+    backend.insert_events([("w", 3, 0, 3.0, "submit", "{}")])
+    backend.commit()
+    assert target.rows("SELECT jobid FROM events") == [(3,)]
+    # a call that waits and fails raises the driver's error as well
+    target.execute(["DROP TABLE resume"])
+    with pytest.raises(backend.errors, match="resume"):
+        backend.load_position("w", "jobs")
+    backend.close()
+    backend.close()  # once is enough
+    # a database the writer cannot open: the archive's one-line error
+    if target.kind == "sqlite":
+        missing = os.path.join(os.path.dirname(target.url), "missing", "x.sqlite")
+    else:
+        missing = target.url.replace(f"/{target.dbname}?", "/nosuchdb?")
+    with pytest.raises(ArchiveError) as refused:
+        open_writer(missing)
+    assert "x.sqlite" in str(refused.value) or "nosuchdb" in str(refused.value)
+
+
+def test_a_job_row_written_twice_in_one_commit(target):
+    """The archive writes an ended job's row when the job ends, and again
+    at the commit should a late event change it: two upserts of one job
+    in one transaction leave the second."""
+    backend = open_writer(target.url)
+    backend.open_schema("w", None)
+
+    def job_row(state, nevents):
+        values = dict.fromkeys(schema.JOB_COLUMNS)
+        values.update(instance="w", jobid=7, state=state, nevents=nevents, record="{}")
+        return tuple(values[column] for column in schema.JOB_COLUMNS)
+
+    backend.begin()
+    backend.upsert_jobs([job_row("INACTIVE", 6)])
+    backend.upsert_jobs([job_row("INACTIVE", 7)])
+    backend.commit()
+    backend.close()
+    assert target.rows("SELECT state, nevents FROM jobs") == [("INACTIVE", 7)]
 
 
 def test_first_history_is_indexed_once_it_is_in(target, full_stream, fixtures_dir):

@@ -111,9 +111,12 @@ class PostgresBackend(Backend):
     def upsert_jobs(self, rows):
         # COPY into a session's scratch table, then one INSERT ... ON
         # CONFLICT: far fewer round trips and statements than a row each.
+        # Emptied after: a transaction may upsert many times, and the same
+        # job twice (which one INSERT ... ON CONFLICT cannot).
         self.cursor.execute(self._scratch)
         self._copy_rows("jobs_batch", rows)
         self.cursor.execute(self._merge)
+        self.cursor.execute("TRUNCATE jobs_batch")
 
     def insert_resource_events(self, rows):
         self._copy_rows("resource_events", rows)
