@@ -19,10 +19,10 @@ The database is written by a process of its own (see
 next events; ``writer_process=False`` writes it from this process.
 
 The ``jobs`` rows are job-list's records, kept by
-:class:`~flux_journal.jobstate.JobModel` for the jobs still active; a
-job's row is written when the job ends (so that a history's rows go to
-the database as they come, not all at the commit) and at each commit
-while it is active.  An inactive job's record is forgotten once
+:class:`~flux_journal.jobstate.JobModel` for the jobs still active, and
+written at each commit that changed them; with the writer process, an
+ended job's row is written when the job ends, so that a history's rows
+go to the database beside the next events, not all at the commit.  An inactive job's record is forgotten once
 committed (memory stays bounded by the active jobs), and rebuilt from its
 archived events should a late event come.
 
@@ -184,6 +184,9 @@ class Archive:
         self.journal = journal
         self.instance = instance
         self._owner = share is None
+        # Write an ended job's row at once (beside the next events, in
+        # the writer process) rather than at the commit, which waits.
+        self._rows_as_jobs_end = writer_process if share is None else share._rows_as_jobs_end
         if share is not None:
             self.backend = share.backend
         elif writer_process:
@@ -219,7 +222,8 @@ class Archive:
         self._rows = _JobRows(instance)
         self._model = JobModel()  # the records of this run's active jobs
         self._dirty = {}  # jobid -> record changed in the open transaction
-        # jobid -> record that ended in the open transaction, its row written
+        # jobid -> record that ended in the open transaction, its row
+        # written then (see _rows_as_jobs_end)
         self._ended = {}
         self._gone = set()  # jobids whose row goes (invalidated) at commit
         self._orphans = {}  # jobid -> next seq, for events of jobs without a record
@@ -448,7 +452,7 @@ class Archive:
             if record is not None:
                 # counted as events of the archive, whatever the model made of them
                 record.events = count
-                if record.state == INACTIVE:
+                if record.state == INACTIVE and self._rows_as_jobs_end:
                     dirty.pop(jobid, None)
                     self._ended[jobid] = record
                     ended.append(self._rows.row(record))
@@ -534,7 +538,8 @@ class Archive:
         # Inactive jobs get no more events that change their row but late
         # annotations: forget them so memory stays bounded by the number
         # of active jobs (a late event rebuilds the record).
-        for jobid in self._ended:
+        ended = [jobid for jobid, record in self._dirty.items() if record.state == INACTIVE]
+        for jobid in [*self._ended, *ended]:
             self._model.forget(jobid)
             self._rows.forget(jobid)
         for jobid in self._gone:

@@ -66,7 +66,7 @@ def _package_root():
     of the interpreter's site folders, which the child searches anyway
     after the standard library ('' then)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    sites = site.getsitepackages() + [site.getusersitepackages()]
+    sites = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]
     return "" if root in map(os.path.abspath, sites) else root
 
 
