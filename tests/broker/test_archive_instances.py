@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from broker_helpers import REPO, differences, flux_command
+from broker_helpers import REPO, differences, flux_command, journal_listeners, wait_for_listeners
 
 pytestmark = pytest.mark.broker
 
@@ -112,8 +112,11 @@ def test_two_instances_one_postgres(second_instance, pg_cluster):
         except psycopg.errors.UndefinedTable:
             return 0
 
+    listeners = {name: journal_listeners(uri) for name, uri in uris.items()}
     procs = {name: archiver(uri) for name, uri in uris.items()}
     try:
+        for name, uri in uris.items():  # each archiver follows: it gets annotations
+            wait_for_listeners(listeners[name] + 1, uri)
         jobids = {}
         for name, uri in uris.items():
             out = flux_at(uri, "submit", f"--cc=1-{NJOBS}", "--quiet", "true")

@@ -27,7 +27,8 @@ from flux_journal import JournalConsumer
 from flux_journal.jobstate import RESULTS, STATE_NAMES
 from flux_journal.metrics.state import JobTracker
 
-from broker_helpers import REPO, differences, flux_command, full_history
+from broker_helpers import (REPO, differences, flux_command, full_history, journal_listeners,
+                            wait_for_listeners)
 
 pytestmark = pytest.mark.broker
 
@@ -104,12 +105,14 @@ def test_archive_and_exporter_agree_with_job_list(flux_handle, tmp_path):
     db = tmp_path / "jobs.sqlite"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    listeners = journal_listeners()
     archiver = subprocess.Popen(
         [sys.executable, "-m", "flux_journal", "archive", "--db", str(db), "--follow",
          "--batch-time", "0.1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
+        wait_for_listeners(listeners + 1)  # the archiver follows: it gets annotations
         jobs, running, held = run_workload()
         # Everything the journal sent is archived once every job's archived
         # record is in the state the workload left it in.  (The running
