@@ -154,8 +154,7 @@ class Backend:
                 self.cursor.execute(statement)
             self.check_tables()
             self.made_tables(created)
-            for _, statement in indexes:
-                self.cursor.execute(statement)
+            self._create_indexes(indexes)
             self.cursor.execute(self._sql["set_schema_version"], (str(schema.SCHEMA_VERSION),))
             self.commit()
         except BaseException:
@@ -244,10 +243,14 @@ class Backend:
     def build_indexes(self):
         """Within the transaction: make every index that is missing and
         drop the note of :meth:`defer_indexes`."""
-        _, indexes = schema.create_statements(self.types, self.serial)
+        self._create_indexes(schema.create_statements(self.types, self.serial)[1])
+        self.cursor.execute(self._sql["clear_indexes_deferred"])
+
+    def _create_indexes(self, indexes):
+        """Run the ``CREATE INDEX IF NOT EXISTS`` statements *indexes*
+        ((name, statement) pairs)."""
         for _, statement in indexes:
             self.cursor.execute(statement)
-        self.cursor.execute(self._sql["clear_indexes_deferred"])
 
     def archived_tails(self, instance, jobids):
         """Where the archived events of *jobids* of *instance* end:

@@ -43,7 +43,7 @@ renders the tables from :data:`TABLES` with its own column types.
 
 __all__ = [
     "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES", "V2_INDEXES",
-    "DEFERRED_INDEXES",
+    "DEFERRED_TABLES", "DEFERRED_INDEXES", "deferred_indexes",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "IDS_PER_STATEMENT", "id_chunks", "lookup_statements",
     "tail_statement",
@@ -132,11 +132,21 @@ INDEXES = (
     ("resource_events_by_time", "resource_events", "instance, timestamp", None),
 )
 
-#: The indexes an archive's first history is written without, and which
-#: are then made at once (sorting the rows once costs less than placing
-#: each in every index as a history, job by job, brings it): those of
-#: the tables a job history fills.
-DEFERRED_INDEXES = tuple(index for index in INDEXES if index[1] in ("jobs", "events"))
+#: The tables a job history fills, whose indexes an archive's first
+#: history is written without; they are then made at once (sorting the
+#: rows once costs less than placing each in every index as a history,
+#: job by job, brings it): :data:`DEFERRED_INDEXES`.
+DEFERRED_TABLES = ("jobs", "events")
+
+
+def deferred_indexes(indexes):
+    """Those of *indexes* (as :data:`INDEXES` lists them) on
+    :data:`DEFERRED_TABLES`."""
+    return tuple(index for index in indexes if index[1] in DEFERRED_TABLES)
+
+
+#: The indexes a new archive's first history is written without.
+DEFERRED_INDEXES = deferred_indexes(INDEXES)
 
 #: Version 2's indexes of ``jobs``, which version 3's replaced (the
 #: upgrade drops them), as :data:`INDEXES` lists indexes.
