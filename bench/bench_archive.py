@@ -24,7 +24,10 @@ keeps nothing: the part of the archive's time and memory that is not
 storing.  The archive run is the command's own path: ``Archive``, ``ArchiveSink``
 and the ``Reader`` over a consumer of a simulated handle (the stream,
 the handle and the archive's tables are made before the clock starts,
-as the floor's tables are).  Each run is a child process of its
+as the floor's tables are), with the database written by its writer
+process (:mod:`flux_journal.store.writer`), whose peak RSS is added to
+the run's; ``archive-1p``: the same, written from the archive's own
+process (``Archive(writer_process=False)``).  Each run is a child process of its
 own, so that its peak RSS (VmHWM, reset once the stream is in memory) is
 its own; the run is repeated at a quarter of the history's size to show
 whether memory grows with it.  PostgreSQL is a throwaway server
@@ -84,10 +87,11 @@ def _reset_peak():
         return False
 
 
-def _rss(field):
-    """VmRSS or VmHWM of this process in bytes (ru_maxrss if absent)."""
+def _rss(field, pid="self"):
+    """VmRSS or VmHWM of process *pid* in bytes (this one's ru_maxrss if
+    absent)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
@@ -214,21 +218,27 @@ def _run_reader(handle, sink, position=None):
     return sink.written
 
 
-def _archive(url, stream, batch_size=None):
+def _archive(url, stream, batch_size=None, writer_process=True):
     """Archive *stream* as ``flux-journal archive`` does (``--batch-size``
-    *batch_size*); return the events archived and the seconds it took."""
+    *batch_size*; without its writer process unless *writer_process*);
+    return the events archived and the seconds it took."""
     handle = stream.handle()
-    archive = Archive(url, "jobs", INSTANCE)  # its tables made, as the floor's are
+    # its tables made, as the floor's are
+    archive = Archive(url, "jobs", INSTANCE, writer_process=writer_process)
     _reset_peak()
     start = time.perf_counter()
     _run_reader(handle, ArchiveSink(archive, batch_size, 1.0), archive.position.copy())
+    # The writer's own peak (ru_maxrss would count this process's RSS,
+    # which the writer had between its fork and its exec).
+    writer_peak = _rss("VmHWM", archive.backend.pid) if writer_process else 0
     archive.close()
     seconds = time.perf_counter() - start
-    return archive.committed, seconds
+    return archive.committed, seconds, writer_peak
 
 
-def child(mode, url, njobs, batch_size=None):
-    """One measurement; prints its result as a JSON line."""
+def child(mode, url, njobs, batch_size=None, one_process=False):
+    """One measurement (*one_process*: archive without the writer
+    process); prints its result as a JSON line."""
     stream = bench_streams.jobs(njobs)
     bare = ("floor", "+jobs", "+jobs-t")
     rows = _event_rows(stream, ordered=mode != "+jobs") if mode in bare else None
@@ -244,8 +254,11 @@ def child(mode, url, njobs, batch_size=None):
         events = _read(url, stream)
         seconds = time.perf_counter() - start
     else:
-        events, seconds = _archive(url, stream, batch_size)
-    print(json.dumps({"events": events, "seconds": seconds, "peak": _rss("VmHWM"),
+        events, seconds, writer_peak = _archive(
+            url, stream, batch_size, writer_process=mode == "archive" and not one_process)
+    # with the whole of the writer's peak, all of it growth
+    peak = _rss("VmHWM") + (writer_peak if mode.startswith("archive") else 0)
+    print(json.dumps({"events": events, "seconds": seconds, "peak": peak,
                       "baseline": baseline}))
 
 
@@ -283,20 +296,24 @@ def main(argv=None):
     if args.indexes == "2":
         options += ["--indexes", "2"]
         schema.INDEXES = schema.V2_INDEXES + tuple(i for i in schema.INDEXES if i[1] != "jobs")
-        schema.DEFERRED_INDEXES = tuple(i for i in schema.INDEXES if i[1] in ("jobs", "events"))
+        schema.DEFERRED_INDEXES = schema.deferred_indexes(schema.INDEXES)
     if args.keep_indexes:
         options += ["--keep-indexes"]
         SQLiteBackend.defers_indexes = False
+    # Those options change this process's modules, which the writer
+    # process does not see: the archive then writes from this process.
+    one_process = args.indexes == "2" or args.keep_indexes
     if args.child:
         mode, url, njobs = args.child
-        return child(mode, url, int(njobs), args.batch_size)
+        return child(mode, url, int(njobs), args.batch_size, one_process)
     njobs = 2000 if args.quick else args.jobs
     sizes = (njobs, max(1, njobs // 4))
     backends = args.backends.split(",")
     commits = f"{args.batch_size}-event" if args.batch_size else "the database's default"
     kept = ", kept during a first history" if args.keep_indexes else ""
+    alone = "; archive written from its own process (the options patch it)" if one_process else ""
     print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); schema version "
-          f"{args.indexes}'s indexes{kept}, {commits} commits; "
+          f"{args.indexes}'s indexes{kept}, {commits} commits{alone}; "
           f"{bench_streams.environment_note()}")
     cluster = None
     work = tempfile.mkdtemp(prefix="fj-bench-archive-")
@@ -307,7 +324,7 @@ def main(argv=None):
             except ClusterUnavailable as exc:
                 print(f"postgres: skipped ({exc})")
                 backends.remove("postgres")
-        header = (f"{'backend':<9} {'run':<8} {'jobs':>7} {'events':>9} {'seconds':>8} "
+        header = (f"{'backend':<9} {'run':<10} {'jobs':>7} {'events':>9} {'seconds':>8} "
                   f"{'events/s':>9} {'x floor':>7} {'peak RSS':>9} {'growth':>8}")
         print(header)
         print("-" * len(header))
@@ -318,17 +335,17 @@ def main(argv=None):
                 if size not in reads:
                     reads[size] = measure("read", "-", size, options)
                 results = {"read": reads[size]}
-                for mode in ("floor", "+jobs", "+jobs-t", "archive"):
+                for mode in ("floor", "+jobs", "+jobs-t", "archive-1p", "archive"):
                     if backend == "sqlite":
                         url = os.path.join(work, f"{mode}-{size}.sqlite")
                     else:
                         url = cluster.url(cluster.new_database())
                     results[mode] = measure(mode, url, size, options)
                 floor = results["floor"]
-                for mode in ("floor", "+jobs", "+jobs-t", "read", "archive"):
+                for mode in ("floor", "+jobs", "+jobs-t", "read", "archive-1p", "archive"):
                     r = results[mode]
                     ratio = r["seconds"] / floor["seconds"]
-                    print(f"{backend:<9} {mode:<8} {size:>7} {r['events']:>9} "
+                    print(f"{backend:<9} {mode:<10} {size:>7} {r['events']:>9} "
                           f"{r['seconds']:>8.2f} {r['events'] / r['seconds']:>9.0f} "
                           f"{ratio:>6.2f}x {r['peak'] / 2**20:>6.0f} MB "
                           f"{(r['peak'] - r['baseline']) / 2**20:>5.0f} MB")
