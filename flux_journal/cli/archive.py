@@ -22,9 +22,10 @@ The ``jobs`` rows are job-list's records, kept by
 :class:`~flux_journal.jobstate.JobModel` for the jobs still active, and
 written at each commit that changed them; with the writer process, an
 ended job's row is written when the job ends, so that a history's rows
-go to the database beside the next events, not all at the commit.  An inactive job's record is forgotten once
-committed (memory stays bounded by the active jobs), and rebuilt from its
-archived events should a late event come.
+go to the database beside the next events, not all at the commit.  An
+inactive job's record is forgotten once committed (memory stays bounded
+by the active jobs), and rebuilt from its archived events should a late
+event come.
 
 A version 1 archive (SQLite, flux-journal up to a11ac61: no instances,
 a smaller ``jobs`` table) is upgraded in place when opened for writing:
