@@ -450,6 +450,13 @@ class InstanceTree:
                 node.reader.stop()
             except RuntimeError:
                 pass
+            except OSError:
+                # A child whose broker is gone (its end not read yet)
+                # cannot be asked: its stream is over all the same.  The
+                # root's connection is the caller's.
+                if node is self._root:
+                    raise
+                self._forget(node)
 
     def close(self) -> None:
         """Stop every stream and read them to their end (briefly)."""

@@ -216,6 +216,23 @@ def test_losing_one_child_leaves_the_others_alone():
     tree.close()
 
 
+def test_stop_with_a_child_gone_before_its_end_is_read():
+    """A child instance ends (its broker gone, so it can no longer be
+    asked to stop) and the tree is stopped before it reads that end, as
+    when Ctrl-C comes just after a child finished: the stop goes through
+    (it used to raise the child's EPIPE, which the command took for a
+    broken stdout and exited 141) and the tree ends."""
+    host = SimHost()
+    gone = host.start_child(host.root)
+    tree = InstanceTree(host.root, connect=host.connect)
+    got = []
+    history_read(tree, got)
+    host.finish_child(gone)
+    tree.stop()
+    assert read_until(tree, lambda: False, got) is True
+    assert tree.instances == []
+
+
 def test_allow_delivers_only_the_wanted_names_yet_finds_children():
     host, child, grandchild = two_levels()
     tree = InstanceTree(host.root, connect=host.connect, allow={"submit", "clean"})
