@@ -43,7 +43,7 @@ from flux_journal.gcpause import CollectorPaused
 from flux_journal.job import JournalEvent
 from flux_journal.jobstate import INACTIVE, STATE_NAMES, JobModel
 from flux_journal.store import open_backend
-from flux_journal.store.writer import open_writer
+from flux_journal.store.writer import WriterBackend, open_writer
 from flux_journal.store.errors import ArchiveError, one_line
 from flux_journal.store.schema import RECORD_COLUMNS
 
@@ -167,7 +167,7 @@ class Archive:
         writer_process (bool): write the database from a process of its
             own (:mod:`flux_journal.store.writer`), so that this process
             reads and models the next events while the last are written
-            (a history is archived in about three quarters of the time);
+            (a history is archived in about four fifths of the time);
             False: write it from this process
 
     Raises:
@@ -185,15 +185,15 @@ class Archive:
         self.journal = journal
         self.instance = instance
         self._owner = share is None
-        # Write an ended job's row at once (beside the next events, in
-        # the writer process) rather than at the commit, which waits.
-        self._rows_as_jobs_end = writer_process if share is None else share._rows_as_jobs_end
         if share is not None:
             self.backend = share.backend
         elif writer_process:
             self.backend = open_writer(url, synchronous)
         else:
             self.backend = open_backend(url, synchronous=synchronous)
+        # Write an ended job's row at once (beside the next events, in
+        # the writer process) rather than at the commit, which waits.
+        self._rows_as_jobs_end = isinstance(self.backend, WriterBackend)
         # whether the (shared) connection has a transaction open
         self._tx = _Transaction() if share is None else share._tx
         try:
@@ -223,9 +223,9 @@ class Archive:
         self._rows = _JobRows(instance)
         self._model = JobModel()  # the records of this run's active jobs
         self._dirty = {}  # jobid -> record changed in the open transaction
-        # jobid -> record that ended in the open transaction, its row
-        # written then (see _rows_as_jobs_end)
-        self._ended = {}
+        # jobids of the jobs that ended in the open transaction, their
+        # rows written then (see _rows_as_jobs_end)
+        self._ended = set()
         self._gone = set()  # jobids whose row goes (invalidated) at commit
         self._orphans = {}  # jobid -> next seq, for events of jobs without a record
         # [jobid, newest archived timestamp or None once past it, events
@@ -455,7 +455,7 @@ class Archive:
                 record.events = count
                 if record.state == INACTIVE and self._rows_as_jobs_end:
                     dirty.pop(jobid, None)
-                    self._ended[jobid] = record
+                    self._ended.add(jobid)
                     ended.append(self._rows.row(record))
                 else:
                     dirty[jobid] = record
@@ -546,7 +546,7 @@ class Archive:
         for jobid in self._gone:
             self._rows.forget(jobid)
         self._dirty = {}
-        self._ended = {}
+        self._ended = set()
         self._gone = set()
         self._orphans = {}
 
@@ -565,11 +565,11 @@ class Archive:
         """Forget what was added since the last commit (its transaction
         was rolled back)."""
         # Records changed in the abandoned transaction must be rebuilt.
-        for jobid in set(self._dirty) | set(self._ended) | self._gone:
+        for jobid in set(self._dirty) | self._ended | self._gone:
             self._model.forget(jobid)
             self._rows.forget(jobid)
         self._dirty = {}
-        self._ended = {}
+        self._ended = set()
         self._gone = set()
         self._orphans = {}
         self._reading = None

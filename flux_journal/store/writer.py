@@ -264,4 +264,3 @@ def main(argv):
         replies.close()
     except BrokenPipeError:
         pass  # a reply the parent did not live to read
-
