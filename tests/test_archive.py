@@ -556,13 +556,14 @@ def _position_after(events):
 
 @pytest.mark.parametrize("writer_process", [True, False])
 def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream, writer_process):
-    """Archive.add() and commits run with Python's cyclic collector
-    paused (flux_journal.gcpause), which is right only if they make no
-    reference cycle: one left per job (a recursive closure per jobspec
-    did that) would be garbage only the collector frees.  Checked over a
-    stream with every kind of job of the capture, in 50-event commits
-    that build, store and forget their records; the collector is running
-    again afterwards, also after a commit the database refused."""
+    """An open transaction runs with Python's cyclic collector paused
+    (flux_journal.gcpause), which is right only if adding and committing
+    make no reference cycle: one left per job (a recursive closure per
+    jobspec did that) would be garbage only the collector frees.  Checked
+    over a stream with every kind of job of the capture, in 50-event
+    commits that build, store and forget their records; the collector is
+    running again afterwards, also after a commit the database refused
+    and after closing with a transaction open."""
     _, stream = full_stream
     gc.collect()
     gc.disable()
@@ -588,8 +589,24 @@ def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream, writer_proc
     with pytest.raises(ArchiveError):
         again.add(stream)
         again.commit(_position_after(stream))
+    assert gc.isenabled()
     again.close()
     assert gc.isenabled()
+
+    # paused from the first add to the commit; closed uncommitted: resumed
+    other = Archive(str(tmp_path / "other.sqlite"), instance="cycles",
+                    writer_process=writer_process)
+    other.add(stream[:50])
+    assert not gc.isenabled()
+    other.add(stream[50:100])
+    assert not gc.isenabled()
+    other.commit(_position_after(stream[:100]))
+    assert gc.isenabled()
+    other.add(stream[100:150])
+    assert not gc.isenabled()
+    other.close()
+    assert gc.isenabled()
+    assert rows(str(tmp_path / "other.sqlite"), "SELECT count(*) FROM events") == [(100,)]
 
 
 def test_writer_process_reports_a_failed_write_at_the_next_call(target):

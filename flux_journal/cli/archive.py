@@ -70,12 +70,33 @@ def _json(value):
 
 class _Transaction:
     """Whether a connection has a write transaction open (shared by the
-    archives of one connection)."""
+    archives of one connection).
 
-    __slots__ = ("open",)
+    While one is open, Python's cyclic collector is paused: the rows and
+    records of an open commit, thousands of objects kept alive at once
+    and freed by the commit, make no cycles, and the collector would
+    examine each of them many times over (about a tenth of an archive's
+    time, bench/bench_archive.py).  Anything else that runs meanwhile is
+    collected once the commit or rollback resumes it."""
+
+    __slots__ = ("open", "_paused")
 
     def __init__(self):
         self.open = False
+        self._paused = None
+
+    def began(self):
+        """The connection began a transaction."""
+        self.open = True
+        self._paused = CollectorPaused().__enter__()
+
+    def ended(self):
+        """Its transaction was committed or rolled back, and what it held
+        let go: the collector resumes (if it ran before)."""
+        self.open = False
+        paused, self._paused = self._paused, None
+        if paused is not None:
+            paused.__exit__(None, None, None)
 
 
 class _JobRows:
@@ -252,7 +273,7 @@ class Archive:
     def _begin(self):
         if not self._tx.open:
             self.backend.begin()
-            self._tx.open = True
+            self._tx.began()
 
     def _failed(self, exc):
         """Roll back after the database refused a statement; the error
@@ -305,10 +326,6 @@ class Archive:
         """
         if not events:
             return 0
-        with CollectorPaused():  # the rows and records of a batch make no cycles
-            return self._add(events, history)
-
-    def _add(self, events, history):
         self._begin()
         delivered = len(events)
         try:
@@ -489,10 +506,9 @@ class Archive:
         their last commit."""
         backend = self.backend
         try:
-            with CollectorPaused():  # nor do a commit's rows
-                for archive, position in staged:
-                    archive.stage(position)
-                backend.commit()
+            for archive, position in staged:
+                archive.stage(position)
+            backend.commit()
         except backend.errors as exc:
             error = self._failed(exc)
             for archive in sharing:
@@ -503,9 +519,9 @@ class Archive:
             for archive in sharing:
                 archive.abandon()
             raise
-        self._tx.open = False
         for archive, position in staged:
             archive.committed_as(position)
+        self._tx.ended()
 
     def stage(self, position):
         """Within the open transaction: write the job rows changed and
@@ -553,13 +569,16 @@ class Archive:
     def rollback(self):
         """Abandon the open transaction (its events are not archived;
         with a shared connection, call :meth:`abandon` on the others)."""
-        if self._tx.open:
-            self._tx.open = False
-            try:
-                self.backend.rollback()
-            except self.backend.errors:
-                pass  # the connection is gone: so is the transaction
-        self.abandon()
+        try:
+            if self._tx.open:
+                self._tx.open = False
+                try:
+                    self.backend.rollback()
+                except self.backend.errors:
+                    pass  # the connection is gone: so is the transaction
+            self.abandon()
+        finally:
+            self._tx.ended()
 
     def abandon(self):
         """Forget what was added since the last commit (its transaction
