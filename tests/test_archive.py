@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -353,6 +354,75 @@ def test_archive_holds_no_history(tmp_path):
     printed = run_cli("jobs", "--sim", "2000", "--stats", check_rc=None)
     assert printed.returncode == 0, printed.stderr
     assert _stat(printed.stderr, "peak backlog") == _stat(printed.stderr, "events received")
+
+
+def test_archiver_stops_when_its_writer_process_dies(target):
+    """The writer process is killed (as the OOM killer would) in the
+    middle of a history: the archiver stops with one line saying so and
+    status 1; the database holds what was committed (each job's first
+    events, once) with its resume position; a rerun archives the rest,
+    every event exactly once."""
+    want = expected_event_rows(
+        journal_events("jobs", simulated_instance("jobs", 10000, 9)[0]))
+    proc = subprocess.Popen(
+        command("archive", "--db", target, "--sim", "10000", "--seed", "9",
+                "--batch-size", "997"),
+        env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while proc.poll() is None and _count(target) < 3000:
+        time.sleep(0.002)
+    writers = children(proc.pid)
+    assert len(writers) == 1, "the archiver ended before its writer was killed"
+    os.kill(writers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (1, b"")
+    assert re.fullmatch(
+        r"flux-journal: .+: the archive's writer process ended \(killed by SIGKILL\)\n",
+        err.decode()), err
+    have = event_rows(target)
+    assert len(have) >= 3000
+    assert_archived_part(have, want)
+    assert rows(target, "SELECT events FROM resume") == [(len(have),)]
+    archive("--db", target, "--sim", "10000", "--seed", "9")
+    assert event_rows(target) == want
+
+
+def test_following_archiver_stops_when_its_writer_process_dies(tmp_path):
+    """Following a quiet instance, the archiver has nothing to write: its
+    writer process killed, it stops within a wait (not at the next
+    event, which may be hours away) with one line and status 1, its
+    history committed."""
+    history = journal_events("jobs", simulated_instance("jobs", 20, 3)[0])
+    db = tmp_path / "quiet.sqlite"
+    proc = subprocess.Popen(
+        command("archive", "--db", db, "--sim", "20", "--seed", "3", "--follow",
+                "--sim-rate", "0.001", "--batch-time", "0.1"),
+        env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def resumes_after():
+        try:
+            return rows(db, "SELECT events FROM resume") if db.exists() else []
+        except sqlite3.OperationalError:
+            return []  # tables not made yet, or locked for a moment
+
+    try:
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline and resumes_after() != [
+                (len(history),)]:
+            time.sleep(0.02)
+        assert rows(db, "SELECT events FROM resume") == [(len(history),)]
+        writers = children(proc.pid)
+        assert len(writers) == 1
+        os.kill(writers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:  # it follows for ever
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, out) == (1, b"")
+    assert re.fullmatch(
+        r"flux-journal: .+: the archive's writer process ended \(killed by SIGKILL\)\n",
+        err.decode()), err
+    assert event_rows(db) == expected_event_rows(history)
 
 
 def _count(db):

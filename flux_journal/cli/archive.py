@@ -261,6 +261,13 @@ class Archive:
 
     # ------------------------------------------------------------------
 
+    def ensure_writer_alive(self):
+        """Raise ArchiveError if the archive's writer process has ended
+        (nothing to check without one): an archiver following a quiet
+        instance would otherwise learn it only at its next event."""
+        if isinstance(self.backend, WriterBackend):
+            self.backend.ensure_alive()
+
     def _load_position(self):
         # The timestamp column is informative: the cursor resumes.
         row = self.backend.load_position(self.instance, self.journal)

@@ -148,7 +148,10 @@ class ArchiveSink:
         del position
 
     def timeout(self):
-        """Block no longer than the oldest pending event may wait."""
+        """Block no longer than the oldest pending event may wait.  Called
+        before every wait: an archive whose writer process has ended
+        stops here (ArchiveError), within a wait of its end."""
+        self.archive.ensure_writer_alive()
         if self._first_pending is None:
             return POLL_WAIT
         left = self._first_pending + self.batch_time - time.monotonic()

@@ -102,6 +102,16 @@ def _raise_again(module, name, message, base):
     raise exc
 
 
+def _how(status):
+    """How a process ended, from its Popen returncode *status*."""
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
 class WriterBackend:
     """The parent's side: stands for the backend the writer process
     opened, with its attributes (``paramstyle``, ``kind``, ``label``,
@@ -157,14 +167,14 @@ class WriterBackend:
     def _lost(self):
         self._closed = True
         status = self._process.wait()
-        raise ArchiveError(f"{self.label}: the archive's writer process ended (status {status})")
+        raise ArchiveError(f"{self.label}: the archive's writer process ended ({_how(status)})")
 
     def error(self, message):
         """An ArchiveError naming the archive."""
         return ArchiveError(f"{self.label}: {message}")
 
     def __getattr__(self, method):
-        # Backend's methods (all but error and close, defined here).
+        # Backend's methods (but those defined here).
         if method.startswith("_") or not callable(getattr(Backend, method, None)):
             raise AttributeError(method)
         if method in BEHIND:
@@ -178,6 +188,20 @@ class WriterBackend:
                 _raise_again(*value, self.errors)
             return value
         return call
+
+    def ensure_alive(self):
+        """Raise ArchiveError, as the next write would, if the writer
+        process has ended (one system call)."""
+        if not self._closed and self._process.poll() is not None:
+            self._lost()
+
+    def rollback(self):
+        """Roll back the open transaction, in the writer process; nothing
+        to do once it is gone: its connection, and so the transaction,
+        went with it (an archive closing after losing its writer must
+        not fail again on that)."""
+        if not self._closed:
+            self.__getattr__("rollback")()
 
     def close(self):
         """Roll back what is not committed and end the writer process."""
