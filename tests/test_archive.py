@@ -949,6 +949,45 @@ def test_refused_batch_is_not_half_written(target):
     assert event_rows(target) == want
 
 
+# A constraint trigger PostgreSQL checks at COMMIT: the commit of the
+# batch that holds one job's events fails.
+_REFUSE_AT_COMMIT = [
+    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NEW.jobid = {jobid} THEN RAISE EXCEPTION 'refused at commit by a test'; END IF; "
+    "RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW EXECUTE FUNCTION refuse()",
+]
+
+
+def test_refused_commit_stops_the_run(target):
+    """The database refuses a commit itself, one the archiver sent
+    without waiting while it read on: the run stops with one line giving
+    the database's reason (not another process's move) and status 1; the
+    archive ends at the commit before, with its resume position, and a
+    later run goes on from there, exactly once."""
+    if target.kind != "postgres":
+        pytest.skip("SQLite checks no constraint at COMMIT that a test can add")
+    events = journal_events("jobs", simulated_instance("jobs", 300, 3)[0])
+    want = expected_event_rows(events)
+    arriving = journal_events("jobs", simulated_instance("jobs", 300, 3)[0], ordered=False)
+    victim = int(arriving[len(arriving) // 2].jobid)
+    args = ("--db", target, "--sim", "300", "--seed", "3", "--batch-size", "100")
+    Archive(target.url, instance="sim").close()  # the tables, for the trigger
+    target.execute([s.format(jobid=victim) for s in _REFUSE_AT_COMMIT])
+    proc = archive(*args, check_rc=1)
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and "refused at commit by a test" in lines[0], lines
+    have = event_rows(target)
+    assert_archived_part(have, want)
+    assert have and victim not in {row[0] for row in have}
+    assert len(have) % 100 == 0  # whole batches
+    assert rows(target, "SELECT events FROM resume") == [(len(have),)]
+    target.execute(["DROP TRIGGER refuse ON events"])
+    archive(*args)
+    assert event_rows(target) == want
+
+
 def test_other_schema_is_refused(target):
     """Tables named like the archive's with other columns, or a meta
     table of another schema version: one line, status 1, nothing

@@ -222,7 +222,7 @@ class Archive:
                 if share is None:
                     self.backend.open_schema(instance, _rebuilt_row)
                 self.backend.claim(instance, journal)
-                self._saved = self._load_position()
+                self._saved = self._before_commit = self._load_position()
                 # Nothing of this instance's jobs is archived yet: an
                 # unordered history (add(history=True)) then repeats
                 # nothing, until a new stream starts.
@@ -285,9 +285,12 @@ class Archive:
     def _failed(self, exc):
         """Roll back after the database refused a statement; the error
         to raise (a second archiver's rows make ours collide: say so)."""
+        # A commit sent without waiting may be what failed: the database
+        # then holds the position before it, which no other process moved.
+        lost = self._before_commit if getattr(self.backend, "pending_commit", False) else None
         self.rollback()
         try:
-            moved = self._load_position() != self._saved
+            moved = self._load_position() not in (self._saved, lost)
         except self.backend.errors:
             moved = False
         if moved:
@@ -492,8 +495,15 @@ class Archive:
         if ended:
             self.backend.upsert_jobs(ended)
 
-    def commit(self, position):
+    def commit(self, position, *, wait=True):
         """Commit the added events with *position* as the resume point.
+
+        *wait* False, with a writer process: the commit is sent and this
+        returns at once, the database committing while the caller reads
+        and adds the next events; should it fail, the next call that
+        waits raises its ArchiveError (at the latest the next commit that
+        waits), and the archive must then be closed: it took the lost
+        commit for done.
 
         Raises:
             ArchiveError: another process moved this journal's resume
@@ -502,20 +512,28 @@ class Archive:
                 database refused the batch (nothing of it is stored)
         """
         if not self._in_transaction and position == self._saved:
+            if wait and getattr(self.backend, "pending_commit", False):
+                try:  # the outcome of the commit sent before
+                    self._load_position()
+                except self.backend.errors as exc:
+                    raise self._failed(exc) from exc
             return
-        self.commit_staged([(self, position)])
+        self.commit_staged([(self, position)], wait=wait)
 
-    def commit_staged(self, staged, sharing=()):
+    def commit_staged(self, staged, sharing=(), wait=True):
         """Stage each (archive, position) of *staged* (this archive or
         those of *sharing*, the others on its connection) and commit them
-        in one transaction.  If that fails it is rolled back, and this
-        archive and those of *sharing* forget what they added since
-        their last commit."""
+        in one transaction (*wait*: see :meth:`commit`).  If that fails it
+        is rolled back, and this archive and those of *sharing* forget
+        what they added since their last commit."""
         backend = self.backend
         try:
             for archive, position in staged:
                 archive.stage(position)
-            backend.commit()
+            if wait or not isinstance(backend, WriterBackend):
+                backend.commit()
+            else:
+                backend.commit_behind()
         except backend.errors as exc:
             error = self._failed(exc)
             for archive in sharing:
@@ -552,7 +570,8 @@ class Archive:
 
     def committed_as(self, position):
         """The transaction holding what :meth:`stage` wrote with
-        *position* was committed."""
+        *position* was committed (or sent to be: see :meth:`commit`)."""
+        self._before_commit = self._saved
         self._saved = position.copy()
         self.position = position.copy()
         self._deferred_committed = self._deferred

@@ -187,14 +187,16 @@ class ArchiveSink:
             self._first_pending is not None
             and time.monotonic() - self._first_pending >= self.batch_time
         ):
-            self._commit(position)
+            # not awaited: the database commits while the next events are
+            # read; a failure stops the run at the next call that waits
+            self._commit(position, wait=False)
 
     def close(self, position):
-        """Commit what is pending."""
+        """Commit what is pending, and wait for every commit."""
         self._commit(position)
 
-    def _commit(self, position):
-        self.archive.commit(position)
+    def _commit(self, position, wait=True):
+        self.archive.commit(position, wait=wait)
         self._first_pending = None
 
 
@@ -247,7 +249,8 @@ class TreeArchiveSink(ArchiveSink):
         """Events of every instance written and not yet committed."""
         return self.group.pending
 
-    def _commit(self, position):
+    def _commit(self, position, wait=True):
+        del wait  # a tree's commits wait: its children's archives come and go
         self.group.commit({self.group.root: position})
         self._first_pending = None
         self.group.keep_only(set(self.tree.instances) if self.tree is not None else ())

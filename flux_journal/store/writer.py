@@ -10,7 +10,8 @@ database and runs every call of the archive's
 archive goes on with the next events.
 
 Protocol (pickled messages over two pipes): the parent sends (method,
-args, reply?); the bulk writes (:data:`BEHIND`) want no reply, every
+args, reply?); the bulk writes and ``begin`` (:data:`BEHIND`), and a
+commit sent by :meth:`WriterBackend.commit_behind`, want no reply; every
 other call waits for its result, and so for every write before it.  A
 write that fails makes the calls after it do nothing (they belong to the
 transaction it aborted) and the next call that waits fail with its
@@ -42,7 +43,8 @@ __all__ = ["open_writer", "WriterBackend", "BEHIND"]
 
 #: The calls that run behind: no reply is awaited (their rows are large
 #: and many; a failure is reported at the next call that waits).
-BEHIND = frozenset(("insert_events", "insert_resource_events", "upsert_jobs", "delete_jobs"))
+BEHIND = frozenset(("begin", "insert_events", "insert_resource_events", "upsert_jobs",
+                    "delete_jobs"))
 
 # What the parent learns of the backend when it opens.
 _ATTRIBUTES = ("paramstyle", "kind", "label", "batch_size", "defers_indexes")
@@ -141,6 +143,9 @@ class WriterBackend:
         self._in = os.fdopen(from_child, "rb")
         self.errors = Exception  # until the backend says
         self._closed = False
+        #: A commit was sent by :meth:`commit_behind` and no call has
+        #: waited since (its outcome is not known yet).
+        self.pending_commit = False
         ok, value = self._call("open", (str(url), synchronous))
         if not ok:
             self.close()
@@ -160,9 +165,23 @@ class WriterBackend:
         self._send((method, args, True))
         try:
             self._out.flush()
-            return pickle.load(self._in)
+            ok, value = pickle.load(self._in)
         except (BrokenPipeError, EOFError, pickle.UnpicklingError):
             return self._lost()
+        if ok:  # so was everything sent before, a commit behind too
+            self.pending_commit = False
+        return ok, value
+
+    def commit_behind(self):
+        """Commit the transaction without waiting for it: should it fail,
+        the next call that waits raises its error (until then
+        :attr:`pending_commit` is true)."""
+        self._send(("commit", (), False))
+        try:
+            self._out.flush()  # not left in the buffer: no call may follow for long
+        except BrokenPipeError:
+            self._lost()
+        self.pending_commit = True
 
     def _lost(self):
         self._closed = True
