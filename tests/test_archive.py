@@ -910,24 +910,39 @@ def test_two_instances_archived_at_once(target):
     assert rows(target, "SELECT count(*) FROM events") == before
 
 
-# A trigger that makes the database refuse the events of one job.
+# Triggers that make the database refuse the events of one job: as they
+# are inserted, or (a constraint trigger, which PostgreSQL checks at
+# COMMIT) when their batch is committed.
 _REFUSE = {
-    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.jobid = {jobid} "
-               "BEGIN SELECT RAISE(ABORT, 'refused by a test'); END"],
-    "postgres": [
+    ("sqlite", "insert"): [
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.jobid = {jobid} "
+        "BEGIN SELECT RAISE(ABORT, 'refused by a test'); END"],
+    ("postgres", "insert"): [
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "IF NEW.jobid = {jobid} THEN RAISE EXCEPTION 'refused by a test'; END IF; "
         "RETURN NEW; END $$",
         "CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()",
     ],
+    ("postgres", "commit"): [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.jobid = {jobid} THEN RAISE EXCEPTION 'refused by a test'; END IF; "
+        "RETURN NULL; END $$",
+        "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED "
+        "FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
 }
 
 
-def test_refused_batch_is_not_half_written(target):
-    """The database refuses an event in the middle of a batch: the run
-    stops with one line and status 1, the archive ends at the last
-    committed batch (with its resume position), and a later run goes on
-    from there, exactly once."""
+@pytest.mark.parametrize("when", ["insert", "commit"])
+def test_refused_batch_is_not_half_written(target, when):
+    """The database refuses an event in the middle of a batch, as it is
+    inserted or when its batch is committed (a commit the archiver sent
+    without waiting while it read on): the run stops with one line, the
+    database's reason (not another process's move), and status 1; the
+    archive ends at the last committed batch (with its resume position),
+    and a later run goes on from there, exactly once."""
+    if (target.kind, when) not in _REFUSE:
+        pytest.skip("SQLite checks no constraint at COMMIT that a test can add")
     events = journal_events("jobs", simulated_instance("jobs", 300, 3)[0])
     want = expected_event_rows(events)
     # a job whose history comes mid-stream
@@ -935,7 +950,7 @@ def test_refused_batch_is_not_half_written(target):
     victim = int(arriving[len(arriving) // 2].jobid)
     args = ("--db", target, "--sim", "300", "--seed", "3", "--batch-size", "100")
     Archive(target.url, instance="sim").close()  # the tables, for the trigger
-    target.execute([s.format(jobid=victim) for s in _REFUSE[target.kind]])
+    target.execute([s.format(jobid=victim) for s in _REFUSE[target.kind, when]])
     proc = archive(*args, check_rc=1)
     lines = proc.stderr.decode().splitlines()
     assert len(lines) == 1 and "refused by a test" in lines[0], lines
@@ -945,45 +960,6 @@ def test_refused_batch_is_not_half_written(target):
     assert len(have) % 100 == 0  # whole batches
     assert rows(target, "SELECT events FROM resume") == ([(len(have),)] if have else [])
     target.execute(["DROP TRIGGER refuse" + (" ON events" if target.kind == "postgres" else "")])
-    archive(*args)
-    assert event_rows(target) == want
-
-
-# A constraint trigger PostgreSQL checks at COMMIT: the commit of the
-# batch that holds one job's events fails.
-_REFUSE_AT_COMMIT = [
-    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    "IF NEW.jobid = {jobid} THEN RAISE EXCEPTION 'refused at commit by a test'; END IF; "
-    "RETURN NULL; END $$",
-    "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED "
-    "FOR EACH ROW EXECUTE FUNCTION refuse()",
-]
-
-
-def test_refused_commit_stops_the_run(target):
-    """The database refuses a commit itself, one the archiver sent
-    without waiting while it read on: the run stops with one line giving
-    the database's reason (not another process's move) and status 1; the
-    archive ends at the commit before, with its resume position, and a
-    later run goes on from there, exactly once."""
-    if target.kind != "postgres":
-        pytest.skip("SQLite checks no constraint at COMMIT that a test can add")
-    events = journal_events("jobs", simulated_instance("jobs", 300, 3)[0])
-    want = expected_event_rows(events)
-    arriving = journal_events("jobs", simulated_instance("jobs", 300, 3)[0], ordered=False)
-    victim = int(arriving[len(arriving) // 2].jobid)
-    args = ("--db", target, "--sim", "300", "--seed", "3", "--batch-size", "100")
-    Archive(target.url, instance="sim").close()  # the tables, for the trigger
-    target.execute([s.format(jobid=victim) for s in _REFUSE_AT_COMMIT])
-    proc = archive(*args, check_rc=1)
-    lines = proc.stderr.decode().splitlines()
-    assert len(lines) == 1 and "refused at commit by a test" in lines[0], lines
-    have = event_rows(target)
-    assert_archived_part(have, want)
-    assert have and victim not in {row[0] for row in have}
-    assert len(have) % 100 == 0  # whole batches
-    assert rows(target, "SELECT events FROM resume") == [(len(have),)]
-    target.execute(["DROP TRIGGER refuse ON events"])
     archive(*args)
     assert event_rows(target) == want
 
