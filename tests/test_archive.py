@@ -16,6 +16,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 
@@ -677,6 +678,32 @@ def test_archiving_leaves_no_reference_cycles(tmp_path, full_stream, writer_proc
     other.close()
     assert gc.isenabled()
     assert rows(str(tmp_path / "other.sqlite"), "SELECT count(*) FROM events") == [(100,)]
+
+
+def test_a_lost_writer_leaves_nothing_to_flush(tmp_path):
+    """The writer process killed with rows still in the archive's pipe
+    buffer: the call that finds it gone raises ArchiveError saying so,
+    and the backend freed afterwards writes nothing more (it printed
+    "Exception ignored ... BrokenPipeError" as the archiver exited)."""
+    backend = open_writer(str(tmp_path / "lost.sqlite"))
+    os.kill(backend.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not ended(backend.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    backend.insert_events([("lost", 1, 0, 1.0, "submit", "{}")])  # into the buffer
+    unraisable = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        try:
+            backend.load_position("lost", "jobs")
+        except ArchiveError as exc:  # its traceback holds the backend: not kept
+            message = str(exc)
+        del backend
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert message.endswith("the archive's writer process ended (killed by SIGKILL)")
+    assert not unraisable, [u.exc_value for u in unraisable]
 
 
 def test_writer_process_reports_a_failed_write_at_the_next_call(target):

@@ -184,8 +184,7 @@ class WriterBackend:
         self.pending_commit = True
 
     def _lost(self):
-        self._closed = True
-        status = self._process.wait()
+        status = self._end()
         raise ArchiveError(f"{self.label}: the archive's writer process ended ({_how(status)})")
 
     def error(self, message):
@@ -224,15 +223,21 @@ class WriterBackend:
 
     def close(self):
         """Roll back what is not committed and end the writer process."""
-        if self._closed:
-            return
+        if not self._closed:
+            self._end()
+
+    def _end(self):
+        """Close the pipes and wait for the writer process; its status."""
         self._closed = True
         for stream in (self._out, self._in):
             try:
                 stream.close()
             except BrokenPipeError:
+                # The writer is gone: what it did not read goes, and the
+                # stream is closed all the same (not flushed again, and
+                # failing, when the archive is freed).
                 pass
-        self._process.wait()
+        return self._process.wait()
 
 
 def open_writer(url, synchronous="NORMAL"):
