@@ -265,8 +265,7 @@ class Archive:
         """Raise ArchiveError if the archive's writer process has ended
         (nothing to check without one): an archiver following a quiet
         instance would otherwise learn it only at its next event."""
-        if isinstance(self.backend, WriterBackend):
-            self.backend.ensure_alive()
+        self.backend.ensure_alive()
 
     def _load_position(self):
         # The timestamp column is informative: the cursor resumes.
@@ -287,7 +286,7 @@ class Archive:
         to raise (a second archiver's rows make ours collide: say so)."""
         # A commit sent without waiting may be what failed: the database
         # then holds the position before it, which no other process moved.
-        lost = self._before_commit if getattr(self.backend, "pending_commit", False) else None
+        lost = self._before_commit if self.backend.pending_commit else None
         self.rollback()
         try:
             moved = self._load_position() not in (self._saved, lost)
@@ -512,7 +511,7 @@ class Archive:
                 database refused the batch (nothing of it is stored)
         """
         if not self._in_transaction and position == self._saved:
-            if wait and getattr(self.backend, "pending_commit", False):
+            if wait and self.backend.pending_commit:
                 try:  # the outcome of the commit sent before
                     self._load_position()
                 except self.backend.errors as exc:
@@ -530,7 +529,7 @@ class Archive:
         try:
             for archive, position in staged:
                 archive.stage(position)
-            if wait or not isinstance(backend, WriterBackend):
+            if wait:
                 backend.commit()
             else:
                 backend.commit_behind()

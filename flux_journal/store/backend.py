@@ -68,6 +68,22 @@ class Backend:
         """Abandon the transaction, if any."""
         self.connection.rollback()
 
+    # -- written from another process (WriterBackend): here, at once ---------
+
+    #: A commit sent by :meth:`commit_behind` whose outcome is not known
+    #: yet: never so in this process.
+    pending_commit = False
+
+    def commit_behind(self):
+        """Commit without waiting for the outcome, where another process
+        writes the database (:class:`~flux_journal.store.writer.WriterBackend`);
+        here, :meth:`commit`."""
+        self.commit()
+
+    def ensure_alive(self):
+        """Raise ArchiveError if the process writing the database has
+        ended; nothing to check when it is this one."""
+
     def columns(self, table):
         """The lower-case column names of *table*, [] if there is none."""
         raise NotImplementedError
