@@ -155,6 +155,23 @@ def kill_archiver(proc):
     assert all(map(ended, writers)), "the writer process outlived its archiver"
     return proc.returncode == -signal.SIGKILL, len(writers)
 
+
+#: What an archiver prints when its writer process was SIGKILLed.
+_WRITER_KILLED = re.compile(
+    r"flux-journal: .+: the archive's writer process ended \(killed by SIGKILL\)\n")
+
+
+def kill_writer(proc, timeout):
+    """SIGKILL the writer process of the running archiver *proc*, and
+    wait *timeout* seconds for the archiver to end: (its status, its
+    stdout, its stderr as text)."""
+    writers = children(proc.pid)
+    assert len(writers) == 1, "the archiver ended before its writer was killed"
+    os.kill(writers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err.decode()
+
+
 def replay(path, journal="jobs"):
     return SimFlux.replay(str(path), topic=TOPICS[journal], end=errno.ENODATA)
 
@@ -371,14 +388,9 @@ def test_archiver_stops_when_its_writer_process_dies(target):
         env=archive_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     while proc.poll() is None and _count(target) < 3000:
         time.sleep(0.002)
-    writers = children(proc.pid)
-    assert len(writers) == 1, "the archiver ended before its writer was killed"
-    os.kill(writers[0], signal.SIGKILL)
-    out, err = proc.communicate(timeout=60)
-    assert (proc.returncode, out) == (1, b"")
-    assert re.fullmatch(
-        r"flux-journal: .+: the archive's writer process ended \(killed by SIGKILL\)\n",
-        err.decode()), err
+    status, out, err = kill_writer(proc, timeout=60)
+    assert (status, out) == (1, b"")
+    assert _WRITER_KILLED.fullmatch(err), err
     have = event_rows(target)
     assert len(have) >= 3000
     assert_archived_part(have, want)
@@ -411,18 +423,13 @@ def test_following_archiver_stops_when_its_writer_process_dies(tmp_path):
                 (len(history),)]:
             time.sleep(0.02)
         assert rows(db, "SELECT events FROM resume") == [(len(history),)]
-        writers = children(proc.pid)
-        assert len(writers) == 1
-        os.kill(writers[0], signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+        status, out, err = kill_writer(proc, timeout=10)
     finally:
         if proc.poll() is None:  # it follows for ever
             proc.kill()
             proc.communicate()
-    assert (proc.returncode, out) == (1, b"")
-    assert re.fullmatch(
-        r"flux-journal: .+: the archive's writer process ended \(killed by SIGKILL\)\n",
-        err.decode()), err
+    assert (status, out) == (1, b"")
+    assert _WRITER_KILLED.fullmatch(err), err
     assert event_rows(db) == expected_event_rows(history)
 
 
