@@ -453,6 +453,12 @@ class _Details:
                 total = task_count.get("total")
         self.ntasks = total if _is_int(total) else counts["nslots"]
 
+    def take(self, fields: Tuple[Tuple[str, Any], ...]) -> None:
+        """Set the fields :func:`_jobspec_fields` read from a jobspec, as
+        :meth:`read_jobspec` of that jobspec would."""
+        for name, value in fields:
+            setattr(self, name, value)
+
     def read_R(self, R: Any) -> None:
         """Set R's fields (nothing if R is malformed)."""
         try:
@@ -468,6 +474,18 @@ class _Details:
         self.ncores = ncores
         if self.tasks_per_core:
             self.ntasks = ncores * self.tasks_per_core
+
+
+def _jobspec_fields(jobspec: Any) -> Tuple[Tuple[str, Any], ...]:
+    """The (field, value) pairs :meth:`_Details.read_jobspec` sets from
+    *jobspec*: what it reads depends on the jobspec alone, so jobs
+    submitted with the same jobspec text share it (see
+    :meth:`JobModel._jobspec`)."""
+    probe = _Details.__new__(_Details)  # no field set
+    probe.read_jobspec(jobspec)
+    return tuple(
+        (name, getattr(probe, name)) for name in _Details.__slots__ if hasattr(probe, name)
+    )
 
 
 # -- the record --------------------------------------------------------
@@ -487,15 +505,20 @@ class JobRecord:
         events: events applied
         last: timestamp of the latest event applied
         t_start: timestamp of ``start``, while the job's run is open
-        jobspec, R: as given (None without details)
+        jobspec, R: as given (None without details); the records of
+            jobs submitted with the same jobspec text share one jobspec
+            object, so it is read-only (a ``jobspec-update`` changes a
+            copy)
+        jobspec_fields: what the details read from the jobspec, when
+            another job's reading of the same text served (else None)
     """
 
     __slots__ = (
         "id", "state", "states_mask", "entered", "result", "userid", "urgency", "priority",
         "submit_version", "t_submit", "t_depend", "t_priority", "t_sched", "t_run",
         "t_cleanup", "t_inactive", "waitstatus", "success", "exc_severity", "exc_type",
-        "exc_note", "annotations", "dependencies", "grudges", "jobspec", "R", "details",
-        "events", "last", "t_start",
+        "exc_note", "annotations", "dependencies", "grudges", "jobspec", "jobspec_fields", "R",
+        "details", "events", "last", "t_start",
     )
 
     def __init__(self, jobid: int, details: bool = True) -> None:
@@ -516,6 +539,8 @@ class JobRecord:
         self.dependencies: Optional[List[str]] = None
         self.grudges: Optional[set] = None
         self.jobspec: Any = None
+        # what the details read from the jobspec, if known before validate
+        self.jobspec_fields: Optional[Tuple[Tuple[str, Any], ...]] = None
         self.R: Any = None
         # None: details not kept (the exporter needs states and results only)
         self.details: Optional[_Details] = _Details() if details else None
@@ -576,7 +601,10 @@ class JobRecord:
         if not self.entered & DEPEND:
             self.entered |= DEPEND
             if self.details is not None and self.jobspec is not None:
-                self.details.read_jobspec(self.jobspec)
+                if self.jobspec_fields is None:
+                    self.details.read_jobspec(self.jobspec)
+                else:
+                    self.details.take(self.jobspec_fields)
             self.t_depend = timestamp
             self.state = DEPEND
             self.states_mask |= DEPEND
@@ -702,6 +730,7 @@ class JobRecord:
         if details is not None and isinstance(self.jobspec, dict):
             # the jobspec is the submit event's: changed on a copy
             jobspec = self.jobspec = copy.deepcopy(self.jobspec)
+            self.jobspec_fields = None
             for path, value in context.items():
                 if path.split(".", 1)[0] in _JOBSPEC_KEYS:
                     _jpath_set(jobspec, path, copy.deepcopy(value))
@@ -890,6 +919,9 @@ _HANDLERS: Dict[str, Callable[[JobRecord, float, Dict[str, Any]], Any]] = {
     "resource-update": JobRecord._resource_update,
     "flux-restart": JobRecord._flux_restart,
 }
+# Distinct jobspec texts whose reading a model keeps (the most recent).
+_JOBSPEC_MEMO_SIZE = 256
+
 # Names of job events that change nothing job-list shows (RFC 21 and
 # flux-core's job manager), and prefixes of families of such names.
 _INERT = frozenset(("release", "free", "set-flags"))
@@ -922,6 +954,8 @@ class JobModel:
         self.results: Dict[str, int] = dict.fromkeys(RESULTS, 0)
         self.errors: Dict[str, int] = {}
         self._jobs: Dict[int, JobRecord] = {}
+        # jobspec text -> (jobspec, its fields): see _jobspec()
+        self._jobspecs: Dict[bytes, Tuple[Any, Tuple[Tuple[str, Any], ...]]] = {}
 
     @property
     def active(self) -> int:
@@ -972,7 +1006,7 @@ class JobModel:
                     continue
                 record = self._create(jobid)
                 if details:
-                    record.jobspec = event.jobspec
+                    record.jobspec, record.jobspec_fields = self._jobspec(event)
             elif details and name == "alloc" and record.R is None:
                 record.R = event.R
             record.events += 1
@@ -1009,6 +1043,24 @@ class JobModel:
                     self.results[record.result] += 1  # type: ignore[index]
                     if self.drop_inactive:
                         del jobs[jobid]
+
+    def _jobspec(self, event: Any) -> Tuple[Any, Optional[Tuple[Tuple[str, Any], ...]]]:
+        """The jobspec of a ``submit`` *event* and what the details read
+        from it.  Jobs are often submitted with the same jobspec: one
+        decoded object and one reading serve every job whose jobspec text
+        is the same, while the event still holds that text undecoded."""
+        text = getattr(event, "_jobspec_json", None)
+        if text is None:  # decoded already (or not a JournalEvent)
+            return event.jobspec, None
+        memo = self._jobspecs
+        known = memo.get(text)
+        if known is None:
+            jobspec = event.jobspec
+            known = (jobspec, _jobspec_fields(jobspec))
+            if len(memo) >= _JOBSPEC_MEMO_SIZE:
+                del memo[next(iter(memo))]  # the oldest
+            memo[text] = known
+        return known
 
     def _create(self, jobid: int) -> JobRecord:
         record = JobRecord(jobid, self.details)

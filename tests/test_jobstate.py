@@ -9,12 +9,14 @@ records with a real job-list.
 """
 
 import errno
+import json
 import os
 import pwd
 
 import pytest
 
 from flux_journal.job import JobID, JournalConsumer, JournalEvent
+from flux_journal import jobstate
 from flux_journal.jobstate import INACTIVE, JobModel
 from flux_journal.sim import JOB_KINDS, JOB_SENTINEL, SimFlux, Workload, generate_jobs
 
@@ -387,6 +389,81 @@ def test_fixture_records_follow_job_lists_rules(fixtures_dir):
             counted[record.result] += 1
     assert model.results == counted
     assert counted["CANCELED"] >= 3 and counted["TIMEOUT"] == 1
+
+
+def _journal_of(jobs):
+    """History payloads of *jobs*, (jobid, jobspec, R, [(name, context)])
+    each, one second apart from 1000.0, then the sentinel; and the time
+    before each job's first event."""
+    lines, time, starts = [], 1000.0, []
+    for jobid, jobspec, R, events in jobs:
+        starts.append(time)
+        entries = []
+        for name, context in events:
+            time += 1.0
+            entries.append({"timestamp": time, "name": name, "context": context})
+        lines.append(json.dumps({"id": jobid, "events": entries, "jobspec": jobspec, "R": R}))
+    return lines + [JOB_SENTINEL], starts
+
+
+_LIFE = [("submit", {"userid": 0, "urgency": 16, "flags": 0, "version": 1}), ("validate", {}),
+         ("depend", {}), ("priority", {"priority": 16}), ("alloc", {}), ("start", {}),
+         ("finish", {"status": 0}), ("release", {"ranks": "all", "final": True}),
+         ("free", {}), ("clean", {})]
+
+
+def test_jobs_submitted_with_one_jobspec_share_its_reading():
+    """Jobs with the same jobspec text share one decoded jobspec and its
+    reading (the model reads each distinct text once), yet each shows
+    exactly what a job of its own would: a jobspec-update changes only
+    its own job, and an event whose jobspec a consumer already read is
+    read as it is."""
+    other = dict(JOBSPEC, attributes={"system": {"duration": 30, "cwd": "/tmp",
+                                                 "job": {"name": "other"}}})
+    update = ("jobspec-update", {"attributes.system.bank": "b1", "attributes.system.duration": 9})
+    jobs = [
+        (1, JOBSPEC, R, _LIFE),
+        (2, JOBSPEC, R, _LIFE[:4] + [update] + _LIFE[4:]),
+        (3, other, R, _LIFE),
+        (4, JOBSPEC, R, _LIFE),  # its jobspec read by the consumer first
+        (5, JOBSPEC, R, _LIFE[:1] + [update] + _LIFE[1:]),  # updated before validate
+        (6, JOBSPEC, R, _LIFE),
+    ]
+    lines, starts = _journal_of(jobs)
+    handle = SimFlux.replay(lines, topic=TOPIC, end=errno.ENODATA)
+    model = JobModel()
+    consumer = JournalConsumer(handle, full=True).start()
+    while (batch := consumer.poll_batch(500, 5.0)) and batch[0] is not None:
+        events = [event for event in batch if event is not None]
+        for event in events:
+            if event.jobid == 4 and event.name == "submit":
+                assert event.jobspec == JOBSPEC
+        model.apply_events(events)
+        if batch[-1] is None:
+            break
+
+    for (jobid, jobspec, R_, events), start in zip(jobs, starts):
+        alone = Job(jobid=jobid, jobspec=jobspec, R=R_)  # its events given decoded
+        alone.time = start
+        for name, context in events:
+            alone(name, **context)
+        assert model.get(jobid).to_dict() == alone.record(), jobid
+    record = model.get
+    assert record(1).jobspec is record(6).jobspec is not record(4).jobspec
+    assert record(2).jobspec == record(5).jobspec != JOBSPEC == record(1).jobspec
+    assert record(2).to_dict()["bank"] == "b1" and "bank" not in record(1).to_dict()
+    assert (record(5).to_dict()["bank"], record(5).to_dict()["duration"]) == ("b1", 9.0)
+    assert record(3).to_dict()["name"] == "other" and record(1).to_dict()["name"] == "sleep"
+
+
+def test_a_model_keeps_a_bounded_number_of_jobspec_readings():
+    """Each distinct jobspec text is read once, but a model keeps only
+    the most recent: a history of ever new jobspecs does not grow it."""
+    jobs = [(jobid, dict(JOBSPEC, attributes={"system": {"duration": jobid}}), R, _LIFE)
+            for jobid in range(1, 601)]
+    model = model_of(_journal_of(jobs)[0])
+    assert [model.get(jobid).to_dict()["duration"] for jobid in (1, 300, 600)] == [1, 300, 600]
+    assert 0 < len(model._jobspecs) <= jobstate._JOBSPEC_MEMO_SIZE < 600
 
 
 # The result flux jobs shows for each kind of simulated job.
