@@ -11,7 +11,8 @@ no reading or parsing.
 Beside them, ``+jobs``: the floor's rows in the order the archive gets
 them (job by job, as the job manager sends its history) and, as the
 archive must also write them, each job's ``jobs`` row once (its final
-record, taken from an archive made beforehand), bare, in the same
+record, taken from an archive made beforehand, inserted as the archive
+inserts a new job's row), bare, in the same
 batches: what the archive writes, in its order, with nothing read, parsed
 or modelled; written as the archive writes a first history (on SQLite
 without the indexes of ``schema.DEFERRED_INDEXES``, made at the end,
@@ -138,7 +139,7 @@ def _floor(url, rows, job_rows=(), batch_size=None):
             backend.defer_indexes()
         backend.insert_events(rows[batch * size:(batch + 1) * size])  # executemany / COPY
         if job_rows:
-            backend.upsert_jobs(job_rows[batch * per_batch:(batch + 1) * per_batch])
+            backend.insert_jobs(job_rows[batch * per_batch:(batch + 1) * per_batch])
         if defer and batch == batches - 1:
             backend.build_indexes()
         backend.commit()

@@ -23,6 +23,7 @@ import time
 import pytest
 
 from flux_journal import JournalConsumer
+from flux_journal.job import JournalEvent
 from flux_journal.cli.archive import Archive, ArchiveError
 from flux_journal.cli.checkpoint import Position
 from flux_journal.store import connect, schema
@@ -770,6 +771,31 @@ def test_a_job_row_written_twice_in_one_commit(target):
     backend.commit()
     backend.close()
     assert target.rows("SELECT state, nevents FROM jobs") == [("INACTIVE", 7)]
+
+
+def test_a_new_jobs_row_is_inserted_then_upserted(target, full_stream):
+    """A job first seen in a transaction gets its row inserted (on
+    PostgreSQL by COPY, without the merge an existing row needs); a late
+    event in the same transaction, after its row went to the writer when
+    it ended, rewrites that row as an update, and the next job is new
+    again."""
+    _, stream = full_stream
+    jobid = 13623099393  # completed in the capture
+    life = [event for event in stream if int(event.jobid) == jobid]
+    late = JournalEvent(life[0].jobid, {"timestamp": life[-1].timestamp + 1.0, "name": "memo",
+                                        "context": {"late": True}})
+    other = [event for event in stream if event.jobid == stream[-1].jobid]
+    archive_ = Archive(target.url, instance="rows", writer_process=True)
+    try:
+        archive_.add(life)
+        archive_.add([late] + other)
+        archive_.commit(_position_after([*life, late, *other]))
+    finally:
+        archive_.close()
+    (nevents, record), = target.rows("SELECT nevents, record FROM jobs WHERE jobid = ?", jobid)
+    assert nevents == len(life) + 1
+    assert json.loads(record)["annotations"] == {"user": {"late": True}}
+    assert target.rows("SELECT count(*) FROM jobs") == [(2,)]
 
 
 def test_first_history_is_indexed_once_it_is_in(target, full_stream, fixtures_dir):

@@ -248,6 +248,9 @@ class Archive:
         # rows written then (see _rows_as_jobs_end)
         self._ended = set()
         self._gone = set()  # jobids whose row goes (invalidated) at commit
+        # jobids of the jobs submitted in the open transaction whose row
+        # is not written yet: their first row is inserted, not upserted
+        self._new = set()
         self._orphans = {}  # jobid -> next seq, for events of jobs without a record
         # [jobid, newest archived timestamp or None once past it, events
         # at it still to skip] of the job whose unordered history is being read
@@ -442,6 +445,7 @@ class Archive:
                 # nothing of it (were it wrong, the unique (instance,
                 # jobid, seq) would refuse the batch, not duplicate it).
                 next_seq[jobid] = orphans[jobid] = 0
+                self._new.add(jobid)
             else:
                 next_seq[jobid] = None
                 unseen.append(jobid)
@@ -482,7 +486,7 @@ class Archive:
                 if record.state == INACTIVE and self._rows_as_jobs_end:
                     dirty.pop(jobid, None)
                     self._ended.add(jobid)
-                    ended.append(self._rows.row(record))
+                    ended.append(record)
                 else:
                     dirty[jobid] = record
             else:
@@ -492,7 +496,24 @@ class Archive:
                 orphans[jobid] = count
         self.backend.insert_events(rows)
         if ended:
-            self.backend.upsert_jobs(ended)
+            self._write_rows(ended)
+
+    def _write_rows(self, records):
+        """Write the ``jobs`` rows of *records*: inserted for the jobs
+        that have none yet, upserted for the others."""
+        new, changed = [], []
+        fresh = self._new
+        row = self._rows.row
+        for record in records:
+            if record.id in fresh:
+                fresh.discard(record.id)
+                new.append(row(record))
+            else:
+                changed.append(row(record))
+        if new:
+            self.backend.insert_jobs(new)
+        if changed:
+            self.backend.upsert_jobs(changed)
 
     def commit(self, position, *, wait=True):
         """Commit the added events with *position* as the resume point.
@@ -557,7 +578,7 @@ class Archive:
         if self._load_position() != self._saved:
             raise self._another_process()
         if self._dirty:
-            backend.upsert_jobs(list(map(self._rows.row, self._dirty.values())))
+            self._write_rows(self._dirty.values())
         if self._gone:
             backend.delete_jobs(self.instance, self._gone)
         if self._deferred and self._history_in:
@@ -589,6 +610,7 @@ class Archive:
         self._dirty = {}
         self._ended = set()
         self._gone = set()
+        self._new = set()
         self._orphans = {}
 
     def rollback(self):
@@ -615,6 +637,7 @@ class Archive:
         self._dirty = {}
         self._ended = set()
         self._gone = set()
+        self._new = set()
         self._orphans = {}
         self._reading = None
         self._deferred = self._deferred_committed

@@ -200,6 +200,12 @@ class Backend:
         """Insert or replace ``jobs`` rows (JOB_COLUMNS order)."""
         self.cursor.executemany(self._sql["upsert_job"], rows)
 
+    def insert_jobs(self, rows):
+        """Insert ``jobs`` rows (JOB_COLUMNS order) of jobs that have no
+        row yet: :meth:`upsert_jobs` here; a database with a faster way to
+        add new rows uses it (PostgreSQL: COPY)."""
+        self.upsert_jobs(rows)
+
     def delete_jobs(self, instance, jobids):
         """Delete the ``jobs`` rows of *jobids* of *instance*."""
         self.cursor.executemany(self._sql["delete_job"], [(instance, j) for j in jobids])

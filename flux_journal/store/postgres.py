@@ -1,7 +1,8 @@
 """PostgreSQL archives, through psycopg 3 (``pip install
 'flux-journal[postgres]'``), imported only when a PostgreSQL URL is used.
 
-Events are loaded with COPY, the fastest way into PostgreSQL.  Several
+Events and new jobs' rows are loaded with COPY, the fastest way into
+PostgreSQL; a job's later rows are merged from a scratch table.  Several
 archivers, one per instance, can write into one database at once: each
 holds a session advisory lock on its (instance, journal) for as long as
 it runs, so a second archiver of the same journal of the same instance
@@ -61,6 +62,7 @@ class PostgresBackend(Backend):
             table: "COPY {} ({}) FROM STDIN".format(table, ", ".join(columns))
             for table, columns in (("events", schema.EVENT_COLUMNS),
                                    ("resource_events", schema.RESOURCE_COLUMNS),
+                                   ("jobs", schema.JOB_COLUMNS),
                                    ("jobs_batch", schema.JOB_COLUMNS))
         }
         # A temporary table (this session's only), emptied at each commit.
@@ -117,6 +119,12 @@ class PostgresBackend(Backend):
         self._copy_rows("jobs_batch", rows)
         self.cursor.execute(self._merge)
         self.cursor.execute("TRUNCATE jobs_batch")
+
+    def insert_jobs(self, rows):
+        # New jobs' rows: COPY straight into jobs, without the scratch
+        # table and the merge (a row that exists after all is refused
+        # with the batch: nothing is half-written)
+        self._copy_rows("jobs", rows)
 
     def insert_resource_events(self, rows):
         self._copy_rows("resource_events", rows)

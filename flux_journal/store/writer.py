@@ -44,7 +44,7 @@ __all__ = ["open_writer", "WriterBackend", "BEHIND"]
 #: The calls that run behind: no reply is awaited (their rows are large
 #: and many; a failure is reported at the next call that waits).
 BEHIND = frozenset(("begin", "insert_events", "insert_resource_events", "upsert_jobs",
-                    "delete_jobs"))
+                    "insert_jobs", "delete_jobs"))
 
 # What the parent learns of the backend when it opens.
 _ATTRIBUTES = ("paramstyle", "kind", "label", "batch_size", "defers_indexes")
