@@ -65,6 +65,15 @@ class PostgresBackend(Backend):
                                    ("jobs", schema.JOB_COLUMNS),
                                    ("jobs_batch", schema.JOB_COLUMNS))
         }
+        # Event rows, the bulk of an archive, go in COPY's binary format:
+        # their values' types are fixed, and binary rows cost the writer
+        # and the server a third of text's parsing and formatting.
+        self._binary = {
+            table: ([self.types[kind] for column in columns
+                     for name, kind, _ in schema.TABLES[table][0] if name == column])
+            for table, columns in (("events", schema.EVENT_COLUMNS),
+                                   ("resource_events", schema.RESOURCE_COLUMNS))
+        }
         # A temporary table (this session's only), emptied at each commit.
         self._scratch = ("CREATE TEMPORARY TABLE IF NOT EXISTS jobs_batch "
                          "(LIKE jobs) ON COMMIT DELETE ROWS")
@@ -130,7 +139,11 @@ class PostgresBackend(Backend):
         self._copy_rows("resource_events", rows)
 
     def _copy_rows(self, table, rows):
-        with self.cursor.copy(self._copy[table]) as copy:
+        types = self._binary.get(table)
+        statement = self._copy[table] if types is None else self._copy[table] + " (FORMAT BINARY)"
+        with self.cursor.copy(statement) as copy:
+            if types is not None:
+                copy.set_types(types)
             write = copy.write_row
             for row in rows:
                 write(row)
