@@ -35,8 +35,10 @@ whether memory grows with it.  PostgreSQL is a throwaway server
 (tests/pg_cluster.py) on a unix socket, ``fsync=off``, each run into a
 database of its own, made after a ``CHECKPOINT`` and dropped after the
 run (left in place, the databases of earlier runs had the server
-vacuuming them during the next: the same run took 11 to 20 s); SQLite files are
-in a temporary directory, ``synchronous=NORMAL`` (the archive's default).
+vacuuming them during the next: the same run took 11 to 20 s); SQLite
+files are in a temporary directory, removed after each run,
+``synchronous=NORMAL`` (the archive's default).  Before each run, what
+the runs before it wrote is synced to disk.
 
 Target (issue 19): the archive within 2.0x its floor on both backends,
 and peak RSS flat in the history's size.  Usage::
@@ -270,7 +272,12 @@ def child(mode, url, njobs, batch_size=None, one_process=False):
 
 
 def measure(mode, url, njobs, options=()):
-    """Run one child (with the command line's *options*); its result dict."""
+    """Run one child (with the command line's *options*); its result dict.
+
+    What earlier runs wrote is on disk first: their files' writeback
+    would otherwise run during this one (an SQLite run leaves some
+    250 MB of dirty pages)."""
+    os.sync()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", mode, url, str(njobs), *options],
         capture_output=True, text=True, check=False)
@@ -341,8 +348,10 @@ def main(argv=None):
                 results = {"read": reads[size]}
                 for mode in ("floor", "+jobs", "+jobs-t", "archive-1p", "archive"):
                     if backend == "sqlite":
-                        results[mode] = measure(
-                            mode, os.path.join(work, f"{mode}-{size}.sqlite"), size, options)
+                        path = os.path.join(work, f"{mode}-{size}.sqlite")
+                        results[mode] = measure(mode, path, size, options)
+                        for name in os.listdir(work):  # the file, its -wal and -shm
+                            os.unlink(os.path.join(work, name))
                         continue
                     # a new database, the server's dirty pages written first
                     # and the database dropped after: no run pays for an
