@@ -76,3 +76,9 @@ class DecodedOnAccess:
         value = None if raw is None else core.decode_json(raw)
         event.__dict__[self.name] = value
         return value
+
+    def undecoded(self, event: Any) -> Optional[bytes]:
+        """The attribute's JSON text while *event* holds it undecoded
+        (None once it was read, or if *event* never held it so)."""
+        held = getattr(event, "__dict__", None)
+        return None if held is None else held.get(self.raw_name)

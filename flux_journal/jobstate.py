@@ -65,7 +65,8 @@ import pwd
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from flux_journal.job import JobID
+from flux_journal.events import DecodedOnAccess
+from flux_journal.job import JobID, JournalEvent
 
 if TYPE_CHECKING:
     from typing_extensions import TypeGuard
@@ -921,6 +922,8 @@ _HANDLERS: Dict[str, Callable[[JobRecord, float, Dict[str, Any]], Any]] = {
 }
 # Distinct jobspec texts whose reading a model keeps (the most recent).
 _JOBSPEC_MEMO_SIZE = 256
+# Job events' jobspec attribute: its undecoded text keys those readings.
+_JOBSPEC_ATTRIBUTE: DecodedOnAccess = vars(JournalEvent)["jobspec"]
 
 # Names of job events that change nothing job-list shows (RFC 21 and
 # flux-core's job manager), and prefixes of families of such names.
@@ -1049,7 +1052,7 @@ class JobModel:
         from it.  Jobs are often submitted with the same jobspec: one
         decoded object and one reading serve every job whose jobspec text
         is the same, while the event still holds that text undecoded."""
-        text = getattr(event, "_jobspec_json", None)
+        text = _JOBSPEC_ATTRIBUTE.undecoded(event)
         if text is None:  # decoded already (or not a JournalEvent)
             return event.jobspec, None
         memo = self._jobspecs
