@@ -65,15 +65,15 @@ class PostgresBackend(Backend):
                                    ("jobs", schema.JOB_COLUMNS),
                                    ("jobs_batch", schema.JOB_COLUMNS))
         }
-        # Event rows, the bulk of an archive, go in COPY's binary format:
-        # their values' types are fixed, and binary rows cost the writer
-        # and the server a third of text's parsing and formatting.
-        self._binary = {
-            table: ([self.types[kind] for column in columns
-                     for name, kind, _ in schema.TABLES[table][0] if name == column])
-            for table, columns in (("events", schema.EVENT_COLUMNS),
-                                   ("resource_events", schema.RESOURCE_COLUMNS))
-        }
+        # Event rows, the bulk of an archive, go in COPY's binary format,
+        # with their columns' types: those are fixed, and binary rows cost
+        # the writer a third of text's formatting.
+        self._binary = {}
+        for table, columns in (("events", schema.EVENT_COLUMNS),
+                               ("resource_events", schema.RESOURCE_COLUMNS)):
+            kinds = {name: kind for name, kind, _ in schema.TABLES[table][0]}
+            self._binary[table] = [self.types[kinds[column]] for column in columns]
+            self._copy[table] += " (FORMAT BINARY)"
         # A temporary table (this session's only), emptied at each commit.
         self._scratch = ("CREATE TEMPORARY TABLE IF NOT EXISTS jobs_batch "
                          "(LIKE jobs) ON COMMIT DELETE ROWS")
@@ -140,8 +140,7 @@ class PostgresBackend(Backend):
 
     def _copy_rows(self, table, rows):
         types = self._binary.get(table)
-        statement = self._copy[table] if types is None else self._copy[table] + " (FORMAT BINARY)"
-        with self.cursor.copy(statement) as copy:
+        with self.cursor.copy(self._copy[table]) as copy:
             if types is not None:
                 copy.set_types(types)
             write = copy.write_row
