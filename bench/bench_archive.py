@@ -271,6 +271,12 @@ def child(mode, url, njobs, batch_size=None, one_process=False):
 # -- in the parent ----------------------------------------------------------
 
 
+def _empty(directory):
+    """Remove the files in *directory*."""
+    for name in os.listdir(directory):
+        os.unlink(os.path.join(directory, name))
+
+
 def measure(mode, url, njobs, options=()):
     """Run one child (with the command line's *options*); its result dict.
 
@@ -350,8 +356,7 @@ def main(argv=None):
                     if backend == "sqlite":
                         path = os.path.join(work, f"{mode}-{size}.sqlite")
                         results[mode] = measure(mode, path, size, options)
-                        for name in os.listdir(work):  # the file, its -wal and -shm
-                            os.unlink(os.path.join(work, name))
+                        _empty(work)  # the file, its -wal and -shm
                         continue
                     # a new database, the server's dirty pages written first
                     # and the database dropped after: no run pays for an
@@ -386,8 +391,7 @@ def main(argv=None):
     finally:
         if cluster is not None:
             cluster.stop()
-        for name in os.listdir(work):
-            os.unlink(os.path.join(work, name))
+        _empty(work)
         os.rmdir(work)
     return 0
 

@@ -349,13 +349,17 @@ def test_unusable_events_are_counted_and_ignored():
 # Whole journals
 
 
-def model_of(lines):
-    """A model fed a replayed journal through the real consumer."""
+def model_of(lines, look=None):
+    """A model fed a replayed journal through the real consumer (*look*:
+    called with each batch's events before the model gets them)."""
     handle = SimFlux.replay(lines, topic=TOPIC, end=errno.ENODATA)
     model = JobModel()
     consumer = JournalConsumer(handle, full=True).start()
     while (batch := consumer.poll_batch(500, 5.0)) and batch[0] is not None:
-        model.apply_events([event for event in batch if event is not None])
+        events = [event for event in batch if event is not None]
+        if look is not None:
+            look(events)
+        model.apply_events(events)
         if batch[-1] is None:
             break
     return model
@@ -430,17 +434,13 @@ def test_jobs_submitted_with_one_jobspec_share_its_reading():
         (6, JOBSPEC, R, _LIFE),
     ]
     lines, starts = _journal_of(jobs)
-    handle = SimFlux.replay(lines, topic=TOPIC, end=errno.ENODATA)
-    model = JobModel()
-    consumer = JournalConsumer(handle, full=True).start()
-    while (batch := consumer.poll_batch(500, 5.0)) and batch[0] is not None:
-        events = [event for event in batch if event is not None]
+
+    def read_job_4s_jobspec(events):
         for event in events:
             if event.jobid == 4 and event.name == "submit":
                 assert event.jobspec == JOBSPEC
-        model.apply_events(events)
-        if batch[-1] is None:
-            break
+
+    model = model_of(lines, look=read_job_4s_jobspec)
 
     for (jobid, jobspec, R_, events), start in zip(jobs, starts):
         alone = Job(jobid=jobid, jobspec=jobspec, R=R_)  # its events given decoded
