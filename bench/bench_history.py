@@ -1,5 +1,5 @@
 """H1: ``flux-journal history`` on a year of jobs, with the archive's
-indexes of schema version 3 against those of version 2.
+indexes of schema version 4 against those of version 2.
 
 Builds an SQLite archive of a generated instance (``bench_streams.jobs``:
 10,000 jobs, by the archive itself), then copies its ``jobs`` rows until
@@ -17,9 +17,10 @@ archive:
     version 2's indexes ((instance, t_submit), (userid, t_submit), state,
     result, name, queue) and one statement that sorts every selected job
     in flux jobs' order and keeps the first (version 2's reader);
-``v3``
+``v4``
     this version's indexes and statements
-    (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`).
+    (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`; an
+    ``--until`` listing bounded by the archive's longest job, version 4).
 
 Both give the same jobs (checked); the table shows each query's best of
 ``--reps`` runs in milliseconds.  Usage::
@@ -61,7 +62,7 @@ class _Version2Query(JobQuery):
 
 
 def build(path, njobs):
-    """The v3 archive at *path*: the base archived, its jobs copied up to
+    """The version 4 archive at *path*: the base archived, its jobs copied up to
     *njobs*; returns the newest job's t_inactive."""
     stream = bench_streams.jobs(BASE_JOBS)
     bench_archive._archive(path, stream)  # pylint: disable=protected-access
@@ -107,8 +108,9 @@ def as_version_2(source, path):
     db.close()
 
 
-def queries(newest):
-    """(label, JobQuery keyword arguments) of the listings timed."""
+def queries(newest, oldest):
+    """(label, JobQuery keyword arguments) of the listings timed; *newest*
+    and *oldest*: the archive's last t_inactive and first t_submit."""
     return [
         ("default: one user, -c 1000", {"userid": 1007, "count": 1000}),
         ("-u all -c 20", {"count": 20}),
@@ -117,6 +119,7 @@ def queries(newest):
         ("-u all -f running -c 20", {"states": frozenset({"RUN", "CLEANUP"}), "count": 20}),
         ("-u all --name sleep -c 20", {"names": ("sleep",), "count": 20}),
         ("-u all --since -1d -c 1000", {"since": newest - 86400, "count": 1000}),
+        ("-u all --until <middle> -c 20", {"until": (newest + oldest) / 2, "count": 20}),
         ("-u all JOBID", {"jobids": (None,), "count": 1000}),
         ("-u all --events -c 20", {"count": 20, "events": True}),
     ]
@@ -149,26 +152,26 @@ def main(argv=None):
     njobs = 20000 if args.quick else args.jobs
     work = tempfile.mkdtemp(prefix="fj-bench-history-")
     try:
-        v3 = os.path.join(work, "v3.sqlite")
+        v4 = os.path.join(work, "v4.sqlite")
         v2 = os.path.join(work, "v2.sqlite")
         started = time.perf_counter()
-        newest = build(v3, njobs)
-        as_version_2(v3, v2)
-        db = sqlite3.connect(v3)
-        total, = db.execute("SELECT count(*) FROM jobs").fetchone()
+        newest = build(v4, njobs)
+        as_version_2(v4, v2)
+        db = sqlite3.connect(v4)
+        total, oldest = db.execute("SELECT count(*), min(t_submit) FROM jobs").fetchone()
         some_job, = db.execute("SELECT jobid FROM jobs WHERE rowid = ?",
                                (total // 2,)).fetchone()
         db.close()
         print(f"H1: history listings on {total} archived jobs (built in "
               f"{time.perf_counter() - started:.0f} s); {bench_streams.environment_note()}")
-        header = f"{'listing':<30} {'v2 ms':>9} {'v3 ms':>9} {'v2/v3':>7} {'jobs':>5}"
+        header = f"{'listing':<30} {'v2 ms':>9} {'v4 ms':>9} {'v2/v4':>7} {'jobs':>5}"
         print(header)
         print("-" * len(header))
-        for label, kwargs in queries(newest):
+        for label, kwargs in queries(newest, oldest):
             if kwargs.get("jobids") == (None,):
                 kwargs["jobids"] = (some_job,)
             old, old_listed = run(v2, _Version2Query, dict(kwargs), args.reps)
-            new, new_listed = run(v3, JobQuery, dict(kwargs), args.reps)
+            new, new_listed = run(v4, JobQuery, dict(kwargs), args.reps)
             if old_listed != new_listed:
                 raise SystemExit(f"bench_history: {label}: the two listings differ")
             print(f"{label:<30} {old * 1000:>9.1f} {new * 1000:>9.1f} {old / new:>6.0f}x "

@@ -1033,11 +1033,12 @@ def test_other_schema_is_refused(target):
     lines = proc.stderr.decode().splitlines()
     assert len(lines) == 1 and "table jobs has columns (jobid, owner)" in lines[0], lines
     assert not target.exists()  # no events table: the schema's transaction rolled back
+    future = schema.SCHEMA_VERSION + 1
     target.execute(["DROP TABLE jobs", "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
-                      "INSERT INTO meta VALUES ('schema_version', '4')"])
+                    f"INSERT INTO meta VALUES ('schema_version', '{future}')"])
     proc = archive("--db", target, "--sim", "20", check_rc=1)
     lines = proc.stderr.decode().splitlines()
-    assert len(lines) == 1 and "archive schema version 4" in lines[0], lines
+    assert len(lines) == 1 and f"archive schema version {future}," in lines[0], lines
     assert not target.exists()
 
 
@@ -1154,24 +1155,40 @@ def index_names(target):
         " AND indexname NOT IN (SELECT conname FROM pg_constraint)")}
 
 
-def test_version_2_archive_is_read_and_upgraded_in_place(target):
-    """A version 2 archive (its tables are version 3's; its indexes were
-    not in history's order): history reads it as it is, and the next
-    archiver replaces its indexes, keeping every row."""
+# The indexes each older version had in place of this version's.
+OLDER_INDEXES = {
+    2: V2_INDEXES.split(";"),
+    # version 3: this version's but the span index
+    3: [f"CREATE INDEX {name} ON {table} ({columns})"
+        + (f" WHERE {condition}" if condition else "")
+        for name, table, columns, condition in schema.INDEXES if name != schema.SPAN_INDEX],
+}
+
+
+@pytest.mark.parametrize("version", sorted(OLDER_INDEXES))
+def test_older_archive_is_read_and_upgraded_in_place(target, version):
+    """A version 2 archive (its tables are this version's; its indexes
+    were not in history's order) or 3 (without the index of job spans):
+    history reads it as it is, and the next archiver replaces its
+    indexes, keeping every row."""
     archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")
     everything = {table: target.rows(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
                   for table in ("jobs", "events", "resume")}
-    target.execute([f"DROP INDEX {name}" for name, *_ in schema.INDEXES]
-                   + V2_INDEXES.split(";")
-                   + ["UPDATE meta SET value = '2' WHERE key = 'schema_version'"])
-    assert index_names(target) == {
-        "jobs_by_instance_submit", "jobs_by_user_submit", "jobs_by_state", "jobs_by_result",
-        "jobs_by_name", "jobs_by_queue", "events_by_time", "resource_events_by_time"}
     listing = history_json(target)
-    assert len(listing) == 60
     first = history_json(target, "-c", "25")  # the active jobs, then the inactive ones
-    assert first == listing[:25] and {job["state"] == "INACTIVE" for job in first} == {
-        True, False}
+    middle = str(sorted(job["t_submit"] for job in listing)[30])
+    until = history_json(target, "-c", "25", "--until", middle)
+    target.execute([f"DROP INDEX {name}" for name, *_ in schema.INDEXES]
+                   + OLDER_INDEXES[version]
+                   + [f"UPDATE meta SET value = '{version}' WHERE key = 'schema_version'"])
+    assert index_names(target) == {  # the name before ON in CREATE INDEX [IF NOT EXISTS] name
+        statement.split(" ON ")[0].split()[-1] for statement in OLDER_INDEXES[version]}
+    assert len(listing) == 60
+    assert {job["state"] == "INACTIVE" for job in first} == {True, False}
+    assert until and all(job["t_submit"] <= float(middle) for job in until)
+    assert history_json(target) == listing
+    assert history_json(target, "-c", "25") == first
+    assert history_json(target, "-c", "25", "--until", middle) == until
     archive("--db", target, "--sim", "60", "--seed", "3", "--instance", "x")  # nothing new
     assert target.rows("SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(schema.SCHEMA_VERSION),)]
@@ -1183,6 +1200,7 @@ def test_version_2_archive_is_read_and_upgraded_in_place(target):
         assert got == want, table
     assert history_json(target) == listing
     assert history_json(target, "-c", "25") == first
+    assert history_json(target, "-c", "25", "--until", middle) == until
 
 
 def history_json(target, *options):
@@ -1201,10 +1219,11 @@ def history_json(target, *options):
 
 def test_unknown_schema_version_is_refused(target):
     Archive(target.url).close()
-    target.execute(["UPDATE meta SET value = '4' WHERE key = 'schema_version'"])
-    with pytest.raises(ArchiveError, match="schema version 4"):
+    future = schema.SCHEMA_VERSION + 1
+    target.execute([f"UPDATE meta SET value = '{future}' WHERE key = 'schema_version'"])
+    with pytest.raises(ArchiveError, match=f"schema version {future},"):
         Archive(target.url)
-    with pytest.raises(ArchiveError, match="schema version 4"):
+    with pytest.raises(ArchiveError, match=f"schema version {future},"):
         connect(target.url)
 
 

@@ -219,6 +219,8 @@ TWIN_QUERIES = [
     ("-A", "-f", "failed,canceled,timeout", "-o", "long"),
     ("-A", "-f", "pending,running", "-o", "{id} {state} {priority} {queue}"),
     ("-A", "--since", "1795800000", "--until", "1795900000", "-o", "{id} {t_inactive}"),
+    # the middle of the simulated submits: read up to until + the longest job
+    ("-A", "--until", "1795812840.48", "-c", "40", "-o", "{id} {t_submit} {t_inactive}"),
     ("-A", "--name", "sleep", "--instance", "site", "-o", "{id.dec} {name}"),
     ("-A", "-c", "30", "-o", "{id} {state} {result}"),
     ("-A", "-f", "run,failed", "-c", "25", "-o", "{id} {state} {result}"),

@@ -21,6 +21,7 @@ from flux_journal.history.query import (
 )
 from flux_journal.history.reader import open_reader
 from flux_journal.job import JobID
+from flux_journal.store.schema import SPAN
 
 JOBS = load_jobs()
 NOW = 1796400700.0
@@ -227,6 +228,76 @@ def test_indexes_serve_the_queries(tmp_path):
         assert index in plan and "RIGHT PART OF ORDER BY" in plan, (query, plan)
     for statement in JobQuery(jobids=(1, 2), count=10).jobs_statements():
         assert "jobs_by_jobid" in plan_of(db, statement)
+    db.close()
+
+
+def spanned_jobs():
+    """The captured jobs submitted 10 s apart: the inactive ones ended 5 s
+    after their submit, every seventh 5,000 s after."""
+    jobs = []
+    for i, record in enumerate(JOBS):
+        record = dict(record, t_submit=1000.0 + 10 * i)
+        if "t_inactive" in record:
+            record["t_inactive"] = record["t_submit"] + (5000.0 if i % 7 == 0 else 5.0)
+        jobs.append(record)
+    assert sum("t_inactive" in r for r in jobs[::7]) >= 2
+    return jobs
+
+
+def listed_ids(reader, **filters):
+    return [job["id"] for job in reader.jobs(JobQuery(**filters), NOW)]
+
+
+def test_an_until_listing_is_the_whole_listings_first_jobs(tmp_path):
+    """--until with a count reads the inactive jobs only from until plus
+    the archive's longest job down: jobs submitted before until that ended
+    long after it are still listed, where the whole listing has them."""
+    path = str(tmp_path / "a.sqlite")
+    jobs = spanned_jobs()
+    write_archive(path, jobs, instance="a")
+    reader = open_reader(path)
+    assert reader.span_index
+    for until in (1000.0, 1035.0, 1071.0, 1100.0, 1000.0 + 10 * len(jobs), 999.0):
+        whole = listed_ids(reader, until=until)
+        assert whole == [r["id"] for r in sorted(jobs, key=_listing_key) if r["t_submit"] <= until]
+        for count in (1, 2, 5, len(whole), len(whole) + 1):
+            assert listed_ids(reader, until=until, count=count) == whole[:count + 1], (until, count)
+    reader.close()
+    # the archive's longest span is what bounds it: a longer one later
+    # moves the bound, and a reader opened then finds that job
+    late = dict(jobs[-1], id=jobs[-1]["id"] + 1, t_submit=1000.5, t_inactive=90000.0,
+                state="INACTIVE", result="COMPLETED")
+    write_archive(path, [late], instance="a")
+    reader = open_reader(path)
+    whole = listed_ids(reader, until=1001.0)
+    inactive = [jobid for jobid in whole if jobid not in {r["id"] for r in jobs if "t_inactive" not in r}]
+    assert inactive[0] == late["id"]
+    for count in range(1, len(whole) + 2):
+        assert listed_ids(reader, until=1001.0, count=count) == whole[:count + 1]
+    reader.close()
+
+
+def _listing_key(record):
+    # flux jobs' order, as the archive's typed columns give it
+    if "t_inactive" not in record:
+        return (0, 0.0)
+    return (1, -record["t_inactive"])
+
+
+def test_an_until_listing_reads_an_index_range(tmp_path):
+    """The span comes from its index's last entry, and the inactive part
+    of an --until listing is a range of a t_inactive index, not the
+    index from its newest entry back."""
+    path = str(tmp_path / "a.sqlite")
+    write_archive(path, spanned_jobs(), instance="a")
+    db = sqlite3.connect(path)
+    assert "jobs_by_span" in plan_of(db, (f"SELECT max({SPAN}) FROM jobs", []))
+    for filters, index in (({}, "jobs_by_inactive"), ({"userid": 0}, "jobs_by_user_inactive")):
+        *_, inactive = JobQuery(until=1050.0, span=5000.0, count=20, **filters).jobs_statements()
+        plan = plan_of(db, inactive)
+        assert f"{index} (" in plan and "t_inactive<?" in plan, plan
+        *_, unbounded = JobQuery(until=1050.0, count=20, **filters).jobs_statements()
+        assert "t_inactive<?" not in plan_of(db, unbounded)
     db.close()
 
 

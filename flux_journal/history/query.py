@@ -12,7 +12,10 @@ archive's ``jobs`` table, which the archive's indexes
 A listing with a count (``history``'s default: 1000) is two statements,
 the active jobs and then the inactive ones, so that the second reads the
 most recently ended jobs from an index in order and stops at the count,
-instead of sorting a year of jobs to show the first thousand.
+instead of sorting a year of jobs to show the first thousand.  With
+``--until`` the inactive ones are read from where a job submitted by then
+can have ended at the latest (the archive's longest job, :attr:`JobQuery.span`),
+not from the newest job back.
 
 Semantics, where ``flux jobs`` has none to copy:
 
@@ -217,6 +220,11 @@ def parse_jobid(text):
     return int(value)
 
 
+#: Seconds added to ``until + span``: float sums round, and the bound must
+#: hold every job it could select.
+_SPAN_SLACK = 1.0
+
+
 @dataclass(frozen=True)
 class JobQuery:
     """The filters of one ``history`` listing (all optional; unset means
@@ -239,6 +247,12 @@ class JobQuery:
         count: at most this many jobs (None: all)
         nested: with instances, the instances nested under them too
             (``archive --recursive`` names a child ``NAME/ƒ<id>``)
+        span: at least the longest any archived job took from submit to
+            inactive, in seconds, if known: with *until*, inactive jobs
+            are then looked for only up to ``until + span`` (the
+            archive's index of it is a reader's to ask,
+            :meth:`~flux_journal.history.reader.ArchiveReader.jobs`);
+            it changes which rows are read, never which are selected
     """
 
     userid: Optional[int] = None
@@ -253,6 +267,7 @@ class JobQuery:
     jobids: Tuple[int, ...] = ()
     count: Optional[int] = None
     nested: bool = False
+    span: Optional[float] = None
 
     def where(self, placeholder="?", part=None):
         """The WHERE clause (``""`` when nothing is filtered) and its
@@ -328,6 +343,9 @@ class JobQuery:
             clauses.append(f"NOT {ACTIVE_CONDITION}")
             if self.since is not None:
                 add("t_inactive > {}", self.since)
+            if self.until is not None and self.span is not None:
+                # a second of slack for the rounding of both sums
+                add("t_inactive <= {}", self.until + self.span + _SPAN_SLACK)
         elif self.since is not None:
             add("(t_inactive IS NULL OR t_inactive > {})", self.since)
         if self.until is not None:

@@ -3,11 +3,13 @@ opens the database a ``--db`` URL names, and :class:`ArchiveReader` runs
 :class:`~flux_journal.history.query.JobQuery` queries on any DB-API
 connection, given its driver's placeholder style."""
 
+import dataclasses
 import json
 from itertools import islice
 
 from flux_journal import store
 from flux_journal.history.fields import runtime_of, t_remaining_of
+from flux_journal.store import schema
 
 __all__ = ["ArchiveReader", "ReaderError", "open_reader", "job_record"]
 
@@ -44,15 +46,19 @@ class ArchiveReader:
         close: what closes it (default: the connection's close())
         indexes_deferred (bool): the archive's first history is being
             written without its indexes (queries read whole tables)
+        span_index (bool): the archive has the index of its jobs' spans
+            (:data:`~flux_journal.store.schema.SPAN_INDEX`), which bounds
+            an ``--until`` listing
     """
 
     def __init__(self, connection, placeholder, errors, name, *, close=None,
-                 indexes_deferred=False):
+                 indexes_deferred=False, span_index=False):
         self.connection = connection
         self.placeholder = placeholder
         self.errors = errors
         self.name = name
         self.indexes_deferred = indexes_deferred
+        self.span_index = span_index
         self._close = close if close is not None else connection.close
 
     def _rows(self, sql, params):
@@ -67,9 +73,21 @@ class ArchiveReader:
         except self.errors as exc:
             raise ReaderError(f"{self.name}: {exc}") from exc
 
+    def _bounded(self, query):
+        """*query*, with the archive's longest job span when that bounds
+        its listing (see JobQuery.span): the index's last entry, not a
+        scan of the jobs."""
+        if query.until is None or query.count is None or query.span is not None \
+                or not self.span_index:
+            return query
+        (span,), = self._rows(f"SELECT max({schema.SPAN}) FROM jobs", [])
+        # no job has ended: no inactive job can be listed past until
+        return dataclasses.replace(query, span=0.0 if span is None else float(span))
+
     def _listing(self, query, columns):
         """The rows of *columns* of the jobs *query* selects, in order;
         with a count, one more than it when more matched."""
+        query = self._bounded(query)
         limit = None if query.count is None else query.count + 1
         listed = 0
         for sql, params in query.jobs_statements(self.placeholder, columns):
@@ -126,8 +144,10 @@ def open_reader(url):
         raise ReaderError(str(exc)) from exc
     try:
         deferred = backend.indexes_deferred()
+        version = int(backend.schema_version())
     except backend.errors as exc:
         backend.close()
         raise ReaderError(f"{backend.label}: {exc}") from exc
     return ArchiveReader(backend.connection, backend.paramstyle, (backend.errors,),
-                         backend.label, close=backend.close, indexes_deferred=deferred)
+                         backend.label, close=backend.close, indexes_deferred=deferred,
+                         span_index=version >= schema.SPAN_INDEX_VERSION and not deferred)

@@ -158,8 +158,8 @@ class Backend:
                 return
             if version == "1":
                 self.upgrade_v1(instance, rebuild_job)
-            elif version == "2":
-                self.upgrade_v2()
+            elif version in ("2", "3"):
+                self.upgrade_indexes(version)
             elif version is not None:
                 raise self._version_error(version)
             tables, indexes = schema.create_statements(self.types, self.serial)
@@ -177,18 +177,19 @@ class Backend:
             self.rollback()
             raise
 
-    def upgrade_v2(self):
-        """Upgrade a version 2 archive (within the transaction): its
-        tables stay, the indexes version 3 replaced go (the new ones are
-        made next)."""
-        for name, *_ in schema.V2_INDEXES:
-            self.cursor.execute(f"DROP INDEX IF EXISTS {name}")
+    def upgrade_indexes(self, version):
+        """Upgrade a version 2 or 3 archive (within the transaction): its
+        tables stay, the indexes version 3 replaced go (version 2), and
+        this version's are made next."""
+        if version == "2":
+            for name, *_ in schema.V2_INDEXES:
+                self.cursor.execute(f"DROP INDEX IF EXISTS {name}")
         self.cursor.execute(self._sql["update_schema_version"], (str(schema.SCHEMA_VERSION),))
 
     def _version_error(self, version):
         if version is None:
             return self.error("not a flux-journal archive (no schema version)")
-        upgrade = " (flux-journal archive upgrades it)" if version in ("1", "2") else ""
+        upgrade = " (flux-journal archive upgrades it)" if version in ("1", "2", "3") else ""
         return self.error(
             f"archive schema version {version}, this flux-journal "
             f"writes version {schema.SCHEMA_VERSION}{upgrade}"

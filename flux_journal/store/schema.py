@@ -43,6 +43,7 @@ renders the tables from :data:`TABLES` with its own column types.
 
 __all__ = [
     "SCHEMA_VERSION", "READABLE_VERSIONS", "TABLES", "ACTIVE_CONDITION", "INDEXES", "V2_INDEXES",
+    "SPAN", "SPAN_INDEX", "SPAN_INDEX_VERSION",
     "DEFERRED_TABLES", "DEFERRED_INDEXES", "deferred_indexes",
     "RECORD_COLUMNS", "JOB_COLUMNS", "EVENT_COLUMNS", "RESOURCE_COLUMNS", "RESUME_COLUMNS",
     "create_statements", "statements", "IDS_PER_STATEMENT", "id_chunks", "lookup_statements",
@@ -52,12 +53,13 @@ __all__ = [
 #: Version of the tables this flux-journal writes (kept in ``meta``).
 #: Version 1 (SQLite only) had no ``instance`` columns and a smaller
 #: ``jobs`` table; version 2 had these tables with the indexes of
-#: :data:`V2_INDEXES`, which did not serve history's order.
-SCHEMA_VERSION = 3
+#: :data:`V2_INDEXES`, which did not serve history's order; version 3
+#: lacked :data:`SPAN_INDEX`.
+SCHEMA_VERSION = 4
 
 #: Versions whose tables are this version's: readable as they are (a
 #: writer upgrades them).
-READABLE_VERSIONS = (2, 3)
+READABLE_VERSIONS = (2, 3, 4)
 
 #: The typed columns of ``jobs`` that repeat a field of the record, by name.
 RECORD_COLUMNS = (
@@ -110,6 +112,12 @@ TABLES = {
 #: The states of an active job (not yet INACTIVE), as an SQL condition.
 ACTIVE_CONDITION = "state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEANUP')"
 
+#: A job's time from submit to inactive, as SQL (NULL while active), the
+#: name of the index on it, and the first version that has it.
+SPAN = "t_inactive - t_submit"
+SPAN_INDEX = "jobs_by_span"
+SPAN_INDEX_VERSION = 4
+
 #: Indexes for history queries: (name, table, columns, condition of a
 #: partial index or None).  The unique (instance, jobid, seq) of
 #: ``events`` and the keys are indexes already.  A listing shows inactive
@@ -118,7 +126,9 @@ ACTIVE_CONDITION = "state IN ('NEW', 'DEPEND', 'PRIORITY', 'SCHED', 'RUN', 'CLEA
 #: first jobs from the index and stops
 #: (:meth:`~flux_journal.history.query.JobQuery.jobs_statements`).  The
 #: active jobs, which that listing finds by state, are few: their index
-#: holds them alone (an archive's rows are nearly all inactive).
+#: holds them alone (an archive's rows are nearly all inactive).  The
+#: longest a job took from submit to inactive bounds where an ``--until``
+#: listing's jobs can have ended: :data:`SPAN_INDEX` finds it at once.
 INDEXES = (
     ("jobs_by_inactive", "jobs", "t_inactive", None),
     ("jobs_by_instance_inactive", "jobs", "instance, t_inactive", None),
@@ -128,6 +138,7 @@ INDEXES = (
     ("jobs_by_queue_inactive", "jobs", "queue, t_inactive", None),
     ("jobs_active_by_state", "jobs", "state", ACTIVE_CONDITION),
     ("jobs_by_jobid", "jobs", "jobid", None),
+    (SPAN_INDEX, "jobs", f"({SPAN})", None),
     ("events_by_time", "events", "timestamp", None),
     ("resource_events_by_time", "resource_events", "instance, timestamp", None),
 )
