@@ -5,10 +5,13 @@ The behaviour shared with SQLite is tested on both in test_archive.py.
 """
 
 import subprocess
+import threading
+import time
 
 import pytest
 
-from flux_journal.store import connect
+from flux_journal.cli.archive import Archive
+from flux_journal.store import connect, schema
 from journal_helpers import REPO, archive, archive_env, command
 
 psycopg = pytest.importorskip("psycopg", reason="needs psycopg (flux-journal[postgres])")
@@ -113,3 +116,50 @@ def test_tables_grant_nothing_to_public_and_read_only_role(pg_cluster):
         pg_cluster.sql("DROP OWNED BY flux_history, fj_nobody", db)
         pg_cluster.sql("DROP ROLE flux_history")
         pg_cluster.sql("DROP ROLE fj_nobody")
+
+
+def test_upgrade_beside_a_running_archiver_waits_and_never_deadlocks(pg_cluster):
+    """An archiver upgrading a version 3 archive makes only the index it
+    lacks, on ``jobs``: another archiver still running, in the middle of a
+    commit with its events written and its job rows still to write, waits
+    for the upgrade and goes on, and neither is failed as a deadlock (an
+    upgrade making every index locks ``events`` too, which that archiver
+    holds, while that archiver waits for ``jobs``)."""
+    db = pg_cluster.new_database()
+    url = pg_cluster.url(db)
+    archive("--db", url, "--sim", "50", "--seed", "2", "--instance", "x")
+    pg_cluster.sql(f"DROP INDEX {schema.SPAN_INDEX}", db)
+    pg_cluster.sql("UPDATE meta SET value = '3' WHERE key = 'schema_version'", db)
+    running = psycopg.connect(url)  # the other archiver's open commit
+    failed = []
+
+    def upgrade():
+        try:
+            Archive(url, "jobs", "x", writer_process=False).close()
+        except Exception as exc:  # pylint: disable=broad-except
+            failed.append(exc)
+
+    try:
+        running.execute("INSERT INTO events (instance, jobid, seq, timestamp, name, context)"
+                        " VALUES ('y', 1, 0, 1.0, 'submit', '{}')")
+        upgrader = threading.Thread(target=upgrade)
+        upgrader.start()
+        deadline = time.monotonic() + 30
+        # until the upgrade holds jobs (building its index) or is over
+        while upgrader.is_alive() and not pg_cluster.sql(
+                "SELECT 1 FROM pg_locks JOIN pg_class ON pg_class.oid = relation"
+                " WHERE relname = 'jobs' AND mode = 'ShareLock' AND granted", db):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        running.execute("INSERT INTO jobs (instance, jobid, state, nevents, record)"
+                        " VALUES ('y', 1, 'NEW', 1, '{}')")
+        running.commit()
+        upgrader.join(30)
+        assert not upgrader.is_alive() and failed == []
+    finally:
+        running.close()
+    assert pg_cluster.sql("SELECT value FROM meta WHERE key = 'schema_version'", db) == [
+        (str(schema.SCHEMA_VERSION),)]
+    assert pg_cluster.sql(f"SELECT to_regclass('{schema.SPAN_INDEX}') IS NOT NULL", db) == [
+        (True,)]
+    assert pg_cluster.sql("SELECT count(*) FROM jobs WHERE instance = 'y'", db) == [(1,)]

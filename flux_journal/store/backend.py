@@ -88,6 +88,10 @@ class Backend:
         """The lower-case column names of *table*, [] if there is none."""
         raise NotImplementedError
 
+    def index_names(self):
+        """The names of the archive's indexes (any table's)."""
+        raise NotImplementedError
+
     def claim(self, instance, journal):
         """Make sure no other process archives *journal* of *instance*
         here (raise ArchiveError), where the database can tell at once."""
@@ -170,7 +174,13 @@ class Backend:
                 self.cursor.execute(statement)
             self.check_tables()
             self.made_tables(created)
-            self._create_indexes(indexes)
+            # Only the missing ones: CREATE INDEX IF NOT EXISTS locks its
+            # table before it looks, and an upgrade beside a running
+            # archiver would lock events, which that archiver may hold
+            # while it waits for jobs: a deadlock.
+            present = set(self.index_names())
+            self._create_indexes([(name, statement) for name, statement in indexes
+                                  if name not in present])
             self.cursor.execute(self._sql["set_schema_version"], (str(schema.SCHEMA_VERSION),))
             self.commit()
         except BaseException:

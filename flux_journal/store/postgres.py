@@ -92,6 +92,10 @@ class PostgresBackend(Backend):
             "WHERE table_schema = current_schema() AND table_name = %s", (table,))
         return [name.lower() for (name,) in self.cursor.fetchall()]
 
+    def index_names(self):
+        self.cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+        return [name for (name,) in self.cursor.fetchall()]
+
     def lock_schema(self):
         self.cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _SCHEMA_LOCK))
 

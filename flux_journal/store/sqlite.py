@@ -87,6 +87,10 @@ class SQLiteBackend(Backend):
     def columns(self, table):
         return [row[1].lower() for row in self.connection.execute(f"PRAGMA table_info({table})")]
 
+    def index_names(self):
+        return [name for (name,) in self.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")]
+
     def upgrade_v1(self, instance, rebuild_job):
         """Move a version 1 archive's rows into this version's tables, with
         *instance* as their instance, and rebuild its jobs rows from its
