@@ -38,7 +38,10 @@ run (left in place, the databases of earlier runs had the server
 vacuuming them during the next: the same run took 11 to 20 s); SQLite
 files are in a temporary directory, removed after each run,
 ``synchronous=NORMAL`` (the archive's default).  Before each run, what
-the runs before it wrote is synced to disk.
+the runs before it wrote is synced to disk.  Each run is taken
+``--reps`` times (3), all of them in turns, and the table shows each
+one's median with its range: a single floor run once took 4.4 s where
+its neighbours took 2.4 to 3.1, and made a ratio look met.
 
 Target (issue 19): the archive within 2.0x its floor on both backends,
 and peak RSS flat in the history's size.  Usage::
@@ -292,6 +295,35 @@ def measure(mode, url, njobs, options=()):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+#: The runs of each backend and size, in the order they are taken.
+MODES = ("read", "floor", "+jobs", "+jobs-t", "archive-1p", "archive")
+
+
+def _measure_on(backend, mode, size, options, cluster, work):
+    """One run of *mode* on a fresh SQLite file in *work* or a fresh
+    PostgreSQL database of *cluster*, cleaned up after."""
+    if mode == "read":
+        return measure("read", "-", size, options)
+    if backend == "sqlite":
+        result = measure(mode, os.path.join(work, f"{mode}-{size}.sqlite"), size, options)
+        _empty(work)  # the file, its -wal and -shm
+        return result
+    # a new database, the server's dirty pages written first and the
+    # database dropped after: no run pays for an earlier one's
+    # checkpoint or autovacuum
+    name = cluster.new_database()
+    cluster.sql("CHECKPOINT")
+    result = measure(mode, cluster.url(name), size, options)
+    cluster.sql(f'DROP DATABASE "{name}"')
+    return result
+
+
+def _median(runs):
+    """The run of median seconds among *runs* (the lower middle one of an
+    even number)."""
+    return sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+
+
 def main(argv=None):
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
@@ -300,8 +332,13 @@ def main(argv=None):
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help="events per commit (default: the database's, as the archive's)")
-    parser.add_argument("--indexes", choices=("2", "3"), default="3",
-                        help="the jobs table's indexes of schema version 2 or 3 (default)")
+    parser.add_argument("--reps", type=int,
+                        help="runs of each, taken in turns; the table shows the median "
+                             "(default 3; 1 with --quick)")
+    parser.add_argument("--indexes", choices=("2", str(schema.SCHEMA_VERSION)),
+                        default=str(schema.SCHEMA_VERSION),
+                        help="the jobs table's indexes of schema version 2 or this one "
+                             "(default)")
     parser.add_argument("--keep-indexes", action="store_true",
                         help="write a first history with every index in place (SQLite "
                              "defers them)")
@@ -324,6 +361,7 @@ def main(argv=None):
         mode, url, njobs = args.child
         return child(mode, url, int(njobs), args.batch_size, one_process)
     njobs = 2000 if args.quick else args.jobs
+    args.reps = args.reps or (1 if args.quick else 3)
     sizes = (njobs, max(1, njobs // 4))
     backends = args.backends.split(",")
     commits = f"{args.batch_size}-event" if args.batch_size else "the database's default"
@@ -342,35 +380,33 @@ def main(argv=None):
                 print(f"postgres: skipped ({exc})")
                 backends.remove("postgres")
         header = (f"{'backend':<9} {'run':<10} {'jobs':>7} {'events':>9} {'seconds':>8} "
-                  f"{'events/s':>9} {'x floor':>7} {'peak RSS':>9} {'growth':>8}")
+                  f"{'(min-max)':<13} {'events/s':>9} {'x floor':>7} {'peak RSS':>9} "
+                  f"{'growth':>8}")
         print(header)
         print("-" * len(header))
         verdicts = []
         reads = {}  # reading alone, the same for every backend
         for backend in backends:
             for size in sizes:
-                if size not in reads:
-                    reads[size] = measure("read", "-", size, options)
-                results = {"read": reads[size]}
-                for mode in ("floor", "+jobs", "+jobs-t", "archive-1p", "archive"):
-                    if backend == "sqlite":
-                        path = os.path.join(work, f"{mode}-{size}.sqlite")
-                        results[mode] = measure(mode, path, size, options)
-                        _empty(work)  # the file, its -wal and -shm
-                        continue
-                    # a new database, the server's dirty pages written first
-                    # and the database dropped after: no run pays for an
-                    # earlier one's checkpoint or autovacuum
-                    name = cluster.new_database()
-                    cluster.sql("CHECKPOINT")
-                    results[mode] = measure(mode, cluster.url(name), size, options)
-                    cluster.sql(f'DROP DATABASE "{name}"')
+                runs = {mode: [] for mode in MODES}
+                if size in reads:
+                    runs["read"] = reads[size]
+                # round-robin: a slow spell of the machine falls on every run alike
+                for _ in range(args.reps):
+                    for mode in MODES:
+                        if mode == "read" and size in reads:
+                            continue
+                        runs[mode].append(_measure_on(backend, mode, size, options, cluster, work))
+                reads[size] = runs["read"]
+                results = {mode: _median(runs[mode]) for mode in MODES}
                 floor = results["floor"]
                 for mode in ("floor", "+jobs", "+jobs-t", "read", "archive-1p", "archive"):
                     r = results[mode]
                     ratio = r["seconds"] / floor["seconds"]
+                    spread = sorted(run["seconds"] for run in runs[mode])
                     print(f"{backend:<9} {mode:<10} {size:>7} {r['events']:>9} "
-                          f"{r['seconds']:>8.2f} {r['events'] / r['seconds']:>9.0f} "
+                          f"{r['seconds']:>8.2f} {spread[0]:>6.2f}-{spread[-1]:<6.2f} "
+                          f"{r['events'] / r['seconds']:>9.0f} "
                           f"{ratio:>6.2f}x {r['peak'] / 2**20:>6.0f} MB "
                           f"{(r['peak'] - r['baseline']) / 2**20:>5.0f} MB")
                     if mode == "archive":
