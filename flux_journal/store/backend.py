@@ -174,13 +174,7 @@ class Backend:
                 self.cursor.execute(statement)
             self.check_tables()
             self.made_tables(created)
-            # Only the missing ones: CREATE INDEX IF NOT EXISTS locks its
-            # table before it looks, and an upgrade beside a running
-            # archiver would lock events, which that archiver may hold
-            # while it waits for jobs: a deadlock.
-            present = set(self.index_names())
-            self._create_indexes([(name, statement) for name, statement in indexes
-                                  if name not in present])
+            self._create_indexes(indexes)
             self.cursor.execute(self._sql["set_schema_version"], (str(schema.SCHEMA_VERSION),))
             self.commit()
         except BaseException:
@@ -280,10 +274,17 @@ class Backend:
         self.cursor.execute(self._sql["clear_indexes_deferred"])
 
     def _create_indexes(self, indexes):
-        """Run the ``CREATE INDEX IF NOT EXISTS`` statements *indexes*
-        ((name, statement) pairs)."""
-        for _, statement in indexes:
-            self.cursor.execute(statement)
+        """Run those of the ``CREATE INDEX IF NOT EXISTS`` statements
+        *indexes* ((name, statement) pairs) whose index is missing.
+
+        Only those: such a statement locks its table before it looks,
+        and an upgrade beside a running archiver would lock ``events``,
+        which that archiver may hold while it waits for ``jobs``: a
+        deadlock."""
+        present = set(self.index_names())
+        for name, statement in indexes:
+            if name not in present:
+                self.cursor.execute(statement)
 
     def archived_tails(self, instance, jobids):
         """Where the archived events of *jobids* of *instance* end:
