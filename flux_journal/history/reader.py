@@ -144,10 +144,9 @@ def open_reader(url):
         raise ReaderError(str(exc)) from exc
     try:
         deferred = backend.indexes_deferred()
-        version = int(backend.schema_version())
     except backend.errors as exc:
         backend.close()
         raise ReaderError(f"{backend.label}: {exc}") from exc
     return ArchiveReader(backend.connection, backend.paramstyle, (backend.errors,),
                          backend.label, close=backend.close, indexes_deferred=deferred,
-                         span_index=version >= schema.SPAN_INDEX_VERSION and not deferred)
+                         span_index=backend.version >= schema.SPAN_INDEX_VERSION and not deferred)

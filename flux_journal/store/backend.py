@@ -27,6 +27,8 @@ class Backend:
             other writer waits on the index build; a PostgreSQL database
             is shared by archivers writing at once, so it keeps its
             indexes)
+        version (int): the archive's schema version, once
+            :meth:`open_schema` has checked it (None before)
     """
 
     paramstyle = "?"
@@ -45,6 +47,7 @@ class Backend:
         self.label = label
         self.cursor = connection.cursor()
         self._sql = {name: self.placeholders(text) for name, text in schema.statements().items()}
+        self.version = None
 
     def placeholders(self, statement):
         """*statement* (written with ``?``) in this backend's paramstyle."""
@@ -148,6 +151,7 @@ class Backend:
             if version not in map(str, schema.READABLE_VERSIONS):
                 raise self._version_error(version)
             self.check_tables()
+            self.version = int(version)
             return
         self.begin()
         try:
@@ -159,6 +163,7 @@ class Backend:
                 # table before it looks), and deadlock with it.
                 self.check_tables()
                 self.commit()
+                self.version = schema.SCHEMA_VERSION
                 return
             if version == "1":
                 self.upgrade_v1(instance, rebuild_job)
@@ -177,6 +182,7 @@ class Backend:
             self._create_indexes(indexes)
             self.cursor.execute(self._sql["set_schema_version"], (str(schema.SCHEMA_VERSION),))
             self.commit()
+            self.version = schema.SCHEMA_VERSION
         except BaseException:
             self.rollback()
             raise
