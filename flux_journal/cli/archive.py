@@ -505,11 +505,11 @@ class Archive:
         fresh = self._new
         row = self._rows.row
         for record in records:
+            rows = changed
             if record.id in fresh:
                 fresh.discard(record.id)
-                new.append(row(record))
-            else:
-                changed.append(row(record))
+                rows = new
+            rows.append(row(record))
         if new:
             self.backend.insert_jobs(new)
         if changed:
