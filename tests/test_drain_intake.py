@@ -395,8 +395,13 @@ future = types.SimpleNamespace(pimpl=types.SimpleNamespace(
     handle=ffi.cast("void *", fake.fake_future()), ffi=ffi, flux_rpc_get=None))
 handle = types.SimpleNamespace(rpc=lambda *args: future)
 seen = []
-if sys.argv[2] == "handled":
-    signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+# set here, whatever was inherited: a test run in the background
+# (`pytest &`) passes SIGINT on ignored, which Python then leaves so
+signal.signal(signal.SIGINT, {
+    "default": signal.default_int_handler,
+    "handled": lambda signum, frame: seen.append(signum),
+    "ignored": signal.SIG_IGN,
+}[sys.argv[2]])
 consumer = JournalConsumer(handle, full=False).start()
 print("ready", flush=True)
 while not seen:
@@ -408,11 +413,12 @@ print("handled", flush=True)
 """
 
 
-@pytest.mark.parametrize("handler", ["default", "handled"])
+@pytest.mark.parametrize("handler", ["default", "handled", "ignored"])
 def test_ctrl_c_while_poll_waits_in_c(fake_libflux_build, handler):
     """Blocked in the C wait, poll() lets Ctrl-C end the process as
     flux-core's waits do, unless the program handles SIGINT itself (as
-    flux-journal's commands do, to stop cleanly): its handler runs."""
+    flux-journal's commands do, to stop cleanly): its handler runs; or
+    ignores it (as a program started in the background does): it goes on."""
     child = subprocess.Popen(
         [sys.executable, "-c", SIGINT_CHILD, str(fake_libflux_build), handler],
         stdout=subprocess.PIPE, text=True)
@@ -420,6 +426,10 @@ def test_ctrl_c_while_poll_waits_in_c(fake_libflux_build, handler):
         assert child.stdout.readline() == "ready\n"
         time.sleep(0.5)  # in a wait: the child spends its time there
         child.send_signal(signal.SIGINT)
+        if handler == "ignored":
+            with pytest.raises(subprocess.TimeoutExpired):
+                child.wait(timeout=1)
+            return
         out, _ = child.communicate(timeout=30)
         if handler == "default":
             assert child.returncode == -signal.SIGINT
