@@ -51,6 +51,7 @@ and peak RSS flat in the history's size.  Usage::
     python bench/bench_archive.py --jobs 20000 --backends sqlite
     python bench/bench_archive.py --batch-size 10000 --indexes 2   # what each change did
     python bench/bench_archive.py --keep-indexes   # a first history without deferred indexes
+    python bench/bench_archive.py --backends postgres --pg-setting shared_buffers=1GB
 """
 
 import argparse
@@ -324,6 +325,14 @@ def _median(runs):
     return sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
 
 
+def _setting(text):
+    """``--pg-setting``'s NAME=VALUE as a (name, value) pair."""
+    name, equals, value = text.partition("=")
+    if not (equals and name.strip() and value.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value.strip()
+
+
 def main(argv=None):
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
@@ -342,6 +351,10 @@ def main(argv=None):
     parser.add_argument("--keep-indexes", action="store_true",
                         help="write a first history with every index in place (SQLite "
                              "defers them)")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        type=_setting,
+                        help="a postgresql.conf setting for the throwaway server "
+                             "(repeatable; e.g. shared_buffers=1GB)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = []
@@ -367,15 +380,16 @@ def main(argv=None):
     commits = f"{args.batch_size}-event" if args.batch_size else "the database's default"
     kept = ", kept during a first history" if args.keep_indexes else ""
     alone = "; archive written from its own process (the options patch it)" if one_process else ""
+    server = "".join(f"; PostgreSQL {name}={value}" for name, value in args.pg_setting)
     print(f"A1: archive vs floor, {njobs} jobs (and {sizes[1]} for memory); schema version "
-          f"{args.indexes}'s indexes{kept}, {commits} commits{alone}; "
+          f"{args.indexes}'s indexes{kept}, {commits} commits{alone}{server}; "
           f"{bench_streams.environment_note()}")
     cluster = None
     work = tempfile.mkdtemp(prefix="fj-bench-archive-")
     try:
         if "postgres" in backends:
             try:
-                cluster = Cluster()
+                cluster = Cluster(args.pg_setting)
             except ClusterUnavailable as exc:
                 print(f"postgres: skipped ({exc})")
                 backends.remove("postgres")

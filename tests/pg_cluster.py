@@ -56,12 +56,16 @@ def find_bindir():
 class Cluster:
     """One running throwaway cluster; :meth:`stop` removes it.
 
+    Args:
+        settings: ``postgresql.conf`` settings beyond the throwaway's own,
+            as (name, value) pairs (bench_archive's ``--pg-setting``)
+
     Attributes:
         socket_dir: the directory of its unix socket (libpq's ``host``)
         port: the port number in the socket's name
     """
 
-    def __init__(self):
+    def __init__(self, settings=()):
         self.bindir = find_bindir()
         if self.bindir is None:
             raise ClusterUnavailable(
@@ -86,6 +90,7 @@ class Cluster:
             # the test process (root) reaches the socket; others need not
             os.chmod(self.base, 0o711)
         self._started = False
+        self._settings = tuple(settings)
         try:
             self._initdb()
             self._start()
@@ -120,6 +125,7 @@ class Cluster:
                 "fsync = off\n"  # a throwaway: speed over durability
                 "max_connections = 50\n"
             )
+            out.writelines(f"{name} = {value}\n" for name, value in self._settings)
 
     def _start(self):
         self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.base, "server.log"),
