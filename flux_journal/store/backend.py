@@ -167,7 +167,7 @@ class Backend:
                 return
             if version == "1":
                 self.upgrade_v1(instance, rebuild_job)
-            elif version in ("2", "3"):
+            elif version in map(str, schema.READABLE_VERSIONS):  # older: this one returned
                 self.upgrade_indexes(version)
             elif version is not None:
                 raise self._version_error(version)
@@ -199,7 +199,8 @@ class Backend:
     def _version_error(self, version):
         if version is None:
             return self.error("not a flux-journal archive (no schema version)")
-        upgrade = " (flux-journal archive upgrades it)" if version in ("1", "2", "3") else ""
+        # only version 1 is neither this version's nor readable as it is
+        upgrade = " (flux-journal archive upgrades it)" if version == "1" else ""
         return self.error(
             f"archive schema version {version}, this flux-journal "
             f"writes version {schema.SCHEMA_VERSION}{upgrade}"
