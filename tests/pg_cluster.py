@@ -90,9 +90,8 @@ class Cluster:
             # the test process (root) reaches the socket; others need not
             os.chmod(self.base, 0o711)
         self._started = False
-        self._settings = tuple(settings)
         try:
-            self._initdb()
+            self._initdb(settings)
             self._start()
         except BaseException:
             self.stop()
@@ -110,7 +109,7 @@ class Cluster:
             )
         return proc.stdout
 
-    def _initdb(self):
+    def _initdb(self, settings):
         self._run("initdb", "-D", self.data, "-U", SUPERUSER, "--auth-local=trust",
                   "--no-instructions", "-E", "UTF8", "--locale=C")
         hba = os.path.join(self.data, "pg_hba.conf")
@@ -125,7 +124,7 @@ class Cluster:
                 "fsync = off\n"  # a throwaway: speed over durability
                 "max_connections = 50\n"
             )
-            out.writelines(f"{name} = {value}\n" for name, value in self._settings)
+            out.writelines(f"{name} = {value}\n" for name, value in settings)
 
     def _start(self):
         self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.base, "server.log"),
